@@ -1,0 +1,71 @@
+"""Seed 000's story, told through the bridge's SOAP face with a real SOAP client (zeep)."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from typing import Any
+
+import zeep
+from zeep.exceptions import Fault
+
+from bridge.identifiers import snils_check_digits
+
+
+def _fresh_snils() -> str:
+    first9 = f"{random.randint(2_000_000, 999_999_999):09d}"
+    return first9 + snils_check_digits(first9)
+
+
+def run_demo(bridge_url: str, say: Callable[[str], None]) -> None:
+    client = zeep.Client(f"{bridge_url}/soap/esia-accounts?wsdl")
+    service = client.service
+    snils = _fresh_snils()
+    patient: dict[str, Any] = {
+        "MisPatientId": "UGRA-2015-000417", "LastName": "Тарасенко", "FirstName": "Ольга",
+        "MiddleName": "Викторовна", "BirthDate": "18.08.1979", "Snils": snils, "Gender": "2",
+    }
+
+    def step(title: str) -> None:
+        say("")
+        say(f"── {title}")
+
+    def show_check(answer: Any) -> None:
+        say(f"   Результат: {answer.Result}; учётная запись подтверждена: {answer.AccountConfirmed}")
+        say(f"   {answer.Message}")
+        for diff in (answer.Differences.FieldDifference if answer.Differences else []):
+            say(f"   • {diff.Label}: в МИС {diff.MisValue}, в ЕСИА {diff.EsiaValue}")
+        say(f"   Активные кнопки: {', '.join(answer.AllowedActions.AllowedAction)}")
+
+    say(f"Пациент: {patient['LastName']} {patient['FirstName']} {patient['MiddleName']}, "
+        f"д.р. {patient['BirthDate']}, СНИЛС {snils[:3]}-{snils[3:6]}-{snils[6:9]} {snils[9:]}")
+    step("1. «Сверка с ЕСИА»")
+    show_check(service.CheckPatient(patient))
+
+    step("2. «Регистрировать в ЕСИА» без мобильного телефона")
+    try:
+        service.RegisterPatient(patient)
+    except Fault as fault:
+        say(f"   Ошибка ({fault.code}): {fault.message}")
+
+    step("3. Регистратор вносит телефон 8XXXXXXXXXX и снова нажимает «Регистрировать в ЕСИА»")
+    patient["MobilePhone"] = "8916" + f"{random.randint(0, 9_999_999):07d}"
+    issued = service.RegisterPatient(patient)
+    say(f"   {issued.Message}")
+    say(f"   Логин: {issued.Login}   Временный пароль: {issued.TemporaryPassword}")
+
+    step("4. В МИС исправили дату рождения на 17.08.1979; «Сверка с ЕСИА»")
+    patient["BirthDate"] = "17.08.1979"
+    show_check(service.CheckPatient(patient))
+
+    step("5. «Обновить в ЕСИА»")
+    updated = service.UpdatePatient(patient)
+    say(f"   {getattr(updated, 'Message', updated)}")
+
+    step("6. «Сверка с ЕСИА»")
+    show_check(service.CheckPatient(patient))
+
+    step("7. «Сброс пароля в ЕСИА»")
+    reset = service.ResetPassword(patient)
+    say(f"   {reset.Message}")
+    say(f"   Логин: {reset.Login}   Новый временный пароль: {reset.TemporaryPassword}")

@@ -1,0 +1,223 @@
+"""The sandbox ЕСИА's own store of accounts and account-operation requests.
+
+It behaves as our model of ЕСИА's registration service (docs/esia-accounts.md):
+writes are asynchronous (VALIDATING, then SUCCEEDED or a failure status), SNILS is
+unique, temporary passwords are 8 digits and only their hash is kept on the account,
+and a repeated Idempotency-Key returns the original request instead of a new one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from adapters.esia.sandbox._rules import ERRORS, RequestInvalid, validate_request
+
+TERMINAL = frozenset({"SUCCEEDED", "VALIDATION_FAILED", "CONFIRMATION_FAILED", "FAULT"})
+ACCOUNT_FIELDS = ("snils", "lastName", "firstName", "middleName", "birthDate", "gender", "mobile")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS account (
+    oid INTEGER PRIMARY KEY AUTOINCREMENT,
+    snils TEXT NOT NULL UNIQUE,
+    lastName TEXT NOT NULL, firstName TEXT NOT NULL, middleName TEXT,
+    birthDate TEXT NOT NULL, gender TEXT, mobile TEXT,
+    trusted INTEGER NOT NULL DEFAULT 1,
+    password_hash TEXT NOT NULL, password_temporary INTEGER NOT NULL DEFAULT 1,
+    updated_at REAL NOT NULL
+);
+INSERT OR IGNORE INTO sqlite_sequence (name, seq) VALUES ('account', 1000000000);
+CREATE TABLE IF NOT EXISTS request (
+    id TEXT PRIMARY KEY, operation TEXT NOT NULL, idempotency_key TEXT UNIQUE,
+    fingerprint TEXT NOT NULL, body TEXT NOT NULL, status TEXT NOT NULL,
+    result TEXT, errors TEXT, ready_at REAL NOT NULL
+);
+"""
+
+
+def _hash_password(password: str) -> str:
+    salt = os.urandom(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, n=2**12, r=8, p=1)
+    return salt.hex() + ":" + digest.hex()
+
+
+def _new_password() -> str:
+    return f"{secrets.randbelow(10**8):08d}"
+
+
+class IdempotencyConflict(Exception):
+    pass
+
+
+class AccountRegistry:
+    def __init__(
+        self,
+        path: str = ":memory:",
+        validating_seconds: float = 0.2,
+        unconfirmable_snils: frozenset[str] = frozenset(),
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.row_factory = sqlite3.Row
+        self._db.executescript(_SCHEMA)
+        self._lock = threading.RLock()
+        self.validating_seconds = validating_seconds
+        self.unconfirmable_snils = unconfirmable_snils
+        self._clock = clock
+
+    # --- requests -------------------------------------------------------------------------
+
+    def submit(self, operation: str, body: dict[str, Any], idempotency_key: str | None) -> dict[str, Any]:
+        """Accept a request (raises RequestInvalid for a malformed one) and return its state."""
+        validate_request(operation, body)
+        fingerprint = hashlib.sha256(
+            (operation + json.dumps(body, sort_keys=True, ensure_ascii=False)).encode()
+        ).hexdigest()
+        with self._lock:
+            if idempotency_key is not None:
+                row = self._db.execute(
+                    "SELECT * FROM request WHERE idempotency_key = ?", (idempotency_key,)
+                ).fetchone()
+                if row is not None:
+                    if row["fingerprint"] != fingerprint or row["operation"] != operation:
+                        raise IdempotencyConflict(idempotency_key)
+                    return self._advance(row["id"])
+            request_id = str(uuid.uuid4())
+            synchronous = operation == "find_account"
+            self._db.execute(
+                "INSERT INTO request (id, operation, idempotency_key, fingerprint, body, status, ready_at)"
+                " VALUES (?, ?, ?, ?, ?, 'VALIDATING', ?)",
+                (request_id, operation, idempotency_key, fingerprint, json.dumps(body, ensure_ascii=False),
+                 self._clock() + (0 if synchronous else self.validating_seconds)),
+            )
+            return self._advance(request_id)
+
+    def status(self, request_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            row = self._db.execute("SELECT id FROM request WHERE id = ?", (request_id,)).fetchone()
+            return None if row is None else self._advance(request_id)
+
+    def _advance(self, request_id: str) -> dict[str, Any]:
+        row = self._db.execute("SELECT * FROM request WHERE id = ?", (request_id,)).fetchone()
+        if row["status"] not in TERMINAL and self._clock() >= row["ready_at"]:
+            status, result, errors = self._execute(row["operation"], json.loads(row["body"]))
+            self._db.execute(
+                "UPDATE request SET status = ?, result = ?, errors = ? WHERE id = ?",
+                (status, json.dumps(result, ensure_ascii=False) if result is not None else None,
+                 json.dumps(errors, ensure_ascii=False), request_id),
+            )
+            row = self._db.execute("SELECT * FROM request WHERE id = ?", (request_id,)).fetchone()
+        answer: dict[str, Any] = {"requestId": row["id"], "status": row["status"], "errorStatusInfo": []}
+        if row["errors"]:
+            answer["errorStatusInfo"] = json.loads(row["errors"])
+        if row["result"]:
+            answer["result"] = json.loads(row["result"])
+        return answer
+
+    # --- operations -----------------------------------------------------------------------
+
+    def _execute(self, operation: str, body: dict[str, Any]) -> tuple[str, Any, list[dict[str, str]]]:
+        handler = getattr(self, f"_op_{operation}")
+        try:
+            result = handler(body)
+        except _Failed as failure:
+            return failure.status, None, [{"Code": failure.code, "Message": ERRORS[failure.code]}]
+        return "SUCCEEDED", result, []
+
+    def _account(self, snils: str) -> sqlite3.Row | None:
+        row: sqlite3.Row | None = self._db.execute(
+            "SELECT * FROM account WHERE snils = ?", (snils,)
+        ).fetchone()
+        return row
+
+    def _op_find_account(self, body: dict[str, Any]) -> dict[str, Any]:
+        row = self._account(body["snils"])
+        return {"account": None if row is None else _public(row)}
+
+    def _op_register(self, body: dict[str, Any]) -> dict[str, Any]:
+        if self._account(body["snils"]) is not None:
+            raise _Failed("VALIDATION_FAILED", "REG-010")
+        if body["snils"] in self.unconfirmable_snils:
+            raise _Failed("CONFIRMATION_FAILED", "REG-020")
+        password = _new_password()
+        cursor = self._db.execute(
+            "INSERT INTO account (snils, lastName, firstName, middleName, birthDate, gender, mobile,"
+            " password_hash, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (*(body.get(f) for f in ACCOUNT_FIELDS), _hash_password(password), time.time()),
+        )
+        return {"oid": cursor.lastrowid, "login": body["snils"], "temporaryPassword": password}
+
+    def _op_update_account(self, body: dict[str, Any]) -> dict[str, Any]:
+        row = self._db.execute("SELECT * FROM account WHERE oid = ?", (body["oid"],)).fetchone()
+        if row is None:
+            raise _Failed("VALIDATION_FAILED", "REG-011")
+        if row["snils"] != body["snils"]:
+            raise _Failed("VALIDATION_FAILED", "REG-012")
+        fields = [f for f in ACCOUNT_FIELDS if f != "snils" and f in body]
+        self._db.execute(
+            f"UPDATE account SET {', '.join(f'{f} = ?' for f in fields)}, updated_at = ? WHERE oid = ?",
+            (*(body[f] for f in fields), time.time(), body["oid"]),
+        )
+        return {"oid": body["oid"]}
+
+    def _op_recover(self, body: dict[str, Any]) -> dict[str, Any]:
+        row = self._db.execute("SELECT * FROM account WHERE oid = ?", (body["oid"],)).fetchone()
+        if row is None:
+            raise _Failed("VALIDATION_FAILED", "REG-011")
+        if row["snils"] != body["snils"]:
+            raise _Failed("VALIDATION_FAILED", "REG-012")
+        password = _new_password()
+        self._db.execute(
+            "UPDATE account SET password_hash = ?, password_temporary = 1, updated_at = ? WHERE oid = ?",
+            (_hash_password(password), time.time(), body["oid"]),
+        )
+        return {"oid": body["oid"], "login": row["snils"], "temporaryPassword": password}
+
+    # --- control API helpers ----------------------------------------------------------------
+
+    def count_accounts(self, snils: str | None = None) -> int:
+        with self._lock:
+            if snils is None:
+                return int(self._db.execute("SELECT count(*) FROM account").fetchone()[0])
+            return int(self._db.execute("SELECT count(*) FROM account WHERE snils = ?", (snils,)).fetchone()[0])
+
+    def put_account(self, account: dict[str, Any], password: str = "00000000") -> int:
+        """Create an account directly (fixtures for demos and tests)."""
+        with self._lock:
+            cursor = self._db.execute(
+                "INSERT INTO account (snils, lastName, firstName, middleName, birthDate, gender, mobile,"
+                " trusted, password_hash, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (*(account.get(f) for f in ACCOUNT_FIELDS), int(account.get("trusted", True)),
+                 _hash_password(password), time.time()),
+            )
+            return int(cursor.lastrowid or 0)
+
+    def reset(self) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM account")
+            self._db.execute("DELETE FROM request")
+
+
+class _Failed(Exception):
+    def __init__(self, status: str, code: str) -> None:
+        super().__init__(code)
+        self.status = status
+        self.code = code
+
+
+def _public(row: sqlite3.Row) -> dict[str, Any]:
+    account = {f: row[f] for f in ACCOUNT_FIELDS if row[f] is not None}
+    account["oid"] = row["oid"]
+    account["trusted"] = bool(row["trusted"])
+    return account
+
+
+__all__ = ["AccountRegistry", "IdempotencyConflict", "RequestInvalid"]

@@ -1,0 +1,78 @@
+"""How the core finds and wires adapters, without naming any of them.
+
+An adapter is a package ``adapters.<name>`` exposing ``adapter``, an object with the
+``Adapter`` protocol. The list of adapters comes from configuration.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from bridge.config import ConfigError, Settings
+from bridge.delivery import Upstream
+from bridge.mapping import MappingSet
+from bridge.sandbox._faults import ASGIApp
+from bridge.soap import SoapService
+from bridge.store import OperationJournal, Pseudonymizer, Store
+
+
+@dataclass
+class AdapterContext:
+    """What the core hands to an adapter when it builds its services."""
+
+    settings: Settings
+    store: Store
+    mappings: MappingSet
+    pseudonym: Pseudonymizer
+    journal: OperationJournal
+    _upstreams: dict[str, Upstream] = field(default_factory=dict)
+
+    def upstream(self, name: str) -> Upstream:
+        if name not in self._upstreams:
+            self._upstreams[name] = Upstream(self.settings.upstream(name))
+        return self._upstreams[name]
+
+    def adapter_settings(self, name: str) -> dict[str, Any]:
+        return dict(self.settings.adapter_settings.get(name, {}))
+
+    def close(self) -> None:
+        for upstream in self._upstreams.values():
+            upstream.close()
+
+
+class Adapter(Protocol):
+    name: str
+    upstreams: tuple[str, ...]
+
+    def check_settings(self, settings: dict[str, Any]) -> list[str]:
+        """Problems in this adapter's section of the configuration, as 'field: reason'."""
+        ...
+
+    def soap_services(self, context: AdapterContext) -> list[SoapService]: ...
+
+    def soap_contracts(self, wsdl_dir: Path) -> list[SoapService]:
+        """The same services with no dependencies behind them: for WSDL freeze and drift checks."""
+        ...
+
+    def sandbox_peers(self) -> dict[str, ASGIApp]:
+        """Sandbox apps by upstream name, to be served on loopback with ``--sandbox``."""
+        ...
+
+    def demo(self, bridge_url: str, sandbox_urls: dict[str, str], say: Callable[[str], None]) -> None:
+        """Tell the adapter's story against a running bridge with its sandbox."""
+        ...
+
+
+def load_adapter(name: str) -> Adapter:
+    try:
+        module = importlib.import_module(f"adapters.{name}")
+    except ModuleNotFoundError:
+        raise ConfigError([f"adapters: unknown adapter '{name}' (no package adapters.{name})"]) from None
+    adapter: Adapter | None = getattr(module, "adapter", None)
+    if adapter is None:
+        raise ConfigError([f"adapters: package adapters.{name} has no 'adapter' object"])
+    return adapter

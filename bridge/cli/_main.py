@@ -1,0 +1,106 @@
+"""bridge serve | check | demo | mappings test | wsdl freeze/diff | db upgrade."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+
+from bridge.cli._check import check_all
+from bridge.cli._serve import serve_blocking
+from bridge.config import ConfigError, load_settings
+from bridge.mapping._cli import app as mappings_app
+
+app = typer.Typer(help="MIS Bridge: SOAP for the МИС, ЕСИА / ЕГИСЗ / MAX upstream.", no_args_is_help=True)
+app.add_typer(mappings_app, name="mappings")
+wsdl_app = typer.Typer(help="The frozen WSDL contracts in wsdl/.", no_args_is_help=True)
+app.add_typer(wsdl_app, name="wsdl")
+db_app = typer.Typer(help="The store.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+ConfigOption = typer.Option(None, "--config", "-c", help="YAML config file (or BRIDGE_CONFIG).")
+
+
+def _settings(config: Path | None, **overrides: object):  # type: ignore[no-untyped-def]
+    try:
+        return load_settings(config, **{k: v for k, v in overrides.items() if v is not None})
+    except ConfigError as exc:
+        for problem in exc.problems:
+            typer.echo(f"config: {problem}", err=True)
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def serve(
+    config: Path | None = ConfigOption,
+    sandbox: bool = typer.Option(False, "--sandbox", help="Also serve the sandbox peers on loopback."),
+    host: str | None = typer.Option(None, help="Listen address (default 127.0.0.1)."),
+    port: int | None = typer.Option(None, help="Listen port (default 8080)."),
+) -> None:
+    """Serve the bridge (and with --sandbox, the sandbox peers it then talks to)."""
+    settings = _settings(config, host=host, port=port, sandbox=sandbox or None)
+    serve_blocking(settings)
+
+
+@app.command()
+def check(config: Path | None = ConfigOption) -> None:
+    """Validate config, mappings and WSDL; print every problem with file, line and field."""
+    settings = _settings(config)
+    problems = check_all(settings)
+    for problem in problems:
+        typer.echo(problem, err=True)
+    if problems:
+        typer.echo(f"{len(problems)} problem(s) found", err=True)
+        raise typer.Exit(1)
+    typer.echo("configuration, mappings and WSDL are valid")
+
+
+@app.command()
+def demo(
+    url: str = typer.Option("http://127.0.0.1:8080", help="The running bridge (make run)."),
+    config: Path | None = ConfigOption,
+) -> None:
+    """Tell each adapter's story against a running bridge with --sandbox."""
+    from bridge.adapters import load_adapter
+
+    settings = _settings(config)
+    for name in settings.adapters:
+        typer.echo(f"═══ {name} ═══")
+        load_adapter(name).demo(url.rstrip("/"), {}, typer.echo)
+
+
+@wsdl_app.command("freeze")
+def wsdl_freeze(config: Path | None = ConfigOption) -> None:
+    """Write the WSDL the code serves into wsdl/ (an intentional contract change)."""
+    from bridge.cli._contracts import freeze
+
+    for line in freeze(_settings(config)):
+        typer.echo(line)
+
+
+@wsdl_app.command("diff")
+def wsdl_diff(config: Path | None = ConfigOption) -> None:
+    """Exit 1 when the code's contract differs from the frozen WSDL."""
+    from bridge.cli._contracts import drift
+
+    problems = drift(_settings(config))
+    for problem in problems:
+        typer.echo(problem, err=True)
+    if problems:
+        raise typer.Exit(1)
+    typer.echo("served contracts match wsdl/")
+
+
+@db_app.command("upgrade")
+def db_upgrade(config: Path | None = ConfigOption) -> None:
+    """Migrate the store to the newest schema."""
+    from bridge.store import Store
+
+    settings = _settings(config)
+    Store(settings.database_url).upgrade()
+    typer.echo("store is at the newest revision")
+
+
+def main() -> None:
+    sys.exit(app())

@@ -1,0 +1,56 @@
+"""Serving the bridge, and with --sandbox the sandbox peers, in one process."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import uvicorn
+
+from bridge.adapters import load_adapter
+from bridge.config import Settings, UpstreamSettings
+from bridge.observability import configure_logging, get_logger
+
+
+def _uvicorn(app: Any, host: str, port: int, workers: int = 1) -> uvicorn.Server:
+    config = uvicorn.Config(
+        app, host=host, port=port, access_log=False, log_config=None, lifespan="on",
+        timeout_graceful_shutdown=10, workers=workers,
+    )
+    return uvicorn.Server(config)
+
+
+def with_sandbox_upstreams(settings: Settings) -> tuple[Settings, list[tuple[str, Any, int]]]:
+    """Point every adapter's upstreams at sandbox peers on loopback ports."""
+    peers: list[tuple[str, Any, int]] = []
+    upstreams = dict(settings.upstreams)
+    port = settings.sandbox_base_port
+    for name in settings.adapters:
+        for upstream, app in load_adapter(name).sandbox_peers().items():
+            peers.append((upstream, app, port))
+            current = upstreams.get(upstream)
+            fields = current.model_dump() if current else {}
+            fields["base_url"] = f"http://{settings.sandbox_host}:{port}"
+            upstreams[upstream] = UpstreamSettings(**fields)
+            port += 1
+    return settings.model_copy(update={"upstreams": upstreams}), peers
+
+
+def serve_blocking(settings: Settings) -> None:
+    from bridge.app import create_app
+
+    configure_logging(settings.log_level)
+    log = get_logger("bridge.serve")
+    peers: list[tuple[str, Any, int]] = []
+    if settings.sandbox:
+        settings, peers = with_sandbox_upstreams(settings)
+    servers = [_uvicorn(app, settings.sandbox_host, port) for _, app, port in peers]
+    for upstream, _, port in peers:
+        log.info("sandbox.peer", upstream=upstream, url=f"http://{settings.sandbox_host}:{port}")
+    servers.append(_uvicorn(create_app(settings), settings.host, settings.port))
+    log.info("bridge.listening", url=f"http://{settings.host}:{settings.port}", sandbox=settings.sandbox)
+
+    async def run() -> None:
+        await asyncio.gather(*(server.serve() for server in servers))
+
+    asyncio.run(run())

@@ -1,0 +1,10 @@
+"""Configuration: BRIDGE_* environment, an optional YAML file, secrets from files."""
+
+from bridge.config._settings import (
+    ConfigError,
+    Settings,
+    UpstreamSettings,
+    load_settings,
+)
+
+__all__ = ["ConfigError", "Settings", "UpstreamSettings", "load_settings"]

@@ -1,0 +1,161 @@
+"""Settings of one bridge instance.
+
+Precedence, highest first: BRIDGE_* environment variables (nested with ``__``, e.g.
+``BRIDGE_UPSTREAMS__ESIA__BASE_URL``), the YAML file named by ``--config`` or
+``BRIDGE_CONFIG``, then defaults. Secrets (``*_file`` settings) are read from files so
+they never sit in the YAML or the repository.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from bridge.delivery import RetryPolicy, Timeouts, UpstreamConfig
+from bridge.yamlfile import YamlFileError, load_yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class ConfigError(ValueError):
+    """Configuration that cannot be used; ``problems`` lists file:line: field: reason."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+class UpstreamSettings(BaseModel):
+    model_config = {"extra": "forbid"}
+
+    base_url: str
+    connect_timeout: float = Field(2.0, gt=0)
+    read_timeout: float = Field(10.0, gt=0)
+    max_attempts: int = Field(4, ge=1, le=20)
+    backoff_initial: float = Field(0.1, ge=0)
+    backoff_max: float = Field(2.0, ge=0)
+    retry_budget_seconds: float = Field(15.0, gt=0)
+    circuit_fail_max: int = Field(5, ge=1)
+    circuit_reset_seconds: float = Field(30.0, gt=0)
+    max_connections: int = Field(50, ge=1)
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    def to_upstream_config(self, name: str) -> UpstreamConfig:
+        return UpstreamConfig(
+            name=name,
+            base_url=self.base_url,
+            timeouts=Timeouts(connect=self.connect_timeout, read=self.read_timeout),
+            retry=RetryPolicy(
+                max_attempts=self.max_attempts,
+                backoff_initial=self.backoff_initial,
+                backoff_max=self.backoff_max,
+                budget_seconds=self.retry_budget_seconds,
+            ),
+            circuit_fail_max=self.circuit_fail_max,
+            circuit_reset_seconds=self.circuit_reset_seconds,
+            max_connections=self.max_connections,
+        )
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="BRIDGE_", env_nested_delimiter="__", extra="forbid", validate_default=True
+    )
+
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=1, le=65535)
+    workers: int = Field(1, ge=1, le=64)
+    log_level: str = "INFO"
+    database_url: str = "sqlite:///var/bridge.db"
+    wsdl_dir: Path = ROOT / "wsdl"
+    mappings_dir: Path = ROOT / "mappings"
+    adapters: list[str] = Field(default_factory=lambda: ["esia"])
+    upstreams: dict[str, UpstreamSettings] = Field(default_factory=dict)
+    # Per-adapter settings, validated by each adapter's own model.
+    adapter_settings: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    # Key for pseudonyms of identifiers kept in the store (HMAC), never the identifiers.
+    pseudonym_key: SecretStr | None = None
+    pseudonym_key_file: Path | None = None
+    sandbox: bool = False
+    sandbox_host: str = "127.0.0.1"
+    sandbox_base_port: int = Field(8090, ge=1, le=65500)
+
+    @field_validator("log_level")
+    @classmethod
+    def _level(cls, value: str) -> str:
+        if value.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR")
+        return value.upper()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Environment beats the YAML file, which comes in as init values.
+        return (env_settings, init_settings, file_secret_settings)
+
+    def pseudonym_secret(self) -> bytes:
+        """The HMAC key for pseudonyms: from the file, the setting, or a dev key in var/."""
+        if self.pseudonym_key_file is not None:
+            return self.pseudonym_key_file.read_bytes().strip()
+        if self.pseudonym_key is not None:
+            return self.pseudonym_key.get_secret_value().encode()
+        dev_key = ROOT / "var" / "pseudonym.key"
+        if not dev_key.exists():
+            dev_key.parent.mkdir(parents=True, exist_ok=True)
+            dev_key.write_bytes(os.urandom(32).hex().encode())
+            dev_key.chmod(0o600)
+        return dev_key.read_bytes().strip()
+
+    def upstream(self, name: str) -> UpstreamConfig:
+        if name not in self.upstreams:
+            raise ConfigError([f"upstreams.{name}: no such upstream configured"])
+        return self.upstreams[name].to_upstream_config(name)
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Load settings from the YAML file (if any) and the environment.
+
+    Raises ConfigError whose lines name the file, the line and the field.
+    """
+    config_file = config_file or (Path(os.environ["BRIDGE_CONFIG"]) if "BRIDGE_CONFIG" in os.environ else None)
+    values: dict[str, Any] = {}
+    doc = None
+    if config_file is not None:
+        try:
+            doc = load_yaml(config_file)
+        except (YamlFileError, OSError) as exc:
+            raise ConfigError([str(exc)]) from None
+        if doc.data is not None and not isinstance(doc.data, dict):
+            raise ConfigError([f"{config_file}:1: the file must be a mapping of settings"])
+        values.update(doc.data or {})
+    values.update(overrides)
+    try:
+        return Settings(**values)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            loc = tuple(err["loc"])
+            where = "environment or default"
+            if doc is not None and config_file is not None:
+                line = doc.line_of(loc) or doc.line_of(loc[:1])
+                if line is not None:
+                    where = f"{config_file}:{line}"
+            field_name = ".".join(str(p) for p in loc)
+            problems.append(f"{where}: {field_name}: {err['msg']}")
+        raise ConfigError(problems) from None

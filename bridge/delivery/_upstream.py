@@ -1,0 +1,248 @@
+"""Upstream: the one path every call to an upstream takes.
+
+Timeouts and pooled connections (httpx), retries with exponential back-off and jitter for
+transient failures only (tenacity), a circuit breaker (pybreaker), idempotency keys for
+calls that are not idempotent by nature, and one metric sample and log line per attempt.
+Adapters build requests and read answers; they never retry or time anything themselves.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import pybreaker
+import tenacity
+
+from bridge.delivery._breaker import make_breaker
+from bridge.delivery._errors import (
+    CircuitOpen,
+    UpstreamConnectError,
+    UpstreamRejected,
+    UpstreamServerError,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
+from bridge.delivery._policy import (
+    RetryableStatus,
+    RetryPolicy,
+    is_retryable_exception,
+    parse_retry_after,
+    status_is_retryable,
+)
+from bridge.metrics import UPSTREAM_ATTEMPTS, UPSTREAM_REQUEST_SECONDS, UPSTREAM_REQUESTS
+from bridge.observability import current_request_id, get_logger
+
+_log = get_logger("bridge.delivery")
+_IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    connect: float = 2.0
+    read: float = 10.0
+    write: float = 10.0
+    pool: float = 2.0
+
+    def to_httpx(self) -> httpx.Timeout:
+        return httpx.Timeout(connect=self.connect, read=self.read, write=self.write, pool=self.pool)
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamConfig:
+    name: str
+    base_url: str
+    timeouts: Timeouts = field(default_factory=Timeouts)
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    circuit_fail_max: int = 5
+    circuit_reset_seconds: float = 30.0
+    max_connections: int = 50
+    idempotency_header: str = "Idempotency-Key"
+    request_id_header: str = "X-Request-ID"
+
+
+def new_idempotency_key() -> str:
+    return str(uuid.uuid4())
+
+
+class Upstream:
+    """A named upstream service reached over HTTP through the delivery policies.
+
+    ``transport`` is the seam for tests: pass ``httpx.MockTransport(handler)`` to answer
+    calls in-process.
+    """
+
+    def __init__(self, config: UpstreamConfig, transport: httpx.BaseTransport | None = None) -> None:
+        self.config = config
+        self.name = config.name
+        self._client = httpx.Client(
+            base_url=config.base_url,
+            timeout=config.timeouts.to_httpx(),
+            limits=httpx.Limits(
+                max_connections=config.max_connections,
+                max_keepalive_connections=config.max_connections,
+            ),
+            transport=transport,
+        )
+        self._breaker = make_breaker(config.name, config.circuit_fail_max, config.circuit_reset_seconds)
+
+    @property
+    def circuit_state(self) -> str:
+        return str(self._breaker.current_state)
+
+    def close(self) -> None:
+        self._client.close()
+
+    def request(
+        self,
+        method: str,
+        endpoint: str,
+        *,
+        path_params: Mapping[str, str] | None = None,
+        json: Any = None,
+        params: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        idempotency_key: str | None = None,
+    ) -> httpx.Response:
+        """Call ``endpoint`` (a path template like ``/requests/{id}``) and return a 2xx/3xx answer.
+
+        Raises UpstreamRejected for a 4xx (except 429), UpstreamUnavailable and its
+        subclasses when the upstream cannot give an answer within the retry budget.
+        A POST is retried after an ambiguous failure only with an ``idempotency_key``,
+        which is sent on every attempt so the upstream can recognise the repeat.
+        """
+        method = method.upper()
+        idempotent = method in _IDEMPOTENT_METHODS or idempotency_key is not None
+        url = endpoint.format(**{k: _quote(v) for k, v in (path_params or {}).items()})
+        send_headers = dict(headers or {})
+        request_id = current_request_id()
+        if request_id:
+            send_headers.setdefault(self.config.request_id_header, request_id)
+        if idempotency_key is not None:
+            send_headers[self.config.idempotency_header] = idempotency_key
+
+        started = time.perf_counter()
+        status = "error"
+        try:
+            response = self._breaker.call(
+                self._with_retries, method, endpoint, url, json, params, send_headers, idempotent
+            )
+            status = str(response.status_code)
+            return response
+        except pybreaker.CircuitBreakerError:
+            status = "circuit_open"
+            raise CircuitOpen(self.name, endpoint) from None
+        except UpstreamRejected as exc:
+            status = str(exc.status_code)
+            raise
+        except UpstreamServerError as exc:
+            status = str(exc.status_code)
+            raise
+        except UpstreamTimeout:
+            status = "timeout"
+            raise
+        except UpstreamConnectError:
+            status = "connect_error"
+            raise
+        except UpstreamUnavailable:
+            status = "protocol_error"
+            raise
+        finally:
+            UPSTREAM_REQUESTS.labels(self.name, endpoint, status).inc()
+            UPSTREAM_REQUEST_SECONDS.labels(self.name, endpoint).observe(time.perf_counter() - started)
+
+    def _with_retries(
+        self,
+        method: str,
+        endpoint: str,
+        url: str,
+        json: Any,
+        params: Mapping[str, str] | None,
+        headers: dict[str, str],
+        idempotent: bool,
+    ) -> httpx.Response:
+        policy = self.config.retry
+        retrying = tenacity.Retrying(
+            stop=policy.stop(),
+            wait=policy.wait(),
+            retry=tenacity.retry_if_exception(lambda exc: is_retryable_exception(exc, idempotent)),
+            reraise=True,
+        )
+        try:
+            for attempt in retrying:
+                with attempt:
+                    return self._attempt(
+                        method, endpoint, url, json, params, headers, idempotent,
+                        attempt.retry_state.attempt_number,
+                    )
+        except RetryableStatus as exc:
+            raise self._final_status_error(endpoint, exc.response) from None
+        except (httpx.TimeoutException,) as exc:
+            if isinstance(exc, (httpx.ConnectTimeout, httpx.PoolTimeout)):
+                raise UpstreamConnectError(self.name, endpoint, type(exc).__name__) from None
+            raise UpstreamTimeout(self.name, endpoint, type(exc).__name__) from None
+        except httpx.ConnectError as exc:
+            raise UpstreamConnectError(self.name, endpoint, type(exc).__name__) from None
+        except httpx.TransportError as exc:
+            raise UpstreamUnavailable(self.name, endpoint, type(exc).__name__) from None
+        raise AssertionError("unreachable: tenacity either returns or raises")  # pragma: no cover
+
+    def _attempt(
+        self,
+        method: str,
+        endpoint: str,
+        url: str,
+        json: Any,
+        params: Mapping[str, str] | None,
+        headers: dict[str, str],
+        idempotent: bool,
+        attempt: int,
+    ) -> httpx.Response:
+        started = time.perf_counter()
+        outcome = "error"
+        try:
+            response = self._client.request(method, url, json=json, params=params, headers=headers)
+            outcome = str(response.status_code)
+        except httpx.TransportError as exc:
+            outcome = _transport_outcome(exc)
+            raise
+        finally:
+            elapsed = time.perf_counter() - started
+            UPSTREAM_ATTEMPTS.labels(self.name, endpoint, outcome).inc()
+            _log.info(
+                "upstream.attempt",
+                upstream=self.name,
+                endpoint=endpoint,
+                method=method,
+                attempt=attempt,
+                status=outcome,
+                elapsed_ms=round(elapsed * 1000, 1),
+            )
+        code = response.status_code
+        if code < 400:
+            return response
+        if status_is_retryable(code, idempotent):
+            raise RetryableStatus(response, parse_retry_after(response.headers.get("Retry-After")))
+        if code >= 500:
+            raise UpstreamServerError(self.name, endpoint, code)
+        raise UpstreamRejected(self.name, endpoint, code, response.content)
+
+    def _final_status_error(self, endpoint: str, response: httpx.Response) -> Exception:
+        return UpstreamServerError(self.name, endpoint, response.status_code)
+
+
+def _transport_outcome(exc: httpx.TransportError) -> str:
+    if isinstance(exc, (httpx.ConnectTimeout, httpx.PoolTimeout, httpx.ConnectError)):
+        return "connect_error"
+    if isinstance(exc, httpx.TimeoutException):
+        return "timeout"
+    return "protocol_error"
+
+
+def _quote(value: str) -> str:
+    return quote(str(value), safe="")

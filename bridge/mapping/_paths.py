@@ -1,0 +1,106 @@
+"""Dotted paths (``Address.City``): parsing, and compiled getters/setters for them.
+
+A path is a dot-separated list of dict keys; list indexes are not supported (SOAP repeated
+elements are mapped in code, not in YAML).  Getters treat a missing key or ``None`` anywhere
+on the way as "absent"; meeting a non-object where an object is expected is an error (with
+the path, never the value).  Setters create the intermediate dicts.
+"""
+
+from __future__ import annotations
+
+import collections.abc as cabc
+import re
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from bridge.mapping._errors import TransformError
+
+__all__ = ["Getter", "Setter", "find_conflict", "make_getter", "make_setter", "split_path"]
+
+Getter = Callable[[cabc.Mapping[str, Any]], Any]
+Setter = Callable[[dict[str, Any], Any], None]
+
+_SEGMENT = re.compile(r"[^.\s]+")
+
+
+def split_path(text: str) -> tuple[str, ...]:
+    """``"Address.City"`` → ``("Address", "City")``.
+
+    :raises ValueError: (with a reason fit for a load error) if ``text`` is not a valid path.
+    """
+    parts = tuple(text.split("."))
+    if not text or not all(_SEGMENT.fullmatch(part) for part in parts):
+        raise ValueError("a path is one or more names separated by dots, without spaces (e.g. Address.City)")
+    return parts
+
+
+def make_getter(parts: tuple[str, ...]) -> Getter:
+    """A function returning the value at ``parts`` in a dict, ``None`` when it is absent."""
+    if len(parts) == 1:
+        (key,) = parts
+
+        def get_one(src: cabc.Mapping[str, Any]) -> Any:
+            return src.get(key)
+
+        return get_one
+
+    *parents, last = parts
+    steps = [(key, f"expected an object at '{'.'.join(parts[: i + 1])}'") for i, key in enumerate(parents)]
+
+    def get_nested(src: cabc.Mapping[str, Any]) -> Any:
+        node: Any = src
+        for key, reason in steps:
+            node = node.get(key)
+            if node is None:
+                return None
+            if not isinstance(node, cabc.Mapping):
+                raise TransformError(reason)
+        return node.get(last)
+
+    return get_nested
+
+
+def make_setter(parts: tuple[str, ...]) -> Setter:
+    """A function storing a value at ``parts`` in a dict, creating intermediate dicts.
+
+    The loader guarantees no two target paths in one direction are equal or prefixes of one
+    another, so an intermediate node, once created, is always a dict.
+    """
+    if len(parts) == 1:
+        (key,) = parts
+
+        def set_one(out: dict[str, Any], value: Any) -> None:
+            out[key] = value
+
+        return set_one
+
+    *parents, last = parts
+
+    def set_nested(out: dict[str, Any], value: Any) -> None:
+        node = out
+        for key in parents:
+            child = node.get(key)
+            if child is None:
+                child = node[key] = {}
+            node = child
+        node[last] = value
+
+    return set_nested
+
+
+def find_conflict(paths: Iterable[tuple[int, tuple[str, ...]]]) -> tuple[int, int, str] | None:
+    """First pair of target paths that would overwrite each other.
+
+    ``paths`` are ``(index, parts)``; the result is ``(earlier_index, later_index, problem)``,
+    for equal paths or a path that is a prefix of another (``Address`` vs ``Address.City``).
+    """
+    seen: list[tuple[int, tuple[str, ...]]] = []
+    for index, parts in paths:
+        for other_index, other in seen:
+            if other == parts:
+                return other_index, index, "the same target path"
+            shorter, longer = (other, parts) if len(other) < len(parts) else (parts, other)
+            if longer[: len(shorter)] == shorter:
+                return other_index, index, f"target '{'.'.join(shorter)}' contains '{'.'.join(longer)}'"
+        seen.append((index, parts))
+    return None

@@ -1,0 +1,203 @@
+"""Named value transforms, and value tables.
+
+A transform is a pair of functions, one per direction, registered in :data:`TRANSFORMS`.  Each
+function takes the source value (already known to be present: not ``None``, not ``""``) and
+returns the converted value, or ``None`` to leave the target unset.  A value it cannot convert
+makes it raise :class:`~bridge.mapping.TransformError` whose reason names the expected format –
+and never contains the value (personal data, 152-ФЗ).
+
+To add a transform: write the two functions, add one ``Transform(...)`` line to ``_REGISTRY``
+and a section to ``docs/mappings.md``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+from bridge.identifiers import snils_checksum_ok
+from bridge.mapping._errors import TransformError
+
+__all__ = ["TRANSFORMS", "Converter", "Transform", "table_transform"]
+
+Converter = Callable[[Any], Any]
+
+
+@dataclass(frozen=True)
+class Transform:
+    """A named pair of converters; ``mis_format``/``upstream_format`` are for humans (docs, CLI)."""
+
+    name: str
+    to_upstream: Converter
+    to_mis: Converter
+    mis_format: str
+    upstream_format: str
+
+
+def _text(value: Any, expected: str) -> str:
+    if not isinstance(value, str):
+        raise TransformError(f"{expected}; got {type(value).__name__}, not a string")
+    return value
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+# --- СНИЛС ------------------------------------------------------------------------------------
+
+_SNILS_MIS = re.compile(r"[0-9]{11}")
+_SNILS_UPSTREAM = re.compile(r"([0-9]{3})-([0-9]{3})-([0-9]{3}) ([0-9]{2})")
+_SNILS_MIS_REASON = "expected 11 digits without separators (XXXXXXXXXXX)"
+_SNILS_UPSTREAM_REASON = "expected SNILS as XXX-XXX-XXX YY"
+_SNILS_CHECK_REASON = "SNILS check digits do not match the number"
+
+
+def snils_to_upstream(value: Any) -> str:
+    text = _text(value, _SNILS_MIS_REASON)
+    if _SNILS_MIS.fullmatch(text) is None:
+        raise TransformError(_SNILS_MIS_REASON)
+    if not snils_checksum_ok(text):
+        raise TransformError(_SNILS_CHECK_REASON)
+    return f"{text[0:3]}-{text[3:6]}-{text[6:9]} {text[9:11]}"
+
+
+def snils_to_mis(value: Any) -> str:
+    match = _SNILS_UPSTREAM.fullmatch(_text(value, _SNILS_UPSTREAM_REASON))
+    if match is None:
+        raise TransformError(_SNILS_UPSTREAM_REASON)
+    digits = "".join(match.groups())
+    if not snils_checksum_ok(digits):
+        raise TransformError(_SNILS_CHECK_REASON)
+    return digits
+
+
+# --- телефон ----------------------------------------------------------------------------------
+
+_PHONE_MIS = re.compile(r"8([0-9]{3})([0-9]{7})")
+_PHONE_UPSTREAM = re.compile(r"\+7\(([0-9]{3})\)([0-9]{7})")
+_PHONE_MIS_REASON = "expected 11 digits starting with 8 (8XXXXXXXXXX)"
+_PHONE_UPSTREAM_REASON = "expected a phone number as +7(XXX)XXXXXXX"
+
+
+def phone_ru_to_upstream(value: Any) -> str:
+    match = _PHONE_MIS.fullmatch(_text(value, _PHONE_MIS_REASON))
+    if match is None:
+        raise TransformError(_PHONE_MIS_REASON)
+    return f"+7({match[1]}){match[2]}"
+
+
+def phone_ru_to_mis(value: Any) -> str:
+    match = _PHONE_UPSTREAM.fullmatch(_text(value, _PHONE_UPSTREAM_REASON))
+    if match is None:
+        raise TransformError(_PHONE_UPSTREAM_REASON)
+    return f"8{match[1]}{match[2]}"
+
+
+# --- даты -------------------------------------------------------------------------------------
+
+_DATE_RU = re.compile(r"([0-9]{2})\.([0-9]{2})\.([0-9]{4})")
+_DATE_ISO = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
+_DATE_RU_REASON = "expected a date as dd.MM.yyyy"
+_DATE_ISO_REASON = "expected a date as yyyy-MM-dd"
+
+
+def _real_date(year: str, month: str, day: str, reason: str) -> None:
+    try:
+        dt.date(int(year), int(month), int(day))
+    except ValueError:
+        raise TransformError(f"not a real calendar date ({reason})") from None
+
+
+def date_ru_to_iso(value: Any) -> str:
+    match = _DATE_RU.fullmatch(_text(value, _DATE_RU_REASON))
+    if match is None:
+        raise TransformError(_DATE_RU_REASON)
+    day, month, year = match.groups()
+    _real_date(year, month, day, _DATE_RU_REASON)
+    return f"{year}-{month}-{day}"
+
+
+def date_iso_to_ru(value: Any) -> str:
+    match = _DATE_ISO.fullmatch(_text(value, _DATE_ISO_REASON))
+    if match is None:
+        raise TransformError(_DATE_ISO_REASON)
+    year, month, day = match.groups()
+    _real_date(year, month, day, _DATE_ISO_REASON)
+    return f"{day}.{month}.{year}"
+
+
+# --- текст ------------------------------------------------------------------------------------
+
+
+def upper(value: Any) -> str:
+    return _text(value, "expected text").upper()
+
+
+def strip(value: Any) -> str | None:
+    return _text(value, "expected text").strip() or None
+
+
+def digits(value: Any) -> str | None:
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    kept = "".join(ch for ch in _text(value, "expected text") if "0" <= ch <= "9")
+    return kept or None
+
+
+_REGISTRY = (
+    Transform("snils", snils_to_upstream, snils_to_mis, "05462367360", "054-623-673 60"),
+    Transform("phone_ru", phone_ru_to_upstream, phone_ru_to_mis, "89161234567", "+7(916)1234567"),
+    Transform("date_ru_iso", date_ru_to_iso, date_iso_to_ru, "17.08.1979", "1979-08-17"),
+    Transform("date_iso_ru", date_iso_to_ru, date_ru_to_iso, "1979-08-17", "17.08.1979"),
+    Transform("upper", upper, _identity, "Иванова", "ИВАНОВА"),
+    Transform("strip", strip, _identity, " Иванова ", "Иванова"),
+    Transform("digits", digits, _identity, "+7 (916) 123-45-67", "79161234567"),
+)
+
+TRANSFORMS: Mapping[str, Transform] = MappingProxyType({t.name: t for t in _REGISTRY})
+"""Every transform a mapping file may name in ``transform:``, by name."""
+
+
+# --- таблицы значений -------------------------------------------------------------------------
+
+_MAX_LISTED = 20
+
+
+def _lookup(table: Mapping[str, str]) -> Converter:
+    codes = [repr(code) for code in table]
+    listed = ", ".join(codes[:_MAX_LISTED])
+    if len(codes) > _MAX_LISTED:
+        listed += f", ... ({len(codes)} values)"
+    reason = f"value not in the table; expected one of {listed}"
+    not_text = f"expected a string, one of {listed}"
+    get = dict(table).get
+
+    def lookup(value: Any) -> str:
+        if not isinstance(value, str):
+            raise TransformError(not_text)
+        result = get(value)
+        if result is None:
+            raise TransformError(reason)
+        return result
+
+    return lookup
+
+
+def table_transform(table: Mapping[str, str]) -> Transform:
+    """A transform for a one-to-one value table ``{mis value: upstream value}``.
+
+    The caller (the loader) has checked that keys and values are strings and values unique.
+    """
+    inverse = {upstream: mis for mis, upstream in table.items()}
+    return Transform(
+        name="table",
+        to_upstream=_lookup(table),
+        to_mis=_lookup(inverse),
+        mis_format=" | ".join(table),
+        upstream_format=" | ".join(inverse),
+    )

@@ -1,0 +1,5 @@
+"""Shared machinery of the sandbox peers: fault injection and running them on loopback."""
+
+from bridge.sandbox._faults import FAULT_KINDS, FaultInjector, FaultPlan, fault_admin_routes
+
+__all__ = ["FAULT_KINDS", "FaultInjector", "FaultPlan", "fault_admin_routes"]

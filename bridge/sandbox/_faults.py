@@ -1,0 +1,142 @@
+"""Fault injection for sandbox peers, as an ASGI middleware.
+
+A sandbox told to fail a share of calls fails them the ways real networks do:
+- ``http_500``, ``http_502``, ``http_503``, ``http_504``, ``http_429`` (with Retry-After);
+- ``stall``: no answer until the caller gives up (request not processed);
+- ``drop``: the connection closes mid-answer (request not processed);
+- ``stall_after`` and ``drop_after``: the request IS processed, then the answer is lost,
+  which is what makes retries of non-idempotent calls dangerous.
+
+Paths under ``/_sandbox/`` (the control API) are never faulted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import threading
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import APIRouter, HTTPException
+from pydantic import BaseModel, Field
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+FAULT_KINDS = (
+    "http_500", "http_502", "http_503", "http_504", "http_429", "stall", "drop", "stall_after", "drop_after",
+)
+
+
+@dataclass
+class FaultPlan:
+    rate: float = 0.0
+    kinds: tuple[str, ...] = FAULT_KINDS
+    stall_seconds: float = 5.0
+    seed: int | None = None
+    injected: dict[str, int] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _random: random.Random = field(default_factory=random.Random, repr=False)
+
+    def configure(self, rate: float, kinds: tuple[str, ...], stall_seconds: float, seed: int | None) -> None:
+        unknown = set(kinds) - set(FAULT_KINDS)
+        if unknown:
+            raise ValueError(f"unknown fault kinds: {sorted(unknown)}")
+        with self._lock:
+            self.rate, self.kinds, self.stall_seconds, self.seed = rate, kinds or FAULT_KINDS, stall_seconds, seed
+            self._random = random.Random(seed)
+            self.injected = {}
+
+    def draw(self) -> str | None:
+        with self._lock:
+            if self.rate <= 0 or self._random.random() >= self.rate:
+                return None
+            kind = self._random.choice(self.kinds)
+            self.injected[kind] = self.injected.get(kind, 0) + 1
+            return kind
+
+
+class _DropConnection(Exception):
+    """Raised after a partial answer: the server closes the connection."""
+
+
+class FaultInjector:
+    def __init__(self, app: ASGIApp, plan: FaultPlan) -> None:
+        self.app = app
+        self.plan = plan
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith("/_sandbox/"):
+            await self.app(scope, receive, send)
+            return
+        kind = self.plan.draw()
+        if kind is None:
+            await self.app(scope, receive, send)
+        elif kind.startswith("http_"):
+            await _status(send, int(kind[5:]))
+        elif kind == "stall":
+            await asyncio.sleep(self.plan.stall_seconds)
+            await _status(send, 504)
+        elif kind == "drop":
+            await _drop(send)
+        else:
+            # Process the request for real, then lose the answer.
+            async def swallow(_message: Message) -> None:
+                return None
+
+            await self.app(scope, receive, swallow)
+            if kind == "stall_after":
+                await asyncio.sleep(self.plan.stall_seconds)
+                await _status(send, 504)
+            else:
+                await _drop(send)
+
+
+async def _status(send: Send, code: int) -> None:
+    headers = [(b"content-type", b"application/json")]
+    if code in (429, 503):
+        headers.append((b"retry-after", b"0"))
+    body = b'{"code":"SANDBOX-FAULT","message":"injected fault"}'
+    await send({"type": "http.response.start", "status": code, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _drop(send: Send) -> None:
+    await send(
+        {"type": "http.response.start", "status": 200,
+         "headers": [(b"content-type", b"application/json"), (b"content-length", b"4096")]}
+    )
+    await send({"type": "http.response.body", "body": b'{"status":', "more_body": True})
+    raise _DropConnection("sandbox dropped the connection on purpose")
+
+
+class FaultSettings(BaseModel):
+    rate: float = Field(0.0, ge=0.0, le=1.0)
+    kinds: list[str] = Field(default_factory=lambda: list(FAULT_KINDS))
+    stall_seconds: float = Field(5.0, ge=0.0, le=120.0)
+    seed: int | None = None
+
+
+def fault_admin_routes(plan: FaultPlan) -> APIRouter:
+    """``PUT /_sandbox/faults`` sets the plan; ``GET`` shows it with the counts injected."""
+    router = APIRouter(prefix="/_sandbox")
+
+    @router.put("/faults")
+    def set_faults(settings: FaultSettings) -> dict[str, Any]:
+        try:
+            plan.configure(settings.rate, tuple(settings.kinds), settings.stall_seconds, settings.seed)
+        except ValueError as exc:
+            raise HTTPException(status_code=422, detail=str(exc)) from None
+        return get_faults()
+
+    @router.get("/faults")
+    def get_faults() -> dict[str, Any]:
+        return {"rate": plan.rate, "kinds": list(plan.kinds), "stall_seconds": plan.stall_seconds,
+                "injected": dict(plan.injected)}
+
+    return router

@@ -1,0 +1,142 @@
+"""A spyne service hosted by the bridge.
+
+Everything that must be the same for every SOAP face lives here, in one place:
+- domain errors (bridge.errors) become Faults with the right faultcode;
+- anything unexpected becomes a Server fault that carries the request id, never a traceback;
+- every fault text is masked for personal data before it leaves;
+- a SOAPAction that names another operation than the body is refused (Client fault);
+- one metric sample and one log line per request.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from spyne import Application, Fault, ServiceBase
+from spyne.server.wsgi import WsgiApplication
+
+from bridge.errors import BridgeError
+from bridge.metrics import SOAP_REQUEST_SECONDS, SOAP_REQUESTS
+from bridge.observability import current_request_id, get_logger, mask_text
+from bridge.soap._wsdl import WsdlDocument
+
+_log = get_logger("bridge.soap")
+_STATE_KEY = "bridge.soap.outcome"
+_MAX_FAULT_TEXT = 500
+
+
+class BridgeServiceBase(ServiceBase):  # type: ignore[misc]
+    """Base class of every SOAP service: turns domain errors into Faults."""
+
+    @classmethod
+    def call_wrapper(cls, ctx: Any, args: Any = None) -> Any:
+        try:
+            return super().call_wrapper(ctx, args)
+        except Fault:
+            raise
+        except BridgeError as exc:
+            raise Fault(faultcode=exc.faultcode, faultstring=exc.message) from None
+        except Exception:
+            _log.exception("soap.unexpected_error", operation=getattr(ctx.descriptor, "name", None))
+            raise Fault(
+                faultcode="Server",
+                faultstring=f"Внутренняя ошибка шлюза (request id {current_request_id()})",
+            ) from None
+
+
+@dataclass(frozen=True)
+class SoapService:
+    """A SOAP face: its URL name, the spyne application and its frozen WSDL file."""
+
+    name: str
+    application: Application
+    wsdl_path: Path
+
+    def wsdl(self) -> WsdlDocument:
+        return WsdlDocument(self.wsdl_path)
+
+
+def _check_soap_action(ctx: Any) -> None:
+    header = ctx.transport.req_env.get("HTTP_SOAPACTION")
+    if header is None:
+        return
+    action = header.strip().strip('"').strip()
+    if not action:
+        return  # SOAP 1.1 §6.1.1: an empty SOAPAction means "the request URI"
+    operation = ctx.descriptor.name
+    if action == operation or action.endswith("/" + operation):
+        return
+    raise Fault(
+        faultcode="Client.SOAPAction",
+        faultstring=f"SOAPAction '{action[:80]}' does not match the operation in the body "
+        f"({operation}); expected \"{operation}\"",
+    )
+
+
+class SoapEndpoint(WsgiApplication):  # type: ignore[misc]
+    """The WSGI application of one SOAP service, with the bridge's policies."""
+
+    def __init__(self, service: SoapService) -> None:
+        service.application.event_manager.add_listener("method_call", _check_soap_action)
+        super().__init__(service.application)
+        self.service_name = service.name
+        self.event_manager.add_listener("wsgi_return", self._on_return)
+        self.event_manager.add_listener("wsgi_exception", self._on_fault)
+
+    def handle_rpc(self, req_env: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        started = time.perf_counter()
+        try:
+            return self._handle(req_env, start_response)  # type: ignore[no-any-return]
+        finally:
+            operation, outcome, faultcode = req_env.get(_STATE_KEY, ("unknown", "server_fault", "Server"))
+            elapsed = time.perf_counter() - started
+            SOAP_REQUESTS.labels(self.service_name, operation, outcome).inc()
+            SOAP_REQUEST_SECONDS.labels(self.service_name, operation).observe(elapsed)
+            _log.info(
+                "soap.request",
+                service=self.service_name,
+                operation=operation,
+                outcome=outcome,
+                faultcode=faultcode,
+                elapsed_ms=round(elapsed * 1000, 1),
+            )
+
+    def _handle(self, req_env: dict[str, Any], start_response: Any) -> Any:
+        return super().handle_rpc(req_env, start_response)
+
+    def handle_error(self, p_ctx: Any, others: Any, error: Any, start_response: Any) -> Any:
+        fault = _sanitize(error)
+        if p_ctx.in_error is error:
+            p_ctx.in_error = fault
+        p_ctx.out_error = fault
+        return super().handle_error(p_ctx, others, fault, start_response)
+
+    @staticmethod
+    def _operation(p_ctx: Any) -> str:
+        descriptor = getattr(p_ctx, "descriptor", None)
+        return str(descriptor.name) if descriptor is not None else "unknown"
+
+    def _on_return(self, p_ctx: Any) -> None:
+        p_ctx.transport.req_env[_STATE_KEY] = (self._operation(p_ctx), "ok", None)
+
+    def _on_fault(self, p_ctx: Any) -> None:
+        error = p_ctx.out_error or p_ctx.in_error
+        code = str(getattr(error, "faultcode", "Server"))
+        code = code.split(":", 1)[-1]
+        outcome = "client_fault" if code.startswith("Client") else "server_fault"
+        p_ctx.transport.req_env[_STATE_KEY] = (self._operation(p_ctx), outcome, code)
+
+
+def _sanitize(error: Any) -> Fault:
+    """A Fault safe to send: known code, masked and bounded text, no Python internals."""
+    if isinstance(error, Fault):
+        code = str(error.faultcode or "Server")
+        text = str(error.faultstring or "")
+        if code.startswith("Server") and code != "Server.UpstreamUnavailable" and "request id" not in text:
+            text = f"Внутренняя ошибка шлюза (request id {current_request_id()})"
+        return Fault(faultcode=code, faultstring=mask_text(text)[:_MAX_FAULT_TEXT])
+    return Fault(faultcode="Server", faultstring=f"Внутренняя ошибка шлюза (request id {current_request_id()})")

@@ -1,0 +1,90 @@
+"""The frozen WSDL of a service, served fast with soap:address pointing back at the caller."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from lxml import etree
+
+_WSDL_NS = "http://schemas.xmlsoap.org/wsdl/"
+_ADDRESS_XPATH = "//*[local-name()='address' and (namespace-uri()='http://schemas.xmlsoap.org/wsdl/soap/' " \
+    "or namespace-uri()='http://schemas.xmlsoap.org/wsdl/soap12/')]"
+_PLACEHOLDER = "http://localhost/soap/SERVICE"
+
+
+class WsdlDocument:
+    """A WSDL file with its soap:address rewritten per base URL, cached.
+
+    The file holds a placeholder address; each distinct ``scheme://host/path`` seen gets
+    its own rendered bytes, kept in a small cache (there are only a few in practice:
+    the internal name, the public name behind the proxy).
+    """
+
+    _CACHE_LIMIT = 32
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.source = path.read_bytes()
+        tree = etree.fromstring(self.source, etree.XMLParser(resolve_entities=False, no_network=True))
+        addresses = tree.xpath(_ADDRESS_XPATH)
+        if not addresses:
+            raise ValueError(f"{path}: no soap:address element")
+        self._template = self.source
+        self._placeholder = addresses[0].get("location", "").encode()
+        if not self._placeholder:
+            raise ValueError(f"{path}: soap:address has no location")
+        self._rendered: dict[str, bytes] = {}
+        self._lock = threading.Lock()
+
+    def render(self, address: str) -> bytes:
+        cached = self._rendered.get(address)
+        if cached is not None:
+            return cached
+        body = self._template.replace(
+            b'location="' + self._placeholder + b'"', b'location="' + _xml_attr(address) + b'"'
+        )
+        with self._lock:
+            if len(self._rendered) >= self._CACHE_LIMIT:
+                self._rendered.clear()
+            self._rendered[address] = body
+        return body
+
+
+def _xml_attr(value: str) -> bytes:
+    return (
+        value.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;").replace(">", "&gt;")
+    ).encode()
+
+
+def canonical_contract(wsdl: bytes) -> bytes:
+    """The WSDL reduced to what a client depends on: addresses blanked, C14N, no whitespace.
+
+    Two WSDLs with the same canonical contract are interchangeable for any client.
+    """
+    parser = etree.XMLParser(remove_blank_text=True, resolve_entities=False, no_network=True)
+    tree = etree.fromstring(wsdl, parser)
+    for address in tree.xpath(_ADDRESS_XPATH):
+        address.set("location", _PLACEHOLDER)
+    for element in tree.iter():
+        if isinstance(element.tag, str) and element.tag.endswith("}documentation"):
+            continue
+        if element.text is not None and not element.text.strip():
+            element.text = None
+        if element.tail is not None and not element.tail.strip():
+            element.tail = None
+    return etree.tostring(tree, method="c14n2", strip_text=True)
+
+
+def generated_wsdl(application: object, address: str) -> bytes:
+    """The WSDL spyne derives from the service code, pretty-printed (for freeze and drift checks)."""
+    from spyne.interface.wsdl import Wsdl11
+
+    # A spyne Application learns its transport from the server that hosts it; set it as
+    # the WSGI host would, or the binding says "noconn://null.spyne".
+    application.transport = "http://schemas.xmlsoap.org/soap/http"  # type: ignore[attr-defined]
+    wsdl = Wsdl11(application.interface)  # type: ignore[attr-defined]
+    wsdl.build_interface_document(address)
+    raw = wsdl.get_interface_document()
+    tree = etree.fromstring(raw, etree.XMLParser(remove_blank_text=True))
+    return bytes(etree.tostring(tree, pretty_print=True, xml_declaration=True, encoding="UTF-8"))

@@ -1,0 +1,19 @@
+"""Alembic environment: runs on the connection handed over by Store.upgrade()."""
+
+from __future__ import annotations
+
+from alembic import context
+
+from bridge.store._schema import Base
+
+connection = context.config.attributes.get("connection")
+if connection is None:  # pragma: no cover - the bridge always hands a connection over
+    raise RuntimeError("run migrations with `bridge db upgrade` (Store.upgrade)")
+
+context.configure(
+    connection=connection,
+    target_metadata=Base.metadata,
+    render_as_batch=connection.dialect.name == "sqlite",
+)
+with context.begin_transaction():
+    context.run_migrations()
