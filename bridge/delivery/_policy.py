@@ -15,9 +15,10 @@ _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 _MAYBE_PROCESSED = (httpx.ReadTimeout, httpx.WriteTimeout, httpx.RemoteProtocolError, httpx.ReadError,
                     httpx.WriteError)
 
-# Statuses that say "not processed, come back later" vs "a gateway failed somewhere".
+# Statuses that say "not processed, come back later", and those after which the request
+# may or may not have been processed (a gateway or the server itself failed).
 _RETRY_ALWAYS = frozenset({429, 503})
-_RETRY_IF_IDEMPOTENT = frozenset({502, 504})
+_RETRY_IF_IDEMPOTENT = frozenset({500, 502, 504})
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +33,7 @@ class RetryPolicy:
     def wait(self) -> tenacity.wait.wait_base:
         return _RetryAfterOr(
             tenacity.wait_exponential_jitter(
-                initial=self.backoff_initial, max=self.backoff_max, jitter=self.jitter
+                multiplier=self.backoff_initial, max=self.backoff_max, jitter=self.jitter
             ),
             cap=self.max_retry_after,
         )

@@ -159,6 +159,8 @@ class Mapping:
 
         :raises MappingValueError: for a value that cannot be converted (message without value).
         """
+        if type(mis) is not dict and not isinstance(mis, cabc.Mapping):
+            raise TypeError(f"{self.name}.to_upstream expects a mapping, not {type(mis).__name__}")
         out: dict[str, Any] = {}
         for step in self._steps[TO_UPSTREAM]:
             step(mis, out)
@@ -166,6 +168,8 @@ class Mapping:
 
     def to_mis(self, upstream: cabc.Mapping[str, Any]) -> dict[str, Any]:
         """Convert an upstream record to the МИС-side shape (see :meth:`to_upstream`)."""
+        if type(upstream) is not dict and not isinstance(upstream, cabc.Mapping):
+            raise TypeError(f"{self.name}.to_mis expects a mapping, not {type(upstream).__name__}")
         out: dict[str, Any] = {}
         for step in self._steps[TO_MIS]:
             step(upstream, out)

@@ -92,7 +92,8 @@ def find_conflict(paths: Iterable[tuple[int, tuple[str, ...]]]) -> tuple[int, in
     """First pair of target paths that would overwrite each other.
 
     ``paths`` are ``(index, parts)``; the result is ``(earlier_index, later_index, problem)``,
-    for equal paths or a path that is a prefix of another (``Address`` vs ``Address.City``).
+    for equal paths (problem ``"the same target path"``) or a path that is a prefix of another
+    (``Address`` vs ``Address.City``: problem ``"'Address' contains 'Address.City'"``).
     """
     seen: list[tuple[int, tuple[str, ...]]] = []
     for index, parts in paths:
@@ -101,6 +102,6 @@ def find_conflict(paths: Iterable[tuple[int, tuple[str, ...]]]) -> tuple[int, in
                 return other_index, index, "the same target path"
             shorter, longer = (other, parts) if len(other) < len(parts) else (parts, other)
             if longer[: len(shorter)] == shorter:
-                return other_index, index, f"target '{'.'.join(shorter)}' contains '{'.'.join(longer)}'"
+                return other_index, index, f"'{'.'.join(shorter)}' contains '{'.'.join(longer)}'"
         seen.append((index, parts))
     return None

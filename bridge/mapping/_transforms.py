@@ -52,9 +52,9 @@ def _identity(value: Any) -> Any:
 
 _SNILS_MIS = re.compile(r"[0-9]{11}")
 _SNILS_UPSTREAM = re.compile(r"([0-9]{3})-([0-9]{3})-([0-9]{3}) ([0-9]{2})")
-_SNILS_MIS_REASON = "expected 11 digits without separators (XXXXXXXXXXX)"
-_SNILS_UPSTREAM_REASON = "expected SNILS as XXX-XXX-XXX YY"
-_SNILS_CHECK_REASON = "SNILS check digits do not match the number"
+_SNILS_MIS_REASON = "ожидается СНИЛС из 11 цифр без разделителей (XXXXXXXXXXX)"
+_SNILS_UPSTREAM_REASON = "ожидается СНИЛС в виде XXX-XXX-XXX YY"
+_SNILS_CHECK_REASON = "неверная контрольная сумма СНИЛС"
 
 
 def snils_to_upstream(value: Any) -> str:
@@ -80,8 +80,8 @@ def snils_to_mis(value: Any) -> str:
 
 _PHONE_MIS = re.compile(r"8([0-9]{3})([0-9]{7})")
 _PHONE_UPSTREAM = re.compile(r"\+7\(([0-9]{3})\)([0-9]{7})")
-_PHONE_MIS_REASON = "expected 11 digits starting with 8 (8XXXXXXXXXX)"
-_PHONE_UPSTREAM_REASON = "expected a phone number as +7(XXX)XXXXXXX"
+_PHONE_MIS_REASON = "ожидается номер из 11 цифр, начинающийся с 8, без пробелов и тире (8XXXXXXXXXX)"
+_PHONE_UPSTREAM_REASON = "ожидается телефон в виде +7(XXX)XXXXXXX"
 
 
 def phone_ru_to_upstream(value: Any) -> str:
@@ -102,15 +102,15 @@ def phone_ru_to_mis(value: Any) -> str:
 
 _DATE_RU = re.compile(r"([0-9]{2})\.([0-9]{2})\.([0-9]{4})")
 _DATE_ISO = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
-_DATE_RU_REASON = "expected a date as dd.MM.yyyy"
-_DATE_ISO_REASON = "expected a date as yyyy-MM-dd"
+_DATE_RU_REASON = "ожидается существующая дата в формате ДД.ММ.ГГГГ"
+_DATE_ISO_REASON = "ожидается существующая дата в формате ГГГГ-ММ-ДД"
 
 
 def _real_date(year: str, month: str, day: str, reason: str) -> None:
     try:
         dt.date(int(year), int(month), int(day))
     except ValueError:
-        raise TransformError(f"not a real calendar date ({reason})") from None
+        raise TransformError(f"такой даты не существует ({reason})") from None
 
 
 def date_ru_to_iso(value: Any) -> str:
@@ -173,7 +173,7 @@ def _lookup(table: Mapping[str, str]) -> Converter:
     listed = ", ".join(codes[:_MAX_LISTED])
     if len(codes) > _MAX_LISTED:
         listed += f", ... ({len(codes)} values)"
-    reason = f"value not in the table; expected one of {listed}"
+    reason = f"значение не из справочника; допустимы: {listed}"
     not_text = f"expected a string, one of {listed}"
     get = dict(table).get
 

@@ -19,6 +19,13 @@ from typing import Any
 from spyne import Application, Fault, ServiceBase
 from spyne.server.wsgi import WsgiApplication
 
+from bridge.delivery import (
+    CircuitOpen,
+    UpstreamConnectError,
+    UpstreamServerError,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
 from bridge.errors import BridgeError
 from bridge.metrics import SOAP_REQUEST_SECONDS, SOAP_REQUESTS
 from bridge.observability import current_request_id, get_logger, mask_text
@@ -40,6 +47,13 @@ class BridgeServiceBase(ServiceBase):  # type: ignore[misc]
             raise
         except BridgeError as exc:
             raise Fault(faultcode=exc.faultcode, faultstring=exc.message) from None
+        except UpstreamUnavailable as exc:
+            _log.warning("soap.upstream_unavailable", operation=ctx.descriptor.name, error=str(exc))
+            raise Fault(
+                faultcode="Server.UpstreamUnavailable",
+                faultstring=f"Внешняя система {exc.upstream} сейчас недоступна ({_reason(exc)}); "
+                "повторите запрос позже",
+            ) from None
         except Exception:
             _log.exception("soap.unexpected_error", operation=getattr(ctx.descriptor, "name", None))
             raise Fault(
@@ -58,6 +72,18 @@ class SoapService:
 
     def wsdl(self) -> WsdlDocument:
         return WsdlDocument(self.wsdl_path)
+
+
+def _reason(exc: UpstreamUnavailable) -> str:
+    if isinstance(exc, CircuitOpen):
+        return "вызовы приостановлены после серии ошибок"
+    if isinstance(exc, UpstreamTimeout):
+        return "нет ответа вовремя"
+    if isinstance(exc, UpstreamConnectError):
+        return "нет соединения"
+    if isinstance(exc, UpstreamServerError):
+        return f"ошибка HTTP {exc.status_code}"
+    return "обрыв соединения"
 
 
 def _check_soap_action(ctx: Any) -> None:

@@ -147,13 +147,13 @@ def test_transform_round_trip(name: str, mis: str, upstream: str) -> None:
 
 
 INVALID = [
-    ("snils", "to_upstream", "05462367361", "check digits"),
-    ("snils", "to_upstream", "054-623-673 60", "11 digits"),
-    ("snils", "to_upstream", "0546236736", "11 digits"),
-    ("snils", "to_upstream", "054623673600", "11 digits"),
+    ("snils", "to_upstream", "05462367361", "контрольная сумма"),
+    ("snils", "to_upstream", "054-623-673 60", "11 цифр"),
+    ("snils", "to_upstream", "0546236736", "11 цифр"),
+    ("snils", "to_upstream", "054623673600", "11 цифр"),
     ("snils", "to_upstream", 5462367360, "not a string"),
     ("snils", "to_mis", "05462367360", "XXX-XXX-XXX YY"),
-    ("snils", "to_mis", "054-623-673 61", "check digits"),
+    ("snils", "to_mis", "054-623-673 61", "контрольная сумма"),
     ("snils", "to_mis", "054 623 673 60", "XXX-XXX-XXX YY"),
     ("phone_ru", "to_upstream", "79161234567", "8XXXXXXXXXX"),
     ("phone_ru", "to_upstream", "8916123456", "8XXXXXXXXXX"),
@@ -162,16 +162,16 @@ INVALID = [
     ("phone_ru", "to_mis", "+79161234567", "+7(XXX)XXXXXXX"),
     ("phone_ru", "to_mis", "+7(916)123456", "+7(XXX)XXXXXXX"),
     ("phone_ru", "to_mis", "89161234567", "+7(XXX)XXXXXXX"),
-    ("date_ru_iso", "to_upstream", "31.02.2000", "calendar date"),
-    ("date_ru_iso", "to_upstream", "29.02.1900", "calendar date"),
-    ("date_ru_iso", "to_upstream", "00.01.2000", "calendar date"),
-    ("date_ru_iso", "to_upstream", "1979-08-17", "dd.MM.yyyy"),
-    ("date_ru_iso", "to_upstream", "7.8.1979", "dd.MM.yyyy"),
-    ("date_ru_iso", "to_mis", "17.08.1979", "yyyy-MM-dd"),
-    ("date_ru_iso", "to_mis", "1979-13-01", "calendar date"),
-    ("date_ru_iso", "to_mis", "1979-08-17T00:00:00", "yyyy-MM-dd"),
-    ("date_iso_ru", "to_upstream", "17.08.1979", "yyyy-MM-dd"),
-    ("date_iso_ru", "to_mis", "31.04.1979", "calendar date"),
+    ("date_ru_iso", "to_upstream", "31.02.2000", "такой даты"),
+    ("date_ru_iso", "to_upstream", "29.02.1900", "такой даты"),
+    ("date_ru_iso", "to_upstream", "00.01.2000", "такой даты"),
+    ("date_ru_iso", "to_upstream", "1979-08-17", "ДД.ММ.ГГГГ"),
+    ("date_ru_iso", "to_upstream", "7.8.1979", "ДД.ММ.ГГГГ"),
+    ("date_ru_iso", "to_mis", "17.08.1979", "ГГГГ-ММ-ДД"),
+    ("date_ru_iso", "to_mis", "1979-13-01", "такой даты"),
+    ("date_ru_iso", "to_mis", "1979-08-17T00:00:00", "ГГГГ-ММ-ДД"),
+    ("date_iso_ru", "to_upstream", "17.08.1979", "ГГГГ-ММ-ДД"),
+    ("date_iso_ru", "to_mis", "31.04.1979", "такой даты"),
     ("upper", "to_upstream", 42, "not a string"),
 ]
 
@@ -284,10 +284,10 @@ def test_required_missing_to_mis(esia: Mapping) -> None:
 @pytest.mark.parametrize(
     ("field", "value", "reason"),
     [
-        ("MobilePhone", "79161234567", "expected 11 digits starting with 8 (8XXXXXXXXXX)"),
-        ("Snils", "05462367361", "SNILS check digits do not match the number"),
-        ("BirthDate", "31.02.2000", "not a real calendar date (expected a date as dd.MM.yyyy)"),
-        ("Gender", "3", "value not in the table; expected one of '1', '2'"),
+        ("MobilePhone", "79161234567", "ожидается номер из 11 цифр, начинающийся с 8, без пробелов и тире (8XXXXXXXXXX)"),
+        ("Snils", "05462367361", "неверная контрольная сумма СНИЛС"),
+        ("BirthDate", "31.02.2000", "такой даты не существует (ожидается существующая дата в формате ДД.ММ.ГГГГ)"),
+        ("Gender", "3", "значение не из справочника; допустимы: '1', '2'"),
     ],
 )
 def test_value_errors_name_field_and_reason_never_value(
@@ -309,7 +309,7 @@ def test_value_error_to_mis_uses_mis_field_name(esia: Mapping) -> None:
     with pytest.raises(MappingValueError) as err:
         esia.to_mis({**SEED_UPSTREAM, "mobile": "8 916 123 45 67"})
     assert str(err.value) == (
-        "mapping esia.account, field MobilePhone (to_mis): expected a phone number as +7(XXX)XXXXXXX"
+        "mapping esia.account, field MobilePhone (to_mis): ожидается телефон в виде +7(XXX)XXXXXXX"
     )
     assert "916" not in str(err.value)
 
@@ -330,10 +330,17 @@ def test_table_inverted_for_to_mis(esia: Mapping) -> None:
     assert esia.to_mis({"snils": "054-623-673 60", "gender": "M"})["Gender"] == "1"
     with pytest.raises(MappingValueError) as err:
         esia.to_mis({"snils": "054-623-673 60", "gender": "1"})
-    assert err.value.reason == "value not in the table; expected one of 'M', 'F'"
+    assert err.value.reason == "значение не из справочника; допустимы: 'M', 'F'"
     with pytest.raises(MappingValueError) as err:
         esia.to_upstream({"Snils": "05462367360", "Gender": 2})
     assert "expected a string" in err.value.reason
+
+
+def test_source_must_be_a_mapping(esia: Mapping) -> None:
+    with pytest.raises(TypeError, match="expects a mapping, not list"):
+        esia.to_upstream([])  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="expects a mapping, not NoneType"):
+        esia.to_mis(None)  # type: ignore[arg-type]
 
 
 def test_source_is_not_modified(esia: Mapping) -> None:
@@ -574,7 +581,7 @@ def test_unknown_transform_error_points_at_file_line_field(tmp_path: Path) -> No
             """,
             14,
             "fields[3].upstream",
-            "target 'addr' contains 'addr.city'",
+            "overlaps fields[0] (line 3): 'addr' contains 'addr.city'; in to_upstream one would",
         ),
         (
             """\
@@ -732,6 +739,14 @@ def test_all_errors_of_a_file_are_collected(tmp_path: Path) -> None:
     ]
 
 
+def test_table_with_non_scalar_value(tmp_path: Path) -> None:
+    err = load_error(
+        tmp_path, 'mapping: test.m\nfields:\n  - {mis: A, upstream: a, label: A, table: {"1": [M]}}\n'
+    )
+    assert (err.field, err.line) == ("fields[0].table.1", 3)
+    assert "must be strings" in err.message
+
+
 def test_typo_suggestion_prefers_same_first_letter(tmp_path: Path) -> None:
     err = load_error(tmp_path, "mapping: test.m\nfields:\n  - {mis: A, upstream: a, lable: A}\n")
     assert err.message.endswith("did you mean 'label'?")
@@ -837,7 +852,7 @@ def test_example_runner_catches_wrong_example(tmp_path: Path) -> None:
         ("seed 000 patient", "to_mis"),
     ]
     assert failed[0].diff == ("birthDate: expected '1979-17-08', got '1979-08-17'",)
-    assert failed[1].diff[0].startswith("error: mapping esia.account, field BirthDate (to_mis): not a real")
+    assert failed[1].diff[0].startswith("error: mapping esia.account, field BirthDate (to_mis): такой даты")
     passed = [r for r in results if r.passed]
     assert len(passed) == 2 and all(r.diff == () for r in passed)
 

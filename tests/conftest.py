@@ -1,0 +1,71 @@
+"""Shared fixtures: a running bridge with sandbox peers, test patients, PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import random
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bridge.identifiers import snils_check_digits
+from tests.bridgeproc import BridgeProcess, start_bridge
+
+PG_ADMIN_URL = os.environ.get("BRIDGE_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def make_snils(rng: random.Random | None = None) -> str:
+    rng = rng or random.Random()
+    first9 = f"{rng.randint(2_000_000, 999_999_999):09d}"
+    return first9 + snils_check_digits(first9)
+
+
+def make_patient(**overrides: Any) -> dict[str, Any]:
+    patient = {
+        "MisPatientId": f"MIS-{uuid.uuid4().hex[:8]}",
+        "LastName": "Тарасенко",
+        "FirstName": "Ольга",
+        "MiddleName": "Викторовна",
+        "BirthDate": "17.08.1979",
+        "Snils": make_snils(),
+        "MobilePhone": "8916" + f"{random.randint(0, 9_999_999):07d}",
+        "Gender": "2",
+    }
+    patient.update(overrides)
+    return patient
+
+
+@pytest.fixture(scope="session")
+def bridge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BridgeProcess]:
+    """One bridge with the sandbox ЕСИА for the whole session."""
+    process = start_bridge(tmp_path_factory.mktemp("bridge"))
+    yield process
+    process.stop()
+
+
+@pytest.fixture()
+def patient() -> dict[str, Any]:
+    return make_patient()
+
+
+@pytest.fixture()
+def pg_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for one test, dropped afterwards."""
+    psycopg = pytest.importorskip("psycopg")
+    name = f"bridge_test_{uuid.uuid4().hex[:10]}"
+    admin = PG_ADMIN_URL.replace("postgresql://", "postgresql://", 1)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = admin.rsplit("/", 1)[0] + f"/{name}"
+    yield url
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "integration" in Path(str(item.fspath)).parts:
+            item.add_marker(pytest.mark.integration)

@@ -1,0 +1,109 @@
+"""With the sandbox ЕСИА failing 30% of calls, answers stay right and nobody is registered twice."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.bridgeproc import BridgeProcess, start_bridge
+from tests.conftest import make_patient
+from tests.soapcall import call, envelope
+
+CHAOS_CONFIG: dict[str, Any] = {
+    "upstreams": {
+        "esia": {
+            "base_url": "http://127.0.0.1:1",  # replaced by the sandbox address
+            "connect_timeout": 0.5,
+            "read_timeout": 0.4,
+            "max_attempts": 8,
+            "backoff_initial": 0.02,
+            "backoff_max": 0.2,
+            "retry_budget_seconds": 10,
+            "circuit_fail_max": 50,
+        }
+    },
+    "log_level": "INFO",
+}
+
+
+@pytest.fixture(scope="module")
+def chaotic(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BridgeProcess]:
+    process = start_bridge(tmp_path_factory.mktemp("chaos"), config=CHAOS_CONFIG)
+    yield process
+    process.stop()
+
+
+def soap(bridge: BridgeProcess, operation: str, patient: dict[str, Any]) -> Any:
+    return call(f"{bridge.url}/soap/esia-accounts", operation, envelope(operation, patient),
+                soap_action=f'"{operation}"')
+
+
+def set_faults(bridge: BridgeProcess, rate: float) -> None:
+    with bridge.sandbox("esia") as sandbox:
+        sandbox.put("/_sandbox/faults", json={"rate": rate, "stall_seconds": 1.0, "seed": 7}).raise_for_status()
+
+
+def injected(bridge: BridgeProcess) -> dict[str, int]:
+    with bridge.sandbox("esia") as sandbox:
+        return dict(sandbox.get("/_sandbox/faults").json()["injected"])
+
+
+def accounts_with(bridge: BridgeProcess, snils: str) -> int:
+    digits = snils
+    dashed = f"{digits[:3]}-{digits[3:6]}-{digits[6:9]} {digits[9:]}"
+    with bridge.sandbox("esia") as sandbox:
+        return int(sandbox.get("/_sandbox/accounts/count", params={"snils": dashed}).json()["count"])
+
+
+def until_answered(bridge: BridgeProcess, operation: str, patient: dict[str, Any], tries: int = 10) -> Any:
+    """What a МИС does after a Server fault: try again, with the same data."""
+    for _ in range(tries):
+        answer = soap(bridge, operation, patient)
+        if answer.status == 200 or not (answer.faultcode or "").startswith("Server"):
+            return answer
+        time.sleep(0.2)
+    return answer
+
+
+def test_check_patient_answers_correctly_under_faults(chaotic: BridgeProcess) -> None:
+    known = make_patient()
+    set_faults(chaotic, 0.0)
+    assert soap(chaotic, "RegisterPatient", known).status == 200
+    set_faults(chaotic, 0.3)
+    unknown = make_patient()
+    results = []
+    for i in range(30):
+        patient = known if i % 2 else unknown
+        answer = soap(chaotic, "CheckPatient", patient)
+        assert answer.status == 200, (answer.faultcode, answer.faultstring)
+        results.append((patient is known, answer.text("Result")))
+    assert all(res == (["MATCH"] if is_known else ["NOT_FOUND"]) for is_known, res in results)
+    faults = injected(chaotic)
+    assert sum(faults.values()) >= 5, f"the sandbox should have failed calls: {faults}"
+    set_faults(chaotic, 0.0)
+
+
+def test_register_never_creates_two_accounts_under_faults(chaotic: BridgeProcess, tmp_path: Path) -> None:
+    set_faults(chaotic, 0.3)
+    patients = [make_patient() for _ in range(12)]
+    passwords = {}
+    for patient in patients:
+        answer = until_answered(chaotic, "RegisterPatient", patient)
+        if answer.status != 200:
+            # The first attempt registered the account but its answer was lost; the bridge
+            # must then say so (a rule), never register a second account.
+            assert answer.faultcode in ("Client.RuleViolation",), (answer.faultcode, answer.faultstring)
+        else:
+            passwords[patient["Snils"]] = answer.text("TemporaryPassword")
+    kinds = injected(chaotic)
+    set_faults(chaotic, 0.0)
+    for patient in patients:
+        assert accounts_with(chaotic, patient["Snils"]) == 1, patient["Snils"]
+        check = soap(chaotic, "CheckPatient", patient)
+        assert check.text("Result") == ["MATCH"]
+    assert len(passwords) >= len(patients) - 2, "most registrations must return their password"
+    assert sum(kinds.values()) > 0

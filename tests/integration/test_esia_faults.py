@@ -1,0 +1,126 @@
+"""Bad input to the ЕСИА service: a Client fault naming the field and the reason, HTTP 500."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.bridgeproc import BridgeProcess
+from tests.conftest import make_patient
+from tests.soapcall import call, envelope
+
+
+def soap(bridge: BridgeProcess, operation: str, patient: dict[str, Any], action: str | None = None) -> Any:
+    return call(f"{bridge.url}/soap/esia-accounts", operation, envelope(operation, patient),
+                soap_action=f'"{operation}"' if action is None else action)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field", "reason"),
+    [
+        ({"Snils": "05462367361"}, "Snils", "контрольн"),
+        ({"Snils": "0546236736"}, "Snils", "11 цифр"),
+        ({"MobilePhone": "+7 916 123-45-67"}, "MobilePhone", "8XXXXXXXXXX"),
+        ({"MobilePhone": "79161234567"}, "MobilePhone", "8XXXXXXXXXX"),
+        ({"BirthDate": "31.02.1980"}, "BirthDate", "ДД.ММ.ГГГГ"),
+        ({"BirthDate": "1980-02-01"}, "BirthDate", "ДД.ММ.ГГГГ"),
+        ({"BirthDate": "01.01.2999"}, "BirthDate", "сегодняшним"),
+        ({"LastName": "   "}, "LastName", "обязательное"),
+        ({"FirstName": ""}, "FirstName", "обязательное"),
+        ({"LastName": "Иванов2"}, "LastName", "буквы"),
+        ({"Gender": "M"}, "Gender", "допустимы"),
+    ],
+)
+def test_invalid_field_is_a_client_fault_naming_it(
+    bridge: BridgeProcess, overrides: dict[str, str], field: str, reason: str
+) -> None:
+    patient = make_patient(**overrides)
+    answer = soap(bridge, "CheckPatient", patient)
+    assert answer.status == 500
+    assert answer.faultcode == "Client.InvalidField", answer.faultstring
+    assert answer.faultstring.startswith(f"{field}:"), answer.faultstring
+    assert reason in answer.faultstring
+    for value in overrides.values():
+        if value.strip() and len(value) > 3:
+            assert value not in answer.faultstring, "a fault must not echo personal data"
+
+
+def test_register_without_mobile_phone_says_the_phone_is_required(bridge: BridgeProcess) -> None:
+    patient = make_patient()
+    del patient["MobilePhone"]
+    answer = soap(bridge, "RegisterPatient", patient)
+    assert answer.status == 500
+    assert answer.faultcode == "Client.InvalidField"
+    assert "MobilePhone" in answer.faultstring
+    assert "необходимо указать номер мобильного телефона" in answer.faultstring
+
+
+def test_missing_required_element_is_a_client_fault_naming_it(bridge: BridgeProcess) -> None:
+    patient = make_patient()
+    del patient["Snils"]
+    answer = soap(bridge, "CheckPatient", patient)
+    assert answer.status == 500
+    assert answer.faultcode is not None and answer.faultcode.startswith("Client")
+    assert "Snils" in answer.faultstring
+
+
+def test_malformed_xml_is_a_client_fault(bridge: BridgeProcess) -> None:
+    answer = call(f"{bridge.url}/soap/esia-accounts", "CheckPatient", b"<soapenv:Envelope><unclosed",
+                  soap_action='"CheckPatient"')
+    assert answer.status == 500
+    assert answer.faultcode is not None and answer.faultcode.startswith("Client"), answer.body
+    assert "Traceback" not in answer.body.decode()
+
+
+def test_wrong_soap_action_is_a_client_fault(bridge: BridgeProcess) -> None:
+    answer = soap(bridge, "CheckPatient", make_patient(), action='"ResetPassword"')
+    assert answer.status == 500
+    assert answer.faultcode == "Client.SOAPAction"
+    assert "ResetPassword" in answer.faultstring and "CheckPatient" in answer.faultstring
+
+
+def test_empty_soap_action_is_accepted(bridge: BridgeProcess) -> None:
+    answer = soap(bridge, "CheckPatient", make_patient(), action='""')
+    assert answer.status == 200
+    assert answer.text("Result") == ["NOT_FOUND"]
+
+
+def test_unknown_operation_is_a_client_fault(bridge: BridgeProcess) -> None:
+    answer = soap(bridge, "DeletePatient", make_patient())
+    assert answer.status == 500
+    assert answer.faultcode is not None and answer.faultcode.startswith("Client")
+
+
+def test_update_of_an_unregistered_patient_breaks_a_rule(bridge: BridgeProcess) -> None:
+    answer = soap(bridge, "UpdatePatient", make_patient())
+    assert answer.faultcode == "Client.RuleViolation"
+    assert "UpdatePatient" in answer.faultstring
+
+
+def test_rules_follow_the_seed_buttons(bridge: BridgeProcess) -> None:
+    """Register twice is refused; reset while data differ is refused; update while equal is refused."""
+    patient = make_patient()
+    assert soap(bridge, "RegisterPatient", patient).status == 200
+    again = soap(bridge, "RegisterPatient", patient)
+    assert again.faultcode == "Client.RuleViolation" and "RegisterPatient" in again.faultstring
+    same = soap(bridge, "UpdatePatient", patient)
+    assert same.faultcode == "Client.RuleViolation" and "совпадают" in same.faultstring
+    changed = {**patient, "FirstName": "Олеся"}
+    reset = soap(bridge, "ResetPassword", changed)
+    assert reset.faultcode == "Client.RuleViolation" and "расходятся" in reset.faultstring
+    check = soap(bridge, "CheckPatient", changed)
+    assert check.text("Result") == ["MISMATCH"]
+    assert check.text("Field") == ["FirstName"]
+    assert check.text("MisValue") == ["Олеся"] and check.text("EsiaValue") == ["Ольга"]
+
+
+def test_get_without_wsdl_query_is_a_405_with_json(bridge: BridgeProcess) -> None:
+    response = httpx.get(f"{bridge.url}/soap/esia-accounts")
+    assert response.status_code == 405
+    assert "wsdl" in response.json()["error"]
+
+
+def test_no_server_faults_were_logged(bridge: BridgeProcess) -> None:
+    assert '"outcome": "server_fault"' not in bridge.logs()

@@ -1,0 +1,296 @@
+"""The frozen EsiaAccounts WSDL, consumed unchanged by four foreign SOAP clients.
+
+Each client runs the whole МИС story against the real bridge (sandbox ЕСИА), with its own
+fresh patient:
+
+    CheckPatient → NOT_FOUND
+    CheckPatient with a wrong SNILS checksum → Client.InvalidField naming Snils
+    RegisterPatient without MobilePhone → Client.InvalidField naming MobilePhone
+    RegisterPatient → Login = Snils, 8-digit TemporaryPassword
+    (BirthDate changed in the МИС) CheckPatient → MISMATCH, one difference: BirthDate
+    UpdatePatient → Message
+    CheckPatient → MATCH
+    ResetPassword → a new 8-digit TemporaryPassword
+
+zeep and suds run in-process; PHP's SoapClient and node's ``soap`` run as subprocesses
+(tests/interop/php, tests/interop/node) and print the same JSON shape the in-process
+runners build, so one set of assertions judges all four. The toolchains are required,
+not optional: when one is missing the test fails and says what to install
+(tests/interop/README.md).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from lxml import etree
+
+from bridge.identifiers import snils_check_digits
+from tests.bridgeproc import ROOT, BridgeProcess
+from tests.conftest import make_patient
+
+SERVICE = "esia-accounts"
+WSDL_FILE = ROOT / "wsdl" / f"{SERVICE}.wsdl"
+INTEROP = ROOT / "tests" / "interop"
+PHP_SCRIPT = INTEROP / "php" / "esia_accounts.php"
+NODE_DIR = INTEROP / "node"
+NODE_SCRIPT = NODE_DIR / "esia_accounts.js"
+SUBPROCESS_TIMEOUT = 45
+HOW_TO_INSTALL = "see tests/interop/README.md"
+
+Step = dict[str, Any]
+
+
+# --- the flow's input -----------------------------------------------------------------------
+
+
+def flow_input() -> dict[str, Any]:
+    """A fresh patient, the BirthDate the МИС changes to, and a SNILS with wrong check digits."""
+    patient = make_patient()
+    born = datetime.strptime(patient["BirthDate"], "%d.%m.%Y")
+    first9, check = patient["Snils"][:9], snils_check_digits(patient["Snils"][:9])
+    return {
+        "patient": patient,
+        "changedBirthDate": (born - timedelta(days=1)).strftime("%d.%m.%Y"),
+        "badSnils": first9 + f"{(int(check) + 1) % 100:02d}",
+    }
+
+
+# --- in-process clients: build the same JSON shape the PHP and node scripts print ----------
+
+
+def _check_answer(r: Any) -> Step:
+    differences = r.Differences.FieldDifference if r.Differences is not None else None
+    actions = r.AllowedActions.AllowedAction if r.AllowedActions is not None else None
+    return {
+        "Result": None if r.Result is None else str(r.Result),
+        "AccountConfirmed": r.AccountConfirmed,
+        "Differences": [
+            {"Field": d.Field, "Label": d.Label, "MisValue": d.MisValue, "EsiaValue": d.EsiaValue}
+            for d in (differences or [])
+        ],
+        "AllowedActions": None if actions is None else [str(a) for a in actions],
+        "Message": r.Message,
+    }
+
+
+def _password_answer(r: Any) -> Step:
+    return {"Login": r.Login, "TemporaryPassword": r.TemporaryPassword, "Message": r.Message}
+
+
+def _update_answer(r: Any) -> Step:
+    return {"Message": r.Message}
+
+
+def _run_flow(
+    call: Callable[[str, dict[str, Any]], Any],
+    fault_of: Callable[[BaseException], dict[str, Any] | None],
+    flow: dict[str, Any],
+) -> dict[str, Step]:
+    steps: dict[str, Step] = {}
+
+    def step(name: str, operation: str, patient: dict[str, Any], shape: Callable[[Any], Step]) -> None:
+        try:
+            steps[name] = shape(call(operation, patient))
+        except Exception as exc:  # noqa: BLE001 - a SOAP Fault is an answer; anything else propagates
+            fault = fault_of(exc)
+            if fault is None:
+                raise
+            steps[name] = {"fault": fault}
+
+    patient = dict(flow["patient"])
+    without_phone = {k: v for k, v in patient.items() if k != "MobilePhone"}
+    step("check_new", "CheckPatient", patient, _check_answer)
+    step("check_bad_snils", "CheckPatient", {**patient, "Snils": flow["badSnils"]}, _check_answer)
+    step("register_without_phone", "RegisterPatient", without_phone, _password_answer)
+    step("register", "RegisterPatient", patient, _password_answer)
+    patient["BirthDate"] = flow["changedBirthDate"]
+    step("check_changed", "CheckPatient", patient, _check_answer)
+    step("update", "UpdatePatient", patient, _update_answer)
+    step("check_updated", "CheckPatient", patient, _check_answer)
+    step("reset", "ResetPassword", patient, _password_answer)
+    return steps
+
+
+def run_zeep(wsdl: str, flow: dict[str, Any]) -> dict[str, Any]:
+    import zeep
+    from zeep.exceptions import Fault
+    from zeep.transports import Transport
+
+    client = zeep.Client(wsdl, transport=Transport(timeout=20, operation_timeout=20))
+
+    def fault_of(exc: BaseException) -> dict[str, Any] | None:
+        return {"code": exc.code, "string": exc.message} if isinstance(exc, Fault) else None
+
+    steps = _run_flow(lambda op, patient: getattr(client.service, op)(Patient=patient), fault_of, flow)
+    return {"client": f"zeep {zeep.__version__}", "steps": steps}
+
+
+def run_suds(wsdl: str, flow: dict[str, Any]) -> dict[str, Any]:
+    import suds
+    from suds import WebFault
+    from suds.client import Client
+
+    client = Client(wsdl, cache=None, timeout=20)
+
+    def fault_of(exc: BaseException) -> dict[str, Any] | None:
+        if not isinstance(exc, WebFault):
+            return None
+        return {"code": str(exc.fault.faultcode), "string": str(exc.fault.faultstring)}
+
+    steps = _run_flow(lambda op, patient: getattr(client.service, op)(Patient=patient), fault_of, flow)
+    return {"client": f"suds-community {suds.__version__}", "steps": steps}
+
+
+# --- subprocess clients ---------------------------------------------------------------------
+
+
+def _run_script(argv: list[str], flow: dict[str, Any]) -> dict[str, Any]:
+    completed = subprocess.run(
+        argv, input=json.dumps(flow, ensure_ascii=False), capture_output=True, text=True,
+        encoding="utf-8", timeout=SUBPROCESS_TIMEOUT, cwd=ROOT,
+    )
+    if completed.returncode != 0:
+        pytest.fail(
+            f"{' '.join(argv[:2])} exited with {completed.returncode}\n"
+            f"stderr:\n{completed.stderr[-4000:]}\nstdout:\n{completed.stdout[-4000:]}"
+        )
+    try:
+        result: dict[str, Any] = json.loads(completed.stdout)
+    except ValueError:
+        pytest.fail(f"{' '.join(argv[:2])} did not print JSON:\n{completed.stdout[-4000:]}\n{completed.stderr[-2000:]}")
+    return result
+
+
+def run_php(wsdl: str, flow: dict[str, Any]) -> dict[str, Any]:
+    php = shutil.which("php")
+    if php is None:
+        pytest.fail(f"php is not installed: apt-get install -y php-cli php-soap ({HOW_TO_INSTALL})")
+    modules = subprocess.run([php, "-m"], capture_output=True, text=True, timeout=30).stdout.split()
+    if "soap" not in modules:
+        pytest.fail(f"php has no soap extension: apt-get install -y php-soap ({HOW_TO_INSTALL})")
+    return _run_script([php, str(PHP_SCRIPT), wsdl], flow)
+
+
+def run_node(wsdl: str, flow: dict[str, Any]) -> dict[str, Any]:
+    node = shutil.which("node")
+    if node is None:
+        pytest.fail(f"node is not installed: Node.js >= 20.19 with npm is required ({HOW_TO_INSTALL})")
+    if not (NODE_DIR / "node_modules" / "soap" / "package.json").is_file():
+        pytest.fail(
+            f"{NODE_DIR.relative_to(ROOT)}/node_modules is missing the soap package: "
+            f"npm ci --prefix tests/interop/node ({HOW_TO_INSTALL})"
+        )
+    return _run_script([node, str(NODE_SCRIPT), wsdl], flow)
+
+
+CLIENTS: dict[str, Callable[[str, dict[str, Any]], dict[str, Any]]] = {
+    "zeep": run_zeep,
+    "suds": run_suds,
+    "php-soapclient": run_php,
+    "node-soap": run_node,
+}
+
+
+# --- judging one client's run ---------------------------------------------------------------
+
+
+class FlowJudge:
+    def __init__(self, name: str, flow: dict[str, Any], result: dict[str, Any]) -> None:
+        self.name = name
+        self.flow = flow
+        self.result = result
+        self.steps: dict[str, Step] = result.get("steps", {})
+
+    def where(self, step: str) -> str:
+        text = f"[{self.result.get('client', self.name)}] step {step}: got {self.steps.get(step)!r}"
+        exchange = self.result.get("exchanges", {}).get(step)
+        if exchange:
+            text += f"\n  request:  {exchange.get('request')}\n  response: {exchange.get('response')}"
+        return text
+
+    def answer(self, step: str) -> Step:
+        got = self.steps.get(step)
+        assert isinstance(got, dict), self.where(step)
+        assert "fault" not in got and "error" not in got and "unexpected" not in got, self.where(step)
+        return got
+
+    def check(self, step: str, outcome: str, actions: list[str], differences: list[str]) -> Step:
+        got = self.answer(step)
+        assert got["Result"] == outcome, self.where(step)
+        assert got["AllowedActions"] == actions, self.where(step)
+        assert [d["Field"] for d in got["Differences"]] == differences, self.where(step)
+        assert isinstance(got["Message"], str) and got["Message"].strip(), self.where(step)
+        if outcome == "NOT_FOUND":
+            assert got["AccountConfirmed"] is None, self.where(step)
+        else:  # a real xs:boolean, not the string "true"
+            assert got["AccountConfirmed"] in (True, False), self.where(step)
+            assert type(got["AccountConfirmed"]) is bool, self.where(step)
+        return got
+
+    def password(self, step: str) -> str:
+        got = self.answer(step)
+        assert got["Login"] == self.flow["patient"]["Snils"], self.where(step)
+        assert isinstance(got["TemporaryPassword"], str), self.where(step)
+        assert re.fullmatch(r"\d{8}", got["TemporaryPassword"]), self.where(step)
+        assert isinstance(got["Message"], str) and got["Message"].strip(), self.where(step)
+        return str(got["TemporaryPassword"])
+
+    def client_fault(self, step: str, field: str) -> None:
+        got = self.steps.get(step)
+        assert isinstance(got, dict) and "fault" in got, f"expected a SOAP Fault; {self.where(step)}"
+        code, string = got["fault"]["code"], got["fault"]["string"]
+        # the code is a QName (soap11env:Client.InvalidField); clients hand the prefix through as is
+        assert isinstance(code, str) and code.rsplit(":", 1)[-1] == "Client.InvalidField", self.where(step)
+        assert isinstance(string, str) and string.startswith(f"{field}:"), self.where(step)
+
+    def judge(self) -> None:
+        patient, changed = self.flow["patient"], self.flow["changedBirthDate"]
+        self.check("check_new", "NOT_FOUND", ["REGISTER"], [])
+        self.client_fault("check_bad_snils", "Snils")
+        self.client_fault("register_without_phone", "MobilePhone")
+        first = self.password("register")
+        mismatch = self.check("check_changed", "MISMATCH", ["UPDATE"], ["BirthDate"])
+        difference = mismatch["Differences"][0]
+        assert difference["MisValue"] == changed, self.where("check_changed")
+        assert difference["EsiaValue"] == patient["BirthDate"], self.where("check_changed")
+        assert isinstance(difference["Label"], str) and difference["Label"].strip(), self.where("check_changed")
+        updated = self.answer("update")
+        assert isinstance(updated["Message"], str) and updated["Message"].strip(), self.where("update")
+        self.check("check_updated", "MATCH", ["RESET_PASSWORD"], [])
+        second = self.password("reset")
+        assert second != first, f"ResetPassword returned the registration password again; {self.where('reset')}"
+        expected = {"check_new", "check_bad_snils", "register_without_phone", "register",
+                    "check_changed", "update", "check_updated", "reset"}
+        assert set(self.steps) == expected, f"[{self.name}] steps run: {sorted(self.steps)}"
+
+
+# --- tests ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("client", list(CLIENTS))
+def test_whole_flow_through_foreign_client(bridge: BridgeProcess, client: str) -> None:
+    flow = flow_input()
+    result = CLIENTS[client](bridge.wsdl_url(SERVICE), flow)
+    FlowJudge(client, flow, result).judge()
+
+
+def test_served_wsdl_is_the_frozen_file(bridge: BridgeProcess) -> None:
+    """What the clients above consumed is wsdl/esia-accounts.wsdl, only soap:address differs."""
+    response = httpx.get(bridge.wsdl_url(SERVICE), timeout=10)
+    assert response.status_code == 200
+    address = "//*[local-name()='address' and namespace-uri()='http://schemas.xmlsoap.org/wsdl/soap/']"
+    frozen = etree.fromstring(WSDL_FILE.read_bytes())
+    served = etree.fromstring(response.content)
+    [frozen_address], [served_address] = frozen.xpath(address), served.xpath(address)
+    assert served_address.get("location") == f"{bridge.url}/soap/{SERVICE}"
+    served_address.set("location", frozen_address.get("location"))
+    assert etree.tostring(served, method="c14n") == etree.tostring(frozen, method="c14n")
