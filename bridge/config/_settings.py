@@ -115,7 +115,7 @@ class Settings(BaseSettings):
             return self.pseudonym_key_file.read_bytes().strip()
         if self.pseudonym_key is not None:
             return self.pseudonym_key.get_secret_value().encode()
-        dev_key = ROOT / "var" / "pseudonym.key"
+        dev_key = Path("var") / "pseudonym.key"  # beside the default SQLite store
         if not dev_key.exists():
             dev_key.parent.mkdir(parents=True, exist_ok=True)
             dev_key.write_bytes(os.urandom(32).hex().encode())

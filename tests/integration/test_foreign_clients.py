@@ -67,27 +67,40 @@ def flow_input() -> dict[str, Any]:
 # --- in-process clients: build the same JSON shape the PHP and node scripts print ----------
 
 
+def _get(obj: Any, name: str) -> Any:
+    """An element's value, None when absent (suds leaves absent elements out of its objects)."""
+    return None if obj is None else getattr(obj, name, None)
+
+
+def _text(value: Any) -> Any:
+    return None if value is None else str(value)  # suds hands back Text (a str subclass)
+
+
 def _check_answer(r: Any) -> Step:
-    differences = r.Differences.FieldDifference if r.Differences is not None else None
-    actions = r.AllowedActions.AllowedAction if r.AllowedActions is not None else None
+    differences = _get(_get(r, "Differences"), "FieldDifference")
+    actions = _get(_get(r, "AllowedActions"), "AllowedAction")
     return {
-        "Result": None if r.Result is None else str(r.Result),
-        "AccountConfirmed": r.AccountConfirmed,
+        "Result": _text(_get(r, "Result")),
+        "AccountConfirmed": _get(r, "AccountConfirmed"),
         "Differences": [
-            {"Field": d.Field, "Label": d.Label, "MisValue": d.MisValue, "EsiaValue": d.EsiaValue}
+            {name: _text(_get(d, name)) for name in ("Field", "Label", "MisValue", "EsiaValue")}
             for d in (differences or [])
         ],
-        "AllowedActions": None if actions is None else [str(a) for a in actions],
-        "Message": r.Message,
+        "AllowedActions": None if actions is None else [_text(a) for a in actions],
+        "Message": _text(_get(r, "Message")),
     }
 
 
 def _password_answer(r: Any) -> Step:
-    return {"Login": r.Login, "TemporaryPassword": r.TemporaryPassword, "Message": r.Message}
+    return {name: _text(_get(r, name)) for name in ("Login", "TemporaryPassword", "Message")}
 
 
 def _update_answer(r: Any) -> Step:
-    return {"Message": r.Message}
+    if isinstance(r, str):
+        # zeep unwraps twice: UpdatePatientResponse has one child, UpdatePatientResult has one
+        # child (Message), so service.UpdatePatient() returns the Message string itself.
+        return {"Message": r}
+    return {"Message": _text(_get(r, "Message"))}
 
 
 def _run_flow(
@@ -100,7 +113,7 @@ def _run_flow(
     def step(name: str, operation: str, patient: dict[str, Any], shape: Callable[[Any], Step]) -> None:
         try:
             steps[name] = shape(call(operation, patient))
-        except Exception as exc:  # noqa: BLE001 - a SOAP Fault is an answer; anything else propagates
+        except Exception as exc:  # a SOAP Fault is an answer; anything else propagates
             fault = fault_of(exc)
             if fault is None:
                 raise
@@ -166,7 +179,10 @@ def _run_script(argv: list[str], flow: dict[str, Any]) -> dict[str, Any]:
     try:
         result: dict[str, Any] = json.loads(completed.stdout)
     except ValueError:
-        pytest.fail(f"{' '.join(argv[:2])} did not print JSON:\n{completed.stdout[-4000:]}\n{completed.stderr[-2000:]}")
+        pytest.fail(
+            f"{' '.join(argv[:2])} did not print JSON:\n{completed.stdout[-4000:]}\n"
+            f"{completed.stderr[-2000:]}"
+        )
     return result
 
 
@@ -250,7 +266,7 @@ class FlowJudge:
         code, string = got["fault"]["code"], got["fault"]["string"]
         # the code is a QName (soap11env:Client.InvalidField); clients hand the prefix through as is
         assert isinstance(code, str) and code.rsplit(":", 1)[-1] == "Client.InvalidField", self.where(step)
-        assert isinstance(string, str) and string.startswith(f"{field}:"), self.where(step)
+        assert isinstance(string, str) and field in string, self.where(step)
 
     def judge(self) -> None:
         patient, changed = self.flow["patient"], self.flow["changedBirthDate"]
@@ -260,14 +276,15 @@ class FlowJudge:
         first = self.password("register")
         mismatch = self.check("check_changed", "MISMATCH", ["UPDATE"], ["BirthDate"])
         difference = mismatch["Differences"][0]
-        assert difference["MisValue"] == changed, self.where("check_changed")
-        assert difference["EsiaValue"] == patient["BirthDate"], self.where("check_changed")
-        assert isinstance(difference["Label"], str) and difference["Label"].strip(), self.where("check_changed")
+        where = self.where("check_changed")
+        assert difference["MisValue"] == changed, where
+        assert difference["EsiaValue"] == patient["BirthDate"], where
+        assert isinstance(difference["Label"], str) and difference["Label"].strip(), where
         updated = self.answer("update")
         assert isinstance(updated["Message"], str) and updated["Message"].strip(), self.where("update")
         self.check("check_updated", "MATCH", ["RESET_PASSWORD"], [])
         second = self.password("reset")
-        assert second != first, f"ResetPassword returned the registration password again; {self.where('reset')}"
+        assert second != first, f"ResetPassword gave the registration password again; {self.where('reset')}"
         expected = {"check_new", "check_bad_snils", "register_without_phone", "register",
                     "check_changed", "update", "check_updated", "reset"}
         assert set(self.steps) == expected, f"[{self.name}] steps run: {sorted(self.steps)}"

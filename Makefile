@@ -1,0 +1,58 @@
+# MIS Bridge. `make run` serves the bridge with its sandbox peers; `make test` runs every test.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-dev
+
+.PHONY: run test test-unit lint bench install install-prod system-deps interop-deps wsdl-freeze demo check clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# What the Docker image installs: the package and its runtime dependencies only.
+install-prod:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet .
+
+system-deps:
+	bash scripts/install-system-deps.sh
+
+interop-deps: tests/interop/node/node_modules/.package-lock.json
+
+tests/interop/node/node_modules/.package-lock.json: tests/interop/node/package-lock.json
+	npm ci --prefix tests/interop/node --no-audit --no-fund --loglevel=error
+
+run: install
+	$(BIN)/bridge serve --sandbox
+
+demo: install
+	$(BIN)/bridge demo
+
+check: install
+	BRIDGE_SANDBOX=true $(BIN)/bridge check
+
+test: system-deps install interop-deps
+	$(BIN)/pytest
+
+test-unit: install
+	$(BIN)/pytest tests/unit
+
+lint: install
+	$(BIN)/ruff check bridge adapters tests bench
+	$(BIN)/mypy
+
+bench: install
+	$(BIN)/python bench/bench_mapping.py
+	$(BIN)/python bench/bench_check_patient.py --write
+
+wsdl-freeze: install
+	$(BIN)/bridge wsdl freeze
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache tests/interop/node/node_modules

@@ -1,0 +1,86 @@
+"""The operation journal on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import inspect
+
+from bridge.store import OperationJournal, Pseudonymizer, Store
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'store.db'}"
+    else:
+        url = request.getfixturevalue("pg_url")
+    store = Store(url)
+    store.upgrade()
+    yield store
+    store.dispose()
+
+
+def test_migrations_are_repeatable(store: Store) -> None:
+    store.upgrade()
+    assert "upstream_operation" in inspect(store.engine).get_table_names()
+    assert store.ping()
+
+
+def test_sqlite_runs_in_wal_mode(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'wal.db'}")
+    with store.engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+
+
+def test_pending_operation_is_reused_and_finished_one_is_not(store: Store) -> None:
+    journal = OperationJournal(store)
+    first = journal.begin("esia", "register", "subject-1")
+    again = journal.begin("esia", "register", "subject-1")
+    assert not first.reused and again.reused
+    assert again.idempotency_key == first.idempotency_key
+    other = journal.begin("esia", "recover", "subject-1")
+    assert other.idempotency_key != first.idempotency_key
+    journal.finish(first.id, succeeded=True)
+    assert journal.state_of(first.id) == "succeeded"
+    fresh = journal.begin("esia", "register", "subject-1")
+    assert not fresh.reused and fresh.idempotency_key != first.idempotency_key
+
+
+def test_stale_pending_operation_is_abandoned(store: Store) -> None:
+    journal = OperationJournal(store, reuse_window=timedelta(seconds=0))
+    first = journal.begin("esia", "register", "subject-2")
+    second = journal.begin("esia", "register", "subject-2")
+    assert not second.reused
+    assert journal.state_of(first.id) == "failed"
+
+
+def test_racing_callers_share_one_pending_operation(store: Store) -> None:
+    journal = OperationJournal(store)
+    keys: list[str] = []
+    lock = threading.Lock()
+
+    def begin() -> None:
+        record = journal.begin("esia", "register", "subject-race")
+        with lock:
+            keys.append(record.idempotency_key)
+
+    threads = [threading.Thread(target=begin) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(set(keys)) == 1
+
+
+def test_pseudonyms_are_keyed_and_stable() -> None:
+    a, b = Pseudonymizer(b"k" * 32), Pseudonymizer(b"z" * 32)
+    assert a("snils", "05462367360") == a("snils", "05462367360")
+    assert a("snils", "05462367360") != b("snils", "05462367360")
+    assert "05462367360" not in a("snils", "05462367360")
+    with pytest.raises(ValueError):
+        Pseudonymizer(b"short")
