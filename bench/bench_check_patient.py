@@ -443,7 +443,7 @@ def machine() -> dict[str, str]:
         "python": platform.python_version(),
         "wrk": wrk_line.split(" Copyright")[0].strip(),
         "kernel": platform.release(),
-        "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
     }
 
 

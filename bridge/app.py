@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from typing import Any
 
 from a2wsgi import WSGIMiddleware
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
-from starlette.routing import Route
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.routing import Route
 
 from bridge.adapters import AdapterContext, load_adapter
 from bridge.config import Settings
@@ -44,7 +44,7 @@ class RequestIdMiddleware:
             scope["headers"] = [*(h for h in scope["headers"] if h[0] != b"x-request-id"),
                                 (b"x-request-id", request_id.encode())]
 
-        async def send_with_id(message: dict[str, Any]) -> None:
+        async def send_with_id(message: MutableMapping[str, Any]) -> None:
             if message["type"] == "http.response.start":
                 message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
             await send(message)
@@ -80,7 +80,7 @@ class _SoapRoute:
         self.service = service
         self.wsdl = service.wsdl()
         self.path = f"/soap/{service.name}"
-        self.rpc = WSGIMiddleware(_bind_in_thread(SoapEndpoint(service)))  # type: ignore[arg-type]
+        self.rpc = WSGIMiddleware(_bind_in_thread(SoapEndpoint(service)))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         method = scope["method"]
@@ -144,6 +144,6 @@ def create_app(settings: Settings, store: Store | None = None) -> ASGIApp:
         store.dispose()
 
     _log.info("bridge.ready", services=app.state.services, store=store.dialect)
-    return RequestIdMiddleware(app)  # type: ignore[arg-type]
+    return RequestIdMiddleware(app)
 
 

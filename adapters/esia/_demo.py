@@ -18,7 +18,7 @@ def _fresh_snils() -> str:
 
 
 def run_demo(bridge_url: str, say: Callable[[str], None]) -> None:
-    client = zeep.Client(f"{bridge_url}/soap/esia-accounts?wsdl")
+    client = zeep.Client(f"{bridge_url}/soap/esia-accounts?wsdl")  # type: ignore[no-untyped-call]
     service = client.service
     snils = _fresh_snils()
     patient: dict[str, Any] = {

@@ -107,7 +107,7 @@ class RestAccountOperations:
         self._sleep = sleep
 
     def find(self, person: dict[str, Any]) -> EsiaAccount | None:
-        query = {k: person[k] for k in ("snils", "lastName", "firstName", "middleName") if k in person}
+        query: dict[str, Any] = {k: person[k] for k in ("snils", "lastName", "firstName", "middleName") if k in person}
         result = self._run("find_account", query, new_idempotency_key())
         account = result.get("account")
         if not account:

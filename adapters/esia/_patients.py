@@ -11,10 +11,12 @@ it into ЕСИА's shape and back, so field names and formats live in YAML, not 
 
 from __future__ import annotations
 
+import dataclasses
 import re
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from adapters.esia._operations import (
     AccountOperationFailed,
@@ -33,6 +35,7 @@ NOT_FOUND, MATCH, MISMATCH = "NOT_FOUND", "MATCH", "MISMATCH"
 REGISTER, UPDATE, RESET_PASSWORD = "REGISTER", "UPDATE", "RESET_PASSWORD"
 _ALLOWED = {NOT_FOUND: [REGISTER], MISMATCH: [UPDATE], MATCH: [RESET_PASSWORD]}
 _NAME = re.compile(r"^[A-Za-zА-Яа-яЁё][A-Za-zА-Яа-яЁё' .-]{0,59}$")
+_T = TypeVar("_T")
 PHONE_REQUIRED = "Для регистрации в ЕСИА необходимо указать номер мобильного телефона пациента"
 
 
@@ -40,8 +43,8 @@ PHONE_REQUIRED = "Для регистрации в ЕСИА необходимо
 class Difference:
     field: str
     label: str
-    mis_value: str = field(repr=False)
-    esia_value: str = field(repr=False)
+    mis_value: str = dataclasses.field(repr=False)
+    esia_value: str = dataclasses.field(repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,7 +160,9 @@ class PatientAccounts:
         try:
             esia = self._mapping.to_mis(account.person)
         except MappingValueError as exc:
-            raise ServiceUnavailable(f"ЕСИА вернула данные, которые шлюз не может разобрать (поле {exc.field})") from None
+            raise ServiceUnavailable(
+                f"ЕСИА вернула данные, которые шлюз не может разобрать (поле {exc.field})"
+            ) from None
         found = []
         for fm in self._mapping.compare_fields:
             mis_value = patient.get(fm.mis)
@@ -168,7 +173,7 @@ class PatientAccounts:
                 found.append(Difference(fm.mis, fm.label or fm.mis, str(mis_value), str(esia_value or "")))
         return found
 
-    def _complete(self, operation_id: str, call: Any) -> Any:
+    def _complete(self, operation_id: str, call: Callable[[], _T]) -> _T:
         """Run an upstream write recorded in the journal, and translate its failures.
 
         While the outcome is unknown (timeout, upstream down, still validating) the journal

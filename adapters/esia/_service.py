@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from spyne import Application, Array, Boolean, ComplexModel, Enum, Unicode, rpc
+from spyne import Application, Array, Boolean, ComplexModel, Enum, Unicode
+from spyne import rpc as _spyne_rpc
 from spyne.protocol.soap import Soap11
 
 from adapters.esia._patients import CheckResult, PatientAccounts
@@ -14,6 +16,10 @@ from bridge.soap._endpoint import BridgeServiceBase
 
 NAMESPACE = "urn:misbridge:esia:accounts:1"
 SERVICE_NAME = "esia-accounts"
+
+
+# spyne is untyped; its decorator is given a type here, once.
+rpc: Callable[..., Callable[[Callable[..., Any]], Any]] = _spyne_rpc
 
 
 def _text(doc: str, required: bool = False) -> Any:
@@ -74,8 +80,11 @@ class UpdatePatientResult(ComplexModel):  # type: ignore[misc]
     _type_info = [("Message", _text("Сообщение для оператора", required=True))]
 
 
+_PATIENT_FIELDS: tuple[str, ...] = tuple(str(name) for name in Patient.get_flat_type_info(Patient))
+
+
 def _patient(ctx: Any, patient: Patient | None) -> tuple[PatientAccounts, dict[str, Any]]:
-    data = {} if patient is None else {k: getattr(patient, k) for k in Patient._type_info}
+    data = {} if patient is None else {name: getattr(patient, name) for name in _PATIENT_FIELDS}
     return ctx.app.patient_accounts, {k: (v.strip() if isinstance(v, str) else v) for k, v in data.items()}
 
 
@@ -98,13 +107,13 @@ class EsiaAccounts(BridgeServiceBase):
     """Учётные записи пациентов в ЕСИА: сверка, регистрация, обновление, сброс пароля."""
 
     @rpc(Patient.customize(min_occurs=1, nillable=False), _returns=CheckPatientResult)
-    def CheckPatient(ctx, Patient):  # noqa: N802, N803
+    def CheckPatient(ctx: Any, Patient: Patient) -> Any:
         """Сверка с ЕСИА."""
         accounts, patient = _patient(ctx, Patient)
         return _check_result(accounts.check(patient))
 
     @rpc(Patient.customize(min_occurs=1, nillable=False), _returns=TemporaryPasswordResult)
-    def RegisterPatient(ctx, Patient):  # noqa: N802, N803
+    def RegisterPatient(ctx: Any, Patient: Patient) -> Any:
         """Регистрировать в ЕСИА: временный пароль, логин — СНИЛС."""
         accounts, patient = _patient(ctx, Patient)
         issued = accounts.register(patient)
@@ -115,14 +124,14 @@ class EsiaAccounts(BridgeServiceBase):
         )
 
     @rpc(Patient.customize(min_occurs=1, nillable=False), _returns=UpdatePatientResult)
-    def UpdatePatient(ctx, Patient):  # noqa: N802, N803
+    def UpdatePatient(ctx: Any, Patient: Patient) -> Any:
         """Обновить в ЕСИА данные пациента из МИС."""
         accounts, patient = _patient(ctx, Patient)
         accounts.update(patient)
         return UpdatePatientResult(Message="Обновление в ЕСИА информации о пациенте успешно выполнено!")
 
     @rpc(Patient.customize(min_occurs=1, nillable=False), _returns=TemporaryPasswordResult)
-    def ResetPassword(ctx, Patient):  # noqa: N802, N803
+    def ResetPassword(ctx: Any, Patient: Patient) -> Any:
         """Сброс пароля в ЕСИА: новый временный пароль."""
         accounts, patient = _patient(ctx, Patient)
         issued = accounts.reset_password(patient)

@@ -14,7 +14,7 @@ _STATE_VALUE = {pybreaker.STATE_CLOSED: 0, pybreaker.STATE_HALF_OPEN: 1, pybreak
 _log = get_logger("bridge.delivery")
 
 
-class _StateToMetrics(pybreaker.CircuitBreakerListener):  # type: ignore[misc]
+class _StateToMetrics(pybreaker.CircuitBreakerListener):
     def __init__(self, upstream: str) -> None:
         self.upstream = upstream
 

@@ -182,7 +182,7 @@ class Upstream:
                     )
         except RetryableStatus as exc:
             raise self._final_status_error(endpoint, exc.response) from None
-        except (httpx.TimeoutException,) as exc:
+        except httpx.TimeoutException as exc:
             if isinstance(exc, (httpx.ConnectTimeout, httpx.PoolTimeout)):
                 raise UpstreamConnectError(self.name, endpoint, type(exc).__name__) from None
             raise UpstreamTimeout(self.name, endpoint, type(exc).__name__) from None

@@ -37,13 +37,14 @@ _SHAPES: tuple[re.Pattern[str], ...] = (
 )
 
 
+def _keep_prefix(match: re.Match[str]) -> str:
+    return match.group(1) + MASK
+
+
 def mask_text(text: str) -> str:
     """Replace every personal-data-shaped run in ``text`` with the mask."""
     for shape in _SHAPES:
-        if shape.groups:
-            text = shape.sub(lambda m: m.group(1) + MASK, text)
-        else:
-            text = shape.sub(MASK, text)
+        text = shape.sub(_keep_prefix, text) if shape.groups else shape.sub(MASK, text)
     return text
 
 

@@ -13,6 +13,12 @@ _ADDRESS_XPATH = "//*[local-name()='address' and (namespace-uri()='http://schema
 _PLACEHOLDER = "http://localhost/soap/SERVICE"
 
 
+def _addresses(tree: etree._Element) -> list[etree._Element]:
+    found = tree.xpath(_ADDRESS_XPATH)
+    assert isinstance(found, list)
+    return [element for element in found if isinstance(element, etree._Element)]
+
+
 class WsdlDocument:
     """A WSDL file with its soap:address rewritten per base URL, cached.
 
@@ -27,7 +33,7 @@ class WsdlDocument:
         self.path = path
         self.source = path.read_bytes()
         tree = etree.fromstring(self.source, etree.XMLParser(resolve_entities=False, no_network=True))
-        addresses = tree.xpath(_ADDRESS_XPATH)
+        addresses = _addresses(tree)
         if not addresses:
             raise ValueError(f"{path}: no soap:address element")
         self._template = self.source
@@ -64,7 +70,7 @@ def canonical_contract(wsdl: bytes) -> bytes:
     """
     parser = etree.XMLParser(remove_blank_text=True, resolve_entities=False, no_network=True)
     tree = etree.fromstring(wsdl, parser)
-    for address in tree.xpath(_ADDRESS_XPATH):
+    for address in _addresses(tree):
         address.set("location", _PLACEHOLDER)
     for element in tree.iter():
         if isinstance(element.tag, str) and element.tag.endswith("}documentation"):
@@ -73,7 +79,7 @@ def canonical_contract(wsdl: bytes) -> bytes:
             element.text = None
         if element.tail is not None and not element.tail.strip():
             element.tail = None
-    return etree.tostring(tree, method="c14n2", strip_text=True)
+    return bytes(etree.tostring(tree, method="c14n2", strip_text=True))  # type: ignore[call-overload]
 
 
 def generated_wsdl(application: object, address: str) -> bytes:
@@ -87,4 +93,4 @@ def generated_wsdl(application: object, address: str) -> bytes:
     wsdl.build_interface_document(address)
     raw = wsdl.get_interface_document()
     tree = etree.fromstring(raw, etree.XMLParser(remove_blank_text=True))
-    return bytes(etree.tostring(tree, pretty_print=True, xml_declaration=True, encoding="UTF-8"))
+    return etree.tostring(tree, pretty_print=True, xml_declaration=True, encoding="UTF-8")

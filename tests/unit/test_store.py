@@ -15,10 +15,8 @@ from bridge.store import OperationJournal, Pseudonymizer, Store
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'store.db'}"
-    else:
-        url = request.getfixturevalue("pg_url")
+    sqlite = f"sqlite:///{tmp_path / 'store.db'}"
+    url = sqlite if request.param == "sqlite" else request.getfixturevalue("pg_url")
     store = Store(url)
     store.upgrade()
     yield store
