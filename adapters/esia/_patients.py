@@ -131,6 +131,7 @@ class PatientAccounts:
     # --- helpers ------------------------------------------------------------------------------
 
     def _to_upstream(self, patient: dict[str, Any]) -> dict[str, Any]:
+        patient.update({k: v.strip() for k, v in patient.items() if isinstance(v, str)})
         validate_patient(patient)
         try:
             return self._mapping.to_upstream(patient)

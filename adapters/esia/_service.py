@@ -23,7 +23,8 @@ rpc: Callable[..., Callable[[Callable[..., Any]], Any]] = _spyne_rpc
 
 
 def _text(doc: str, required: bool = False) -> Any:
-    return Unicode(min_occurs=1 if required else 0, nillable=False, doc=doc)
+    # Optional elements accept xsi:nil, which clients such as node's soap send for null.
+    return Unicode(min_occurs=1 if required else 0, nillable=not required, doc=doc)
 
 
 class Patient(ComplexModel):  # type: ignore[misc]
@@ -85,7 +86,7 @@ _PATIENT_FIELDS: tuple[str, ...] = tuple(str(name) for name in Patient.get_flat_
 
 def _patient(ctx: Any, patient: Patient | None) -> tuple[PatientAccounts, dict[str, Any]]:
     data = {} if patient is None else {name: getattr(patient, name) for name in _PATIENT_FIELDS}
-    return ctx.app.patient_accounts, {k: (v.strip() if isinstance(v, str) else v) for k, v in data.items()}
+    return ctx.app.patient_accounts, data
 
 
 def _check_result(result: CheckResult) -> CheckPatientResult:

@@ -10,6 +10,7 @@ Everything that must be the same for every SOAP face lives here, in one place:
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -157,11 +158,35 @@ class SoapEndpoint(WsgiApplication):  # type: ignore[misc]
         p_ctx.transport.req_env[_STATE_KEY] = (self._operation(p_ctx), outcome, code)
 
 
+_SCHEMA_ELEMENT = re.compile(r"Element '(?:\{[^}]*\})?([A-Za-z_][\w.-]*)'")
+_SCHEMA_REASONS = (
+    ("not expected", "элемент не на своём месте или отсутствует обязательный элемент перед ним"),
+    ("Missing child element", "не хватает обязательного вложенного элемента"),
+    ("not 'nillable'", "обязательный элемент не может быть пустым (xsi:nil)"),
+    ("is not a valid value", "значение не соответствует типу"),
+)
+
+
+def _schema_fault_text(text: str) -> str:
+    """libxml's schema message, turned into 'Field: reason' for the МИС operator."""
+    found = _SCHEMA_ELEMENT.search(text)
+    field = found.group(1) if found else "Envelope"
+    reason = next((ru for en, ru in _SCHEMA_REASONS if en in text), "запрос не соответствует схеме WSDL")
+    expected = re.search(r"Expected is (?:one of )?\((.*?)\)", text)
+    if expected and "not expected" in text:
+        names = [n.rsplit("}", 1)[-1].strip() for n in expected.group(1).split(",")]
+        reason += f" (ожидается {', '.join(n for n in names if n)})"
+    return f"{field}: {reason}"
+
+
 def _sanitize(error: Any) -> Fault:
     """A Fault safe to send: known code, masked and bounded text, no Python internals."""
     if isinstance(error, Fault):
         code = str(error.faultcode or "Server")
-        text = str(error.faultstring or "")
+        raw = error.faultstring or ""
+        text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+        if code == "Client.SchemaValidationError":
+            text = _schema_fault_text(text)
         if code.startswith("Server") and code != "Server.UpstreamUnavailable" and "request id" not in text:
             text = f"Внутренняя ошибка шлюза (request id {current_request_id()})"
         return Fault(faultcode=code, faultstring=mask_text(text)[:_MAX_FAULT_TEXT])

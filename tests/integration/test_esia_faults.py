@@ -124,3 +124,26 @@ def test_get_without_wsdl_query_is_a_405_with_json(bridge: BridgeProcess) -> Non
 
 def test_no_server_faults_were_logged(bridge: BridgeProcess) -> None:
     assert '"outcome": "server_fault"' not in bridge.logs()
+
+
+def test_schema_faults_name_the_element_in_plain_text(bridge: BridgeProcess) -> None:
+    body = envelope("CheckPatient", make_patient()).replace(b"<t:Snils>", b"<t:Extra>1</t:Extra><t:Snils>")
+    answer = call(f"{bridge.url}/soap/esia-accounts", "CheckPatient", body, soap_action='"CheckPatient"')
+    assert answer.faultcode == "Client.SchemaValidationError"
+    assert answer.faultstring.startswith("Extra: "), answer.faultstring
+    assert "(ожидается Snils)" in answer.faultstring
+    assert not answer.faultstring.startswith("b'") and not answer.faultstring.startswith('b"')
+
+
+def test_nil_optional_fields_are_accepted_and_nil_required_ones_named(bridge: BridgeProcess) -> None:
+    xsi = b' xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"'
+    patient = make_patient()
+    body = envelope("CheckPatient", {k: v for k, v in patient.items() if k != "MiddleName"})
+    body = body.replace(b"<t:BirthDate>", b'<t:MiddleName xsi:nil="true"/><t:BirthDate>')
+    body = body.replace(b"<soapenv:Envelope", b"<soapenv:Envelope" + xsi, 1)
+    ok = call(f"{bridge.url}/soap/esia-accounts", "CheckPatient", body, soap_action='"CheckPatient"')
+    assert ok.status == 200 and ok.text("Result") == ["NOT_FOUND"]
+    body = body.replace(f"<t:LastName>{patient['LastName']}</t:LastName>".encode(), b'<t:LastName xsi:nil="true"/>')
+    bad = call(f"{bridge.url}/soap/esia-accounts", "CheckPatient", body, soap_action='"CheckPatient"')
+    assert bad.faultcode == "Client.SchemaValidationError"
+    assert bad.faultstring.startswith("LastName:"), bad.faultstring
