@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from bridge.adapters import load_adapter
 from bridge.cli._contracts import drift
 from bridge.config import ConfigError, Settings
 from bridge.mapping import check_directory
+from bridge.yamlfile import load_yaml
 
 
-def check_all(settings: Settings) -> list[str]:
+def _where(config_file: Path | None, path: tuple[str, ...]) -> str:
+    """``file:line: `` of a setting in the YAML file, when it is there."""
+    if config_file is None or not config_file.exists():
+        return ""
+    doc = load_yaml(config_file)
+    line = doc.line_of(path) or doc.line_of(path[:2])
+    return f"{config_file}:{line}: " if line else ""
+
+
+def check_all(settings: Settings, config_file: Path | None = None) -> list[str]:
     problems: list[str] = []
     for name in settings.adapters:
         try:
@@ -17,7 +29,9 @@ def check_all(settings: Settings) -> list[str]:
             problems.extend(exc.problems)
             continue
         for problem in adapter.check_settings(settings.adapter_settings.get(name, {})):
-            problems.append(f"adapter_settings.{name}.{problem}")
+            field = problem.split(":", 1)[0]
+            where = _where(config_file, ("adapter_settings", name, *field.split(".")))
+            problems.append(f"{where}adapter_settings.{name}.{problem}")
         if not settings.sandbox:
             for upstream in adapter.upstreams:
                 if upstream not in settings.upstreams:

@@ -10,6 +10,7 @@ import typer
 from bridge.cli._check import check_all
 from bridge.cli._serve import serve_blocking
 from bridge.config import ConfigError, load_settings
+from bridge.config._settings import config_file_from_env
 from bridge.mapping._cli import app as mappings_app
 
 app = typer.Typer(help="MIS Bridge: SOAP for the МИС, ЕСИА / ЕГИСЗ / MAX upstream.", no_args_is_help=True)
@@ -47,7 +48,7 @@ def serve(
 def check(config: Path | None = ConfigOption) -> None:
     """Validate config, mappings and WSDL; print every problem with file, line and field."""
     settings = _settings(config)
-    problems = check_all(settings)
+    problems = check_all(settings, config or config_file_from_env())
     for problem in problems:
         typer.echo(problem, err=True)
     if problems:

@@ -12,10 +12,10 @@ from bridge.config import Settings, UpstreamSettings
 from bridge.observability import configure_logging, get_logger
 
 
-def _uvicorn(app: Any, host: str, port: int, workers: int = 1) -> uvicorn.Server:
+def _uvicorn(app: Any, host: str, port: int) -> uvicorn.Server:
     config = uvicorn.Config(
         app, host=host, port=port, access_log=False, log_config=None, lifespan="on",
-        timeout_graceful_shutdown=10, workers=workers,
+        timeout_graceful_shutdown=10,
     )
     return uvicorn.Server(config)
 

@@ -74,7 +74,6 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=1, le=65535)
-    workers: int = Field(1, ge=1, le=64)
     log_level: str = "INFO"
     database_url: str = "sqlite:///var/bridge.db"
     wsdl_dir: Path = ROOT / "wsdl"
@@ -128,12 +127,16 @@ class Settings(BaseSettings):
         return self.upstreams[name].to_upstream_config(name)
 
 
+def config_file_from_env() -> Path | None:
+    return Path(os.environ["BRIDGE_CONFIG"]) if "BRIDGE_CONFIG" in os.environ else None
+
+
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
     """Load settings from the YAML file (if any) and the environment.
 
     Raises ConfigError whose lines name the file, the line and the field.
     """
-    config_file = config_file or (Path(os.environ["BRIDGE_CONFIG"]) if "BRIDGE_CONFIG" in os.environ else None)
+    config_file = config_file or config_file_from_env()
     values: dict[str, Any] = {}
     doc = None
     if config_file is not None:
@@ -145,6 +148,10 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
             raise ConfigError([f"{config_file}:1: the file must be a mapping of settings"])
         values.update(doc.data or {})
     values.update(overrides)
+    secrets_dir = os.environ.get("BRIDGE_SECRETS_DIR")
+    if secrets_dir:
+        # Files named like the environment variables (bridge_pseudonym_key), as Docker/K8s secrets.
+        values["_secrets_dir"] = secrets_dir
     try:
         return Settings(**values)
     except ValidationError as exc:

@@ -82,4 +82,10 @@ def test_check_reports_adapter_settings(tmp_path: Path) -> None:
     config = write(tmp_path, "sandbox: true\nadapter_settings:\n  esia:\n    routing_code: PRODUCTION\n")
     result = CliRunner().invoke(app, ["check", "--config", str(config)])
     assert result.exit_code == 1
-    assert "adapter_settings.esia.routing_code" in result.output
+    assert f"{config}:4: adapter_settings.esia.routing_code" in result.output
+
+
+def test_secrets_from_a_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "bridge_pseudonym_key").write_text("from-a-secret-file-0123456789abcdef")
+    monkeypatch.setenv("BRIDGE_SECRETS_DIR", str(tmp_path))
+    assert load_settings().pseudonym_secret() == b"from-a-secret-file-0123456789abcdef"
