@@ -72,6 +72,11 @@ def canonical_contract(wsdl: bytes) -> bytes:
     tree = etree.fromstring(wsdl, parser)
     for address in _addresses(tree):
         address.set("location", _PLACEHOLDER)
+    # The order of top-level definitions (schema types, messages, port types) carries no
+    # meaning, and spyne's varies between processes; the order inside a sequence does.
+    for parent in [tree, *tree.iter("{http://www.w3.org/2001/XMLSchema}schema")]:
+        children = sorted(parent, key=lambda e: (str(e.tag), str(e.get("name", ""))))
+        parent[:] = children
     for element in tree.iter():
         if isinstance(element.tag, str) and element.tag.endswith("}documentation"):
             continue
