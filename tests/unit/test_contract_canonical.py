@@ -11,7 +11,10 @@ WSDL = """<wsdl:definitions xmlns:wsdl="http://schemas.xmlsoap.org/wsdl/"
 </wsdl:definitions>"""
 A = '<xs:simpleType name="A"/>'
 B = '<xs:simpleType name="B"/>'
-SEQ = '<xs:complexType name="C"><xs:sequence><xs:element name="{0}"/><xs:element name="{1}"/></xs:sequence></xs:complexType>'
+SEQ = (
+    '<xs:complexType name="C"><xs:sequence><xs:element name="{0}"/><xs:element name="{1}"/>'
+    "</xs:sequence></xs:complexType>"
+)
 
 
 def contract(types: str, address: str = "http://a/soap/x") -> bytes:
