@@ -66,6 +66,19 @@ class UpstreamConfig:
     request_id_header: str = "X-Request-ID"
 
 
+@dataclass(frozen=True, slots=True)
+class _Call:
+    """One logical call: what every attempt of it sends."""
+
+    method: str
+    endpoint: str
+    url: str
+    json: Any
+    params: Mapping[str, str] | None
+    headers: dict[str, str]
+    idempotent: bool
+
+
 def new_idempotency_key() -> str:
     return str(uuid.uuid4())
 
@@ -129,9 +142,8 @@ class Upstream:
         started = time.perf_counter()
         status = "error"
         try:
-            response = self._breaker.call(
-                self._with_retries, method, endpoint, url, json, params, send_headers, idempotent
-            )
+            call = _Call(method, endpoint, url, json, params, send_headers, idempotent)
+            response = self._breaker.call(self._with_retries, call)
             status = str(response.status_code)
             return response
         except pybreaker.CircuitBreakerError:
@@ -156,30 +168,19 @@ class Upstream:
             UPSTREAM_REQUESTS.labels(self.name, endpoint, status).inc()
             UPSTREAM_REQUEST_SECONDS.labels(self.name, endpoint).observe(time.perf_counter() - started)
 
-    def _with_retries(
-        self,
-        method: str,
-        endpoint: str,
-        url: str,
-        json: Any,
-        params: Mapping[str, str] | None,
-        headers: dict[str, str],
-        idempotent: bool,
-    ) -> httpx.Response:
+    def _with_retries(self, call: _Call) -> httpx.Response:
         policy = self.config.retry
         retrying = tenacity.Retrying(
             stop=policy.stop(),
             wait=policy.wait(),
-            retry=tenacity.retry_if_exception(lambda exc: is_retryable_exception(exc, idempotent)),
+            retry=tenacity.retry_if_exception(lambda exc: is_retryable_exception(exc, call.idempotent)),
             reraise=True,
         )
+        endpoint = call.endpoint
         try:
             for attempt in retrying:
                 with attempt:
-                    return self._attempt(
-                        method, endpoint, url, json, params, headers, idempotent,
-                        attempt.retry_state.attempt_number,
-                    )
+                    return self._attempt(call, attempt.retry_state.attempt_number)
         except RetryableStatus as exc:
             raise self._final_status_error(endpoint, exc.response) from None
         except httpx.TimeoutException as exc:
@@ -192,33 +193,25 @@ class Upstream:
             raise UpstreamUnavailable(self.name, endpoint, type(exc).__name__) from None
         raise AssertionError("unreachable: tenacity either returns or raises")  # pragma: no cover
 
-    def _attempt(
-        self,
-        method: str,
-        endpoint: str,
-        url: str,
-        json: Any,
-        params: Mapping[str, str] | None,
-        headers: dict[str, str],
-        idempotent: bool,
-        attempt: int,
-    ) -> httpx.Response:
+    def _attempt(self, call: _Call, attempt: int) -> httpx.Response:
         started = time.perf_counter()
         outcome = "error"
         try:
-            response = self._client.request(method, url, json=json, params=params, headers=headers)
+            response = self._client.request(
+                call.method, call.url, json=call.json, params=call.params, headers=call.headers
+            )
             outcome = str(response.status_code)
         except httpx.TransportError as exc:
             outcome = _transport_outcome(exc)
             raise
         finally:
             elapsed = time.perf_counter() - started
-            UPSTREAM_ATTEMPTS.labels(self.name, endpoint, outcome).inc()
+            UPSTREAM_ATTEMPTS.labels(self.name, call.endpoint, outcome).inc()
             _log.info(
                 "upstream.attempt",
                 upstream=self.name,
-                endpoint=endpoint,
-                method=method,
+                endpoint=call.endpoint,
+                method=call.method,
                 attempt=attempt,
                 status=outcome,
                 elapsed_ms=round(elapsed * 1000, 1),
@@ -226,11 +219,11 @@ class Upstream:
         code = response.status_code
         if code < 400:
             return response
-        if status_is_retryable(code, idempotent):
+        if status_is_retryable(code, call.idempotent):
             raise RetryableStatus(response, parse_retry_after(response.headers.get("Retry-After")))
         if code >= 500:
-            raise UpstreamServerError(self.name, endpoint, code)
-        raise UpstreamRejected(self.name, endpoint, code, response.content)
+            raise UpstreamServerError(self.name, call.endpoint, code)
+        raise UpstreamRejected(self.name, call.endpoint, code, response.content)
 
     def _final_status_error(self, endpoint: str, response: httpx.Response) -> Exception:
         return UpstreamServerError(self.name, endpoint, response.status_code)

@@ -155,12 +155,17 @@ class AccountRegistry:
         )
         return {"oid": cursor.lastrowid, "login": body["snils"], "temporaryPassword": password}
 
-    def _op_update_account(self, body: dict[str, Any]) -> dict[str, Any]:
-        row = self._db.execute("SELECT * FROM account WHERE oid = ?", (body["oid"],)).fetchone()
+    def _owned_account(self, body: dict[str, Any]) -> sqlite3.Row:
+        """The account ``oid`` names, which must carry the request's SNILS."""
+        row: sqlite3.Row | None = self._db.execute("SELECT * FROM account WHERE oid = ?", (body["oid"],)).fetchone()
         if row is None:
             raise _Failed("VALIDATION_FAILED", "REG-011")
         if row["snils"] != body["snils"]:
             raise _Failed("VALIDATION_FAILED", "REG-012")
+        return row
+
+    def _op_update_account(self, body: dict[str, Any]) -> dict[str, Any]:
+        self._owned_account(body)
         fields = [f for f in ACCOUNT_FIELDS if f != "snils" and f in body]
         self._db.execute(
             f"UPDATE account SET {', '.join(f'{f} = ?' for f in fields)}, updated_at = ? WHERE oid = ?",
@@ -169,11 +174,7 @@ class AccountRegistry:
         return {"oid": body["oid"]}
 
     def _op_recover(self, body: dict[str, Any]) -> dict[str, Any]:
-        row = self._db.execute("SELECT * FROM account WHERE oid = ?", (body["oid"],)).fetchone()
-        if row is None:
-            raise _Failed("VALIDATION_FAILED", "REG-011")
-        if row["snils"] != body["snils"]:
-            raise _Failed("VALIDATION_FAILED", "REG-012")
+        row = self._owned_account(body)
         password = _new_password()
         self._db.execute(
             "UPDATE account SET password_hash = ?, password_temporary = 1, updated_at = ? WHERE oid = ?",
