@@ -373,6 +373,7 @@ def _frame_name(frame: str) -> str:
 def _area(stack: list[str]) -> str:
     """Which part of the bridge a sample belongs to, by the innermost recognisable frame."""
     rules = [
+        ("MethodContext.close", "spyne: gc.collect() forced once a second (MethodContext.close)"),
         ("spyne/protocol/soap", "spyne: SOAP parse/serialise"), ("lxml", "spyne: SOAP parse/serialise"),
         ("spyne/", "spyne: other"), ("adapters/esia/sandbox", "sandbox ЕСИА (in-process peer)"),
         ("httpx", "httpx client (call to ЕСИА)"), ("httpcore", "httpx client (call to ЕСИА)"),
@@ -382,7 +383,7 @@ def _area(stack: list[str]) -> str:
         ("uvicorn", "uvicorn/h11 HTTP server"), ("h11", "uvicorn/h11 HTTP server"),
         ("starlette", "starlette/fastapi routing"), ("fastapi", "starlette/fastapi routing"),
         ("pydantic", "starlette/fastapi routing"), ("asyncio", "asyncio event loop"),
-        ("concurrent/futures", "thread pool"), ("threading.py", "thread pool"),
+        ("concurrent/futures", "thread pool handoffs"), ("threading.py", "thread pool handoffs"),
     ]
     for frame in reversed(stack):
         for needle, area in rules:
@@ -520,11 +521,12 @@ def render(
         "",
         "| measure | value |",
         "|---|---:|",
-        f"| start → /readyz 200 (±0.1 s) | {process['ready_s']:.2f} s |",
+        f"| start → /readyz 200 (polled every 0.1 s) | {process['ready_s']:.2f} s |",
         *(f"| RSS {phase} | {mb:.0f} MB |" for phase, mb in rss),
         f"| threads after load | {process['threads']} |",
         f"| requests served in the run | {process['requests']:,} |",
-        f"| bridge log during the run | {process['log_lines']} lines, {process['log_bytes']:,} bytes |",
+        f"| bridge log during the run (WARNING and up) | {process['log_lines']} lines, "
+        f"{process['log_bytes']:,} bytes ({process['log_levels']}) |",
     ]
     if process.get("profile"):
         out += ["", "**Profile** (py-spy, bridged load):", "", "```", *process["profile"], "```"]
@@ -615,7 +617,8 @@ def main() -> None:
                     sat[name].append(result)
                     requests += result.requests
                     print(f"  {name:8} run {i + 1}: {result.rps:8,.0f} req/s  p50 {result.p50:6.2f}  "
-                          f"p99 {result.p99:6.2f} ms  cpu {result.cpu_ms_per_req:.2f} ms/req", flush=True)
+                          f"p99 {result.p99:6.2f} ms  cpu {result.cpu_ms_per_req:.2f} ms/req  "
+                          f"RSS {rss_mb(pid):.0f} MB", flush=True)
                 rss.append((f"after {name} saturation", rss_mb(pid)))
             rate: dict[str, list[RateResult]] = {"direct": [], "bridged": []}
             for i in range(args.repeat):
@@ -640,13 +643,18 @@ def main() -> None:
                 "profile": profile(bridge, scenarios["bridged"], args, work) if args.profile else None,
             }
             levels = Counter(re.findall(r'"level": ?"(\w+)"', log))
+            process["log_levels"] = ", ".join(f"{n} {level}" for level, n in levels.most_common()) or "none"
             if levels:
-                print(f"bridge log levels during the run: {dict(levels)}")
-                print("\n".join(log.splitlines()[-5:]))
+                print(f"bridge log during the run: {dict(levels)}; last line:")
+                print(log.splitlines()[-1][:600])
+        except SystemExit:
+            alive = "running" if bridge.process.poll() is None else f"exited with {bridge.process.returncode}"
+            print(f"bridge process {alive}; its log ends with:\n{bridge.logs()[-3000:]}", file=sys.stderr)
+            raise
         finally:
             bridge.stop()
     section = render(args, sat, rate, process, machine(), command)
-    print()
+    print(f"\nwhole run: {time.monotonic() - started:.0f} s")
     print(section)
     if args.write:
         write_doc(section)

@@ -12,12 +12,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from fastapi import APIRouter
+
 from bridge.config import ConfigError, Settings
 from bridge.delivery import Upstream
 from bridge.mapping import MappingSet
 from bridge.sandbox._faults import ASGIApp
 from bridge.soap import SoapService
-from bridge.store import OperationJournal, Pseudonymizer, Store
+from bridge.store import OneTimeTokens, OperationJournal, Pseudonymizer, Store
 
 
 @dataclass
@@ -29,6 +31,8 @@ class AdapterContext:
     mappings: MappingSet
     pseudonym: Pseudonymizer
     journal: OperationJournal
+    tokens: OneTimeTokens
+    components: dict[str, Any] = field(default_factory=dict)   # what adapters build once and share
     _upstreams: dict[str, Upstream] = field(default_factory=dict)
 
     def upstream(self, name: str) -> Upstream:
@@ -42,6 +46,15 @@ class AdapterContext:
     def close(self) -> None:
         for upstream in self._upstreams.values():
             upstream.close()
+
+
+@dataclass
+class SandboxPeers:
+    """Sandbox apps by upstream name (one app may play several upstreams), and adapter settings
+    (merged into ``adapter_settings.<adapter>``) that only make sense against these sandboxes."""
+
+    apps: dict[str, ASGIApp]
+    adapter_settings: dict[str, Any] = field(default_factory=dict)
 
 
 class Adapter(Protocol):
@@ -58,8 +71,12 @@ class Adapter(Protocol):
         """The same services with no dependencies behind them: for WSDL freeze and drift checks."""
         ...
 
-    def sandbox_peers(self) -> dict[str, ASGIApp]:
-        """Sandbox apps by upstream name, to be served on loopback with ``--sandbox``."""
+    def http_routes(self, context: AdapterContext) -> list[APIRouter]:
+        """Plain HTTP routes the adapter serves (browser redirects, webhooks)."""
+        ...
+
+    def sandbox_peers(self, workdir: Path, bridge_url: str) -> SandboxPeers:
+        """Sandbox apps to serve on loopback with ``--sandbox``, and the settings that point at them."""
         ...
 
     def demo(self, bridge_url: str, sandbox_urls: dict[str, str], say: Callable[[str], None]) -> None:

@@ -18,7 +18,7 @@ from bridge.mapping import MappingSet
 from bridge.observability import bind_request_id, get_logger
 from bridge.sandbox._faults import ASGIApp, Receive, Scope, Send
 from bridge.soap import SoapEndpoint, SoapService
-from bridge.store import OperationJournal, Pseudonymizer, Store
+from bridge.store import OneTimeTokens, OperationJournal, Pseudonymizer, Store
 
 _log = get_logger("bridge.app")
 _HOST = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]{1,253})(:\d{1,5})?$")
@@ -104,18 +104,23 @@ class _SoapRoute:
 def create_app(settings: Settings, store: Store | None = None) -> ASGIApp:
     store = store or Store(settings.database_url)
     store.upgrade()
+    secret = settings.pseudonym_secret()
     context = AdapterContext(
         settings=settings,
         store=store,
         mappings=MappingSet.load(settings.mappings_dir),
-        pseudonym=Pseudonymizer(settings.pseudonym_secret()),
+        pseudonym=Pseudonymizer(secret),
         journal=OperationJournal(store),
+        tokens=OneTimeTokens(store, secret),
     )
     app = FastAPI(title="MIS Bridge", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.context = context
     services: list[SoapService] = []
     for name in settings.adapters:
-        services.extend(load_adapter(name).soap_services(context))
+        adapter = load_adapter(name)
+        services.extend(adapter.soap_services(context))
+        for router in adapter.http_routes(context):
+            app.include_router(router)
     for service in services:
         soap_route = _SoapRoute(service)
         app.router.routes.append(Route(soap_route.path, soap_route, methods=["GET", "HEAD", "POST"]))

@@ -1,53 +1,125 @@
-"""The ЕСИА adapter as the core sees it."""
+"""The ЕСИА adapter as the core sees it: patient accounts (seed 000) and login (seed 001)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from fastapi import APIRouter
 from pydantic import ValidationError
 
+from adapters.esia._login import EsiaLogin
+from adapters.esia._login_http import login_routes
+from adapters.esia._login_service import build_login_service
 from adapters.esia._operations import RestAccountOperations
 from adapters.esia._patients import PatientAccounts
 from adapters.esia._service import build_service
-from adapters.esia._settings import EsiaSettings
-from bridge.adapters import AdapterContext
-from bridge.sandbox._faults import ASGIApp
+from adapters.esia._settings import EsiaSettings, LoginSettings
+from bridge.adapters import AdapterContext, SandboxPeers
 from bridge.soap import SoapService
+
+ACCOUNTS_UPSTREAM = "esia"          # account operations (СМЭВ reg_service model)
+OAUTH_UPSTREAM = "esia-oauth"       # /aas/oauth2, /rs/prns
 
 
 class EsiaAdapter:
     name = "esia"
-    upstreams = ("esia",)
+    upstreams = (ACCOUNTS_UPSTREAM, OAUTH_UPSTREAM)
 
     def check_settings(self, settings: dict[str, Any]) -> list[str]:
         try:
-            EsiaSettings(**settings)
+            parsed = EsiaSettings(**settings)
         except ValidationError as exc:
             return [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
-        return []
+        problems = []
+        if parsed.login is not None:
+            for i, path in enumerate(parsed.login.esia_certificates):
+                if not path.exists():
+                    problems.append(f"login.esia_certificates.{i}: file not found")
+            for name in ("key_file", "certificate_file"):
+                path = getattr(parsed.login.signer, name)
+                if path is not None and not path.exists():
+                    problems.append(f"login.signer.{name}: file not found")
+        return problems
+
+    def _settings(self, context: AdapterContext) -> EsiaSettings:
+        return EsiaSettings(**context.adapter_settings(self.name))
+
+    def _login(self, context: AdapterContext) -> EsiaLogin | None:
+        key = "esia.login"
+        if key not in context.components:
+            login_settings = self._settings(context).login
+            context.components[key] = None if login_settings is None else _build_login(context, login_settings)
+        login: EsiaLogin | None = context.components[key]
+        return login
 
     def soap_services(self, context: AdapterContext) -> list[SoapService]:
-        settings = EsiaSettings(**context.adapter_settings(self.name))
-        operations = RestAccountOperations(context.upstream("esia"), settings.routing(), settings.poll())
+        settings = self._settings(context)
+        operations = RestAccountOperations(context.upstream(ACCOUNTS_UPSTREAM), settings.routing(), settings.poll())
         accounts = PatientAccounts(
             operations, context.mappings["esia.account"], context.journal, context.pseudonym
         )
-        return [build_service(accounts, context.settings.wsdl_dir)]
+        wsdl_dir = context.settings.wsdl_dir
+        return [build_service(accounts, wsdl_dir), build_login_service(self._login(context), wsdl_dir)]
 
     def soap_contracts(self, wsdl_dir: Path) -> list[SoapService]:
-        return [build_service(None, wsdl_dir)]
+        return [build_service(None, wsdl_dir), build_login_service(None, wsdl_dir)]
 
-    def sandbox_peers(self) -> dict[str, ASGIApp]:
-        from adapters.esia.sandbox import create_sandbox_app
+    def http_routes(self, context: AdapterContext) -> list[APIRouter]:
+        login_settings = self._settings(context).login
+        callback = (login_settings.callback_url if login_settings else None) or ""
+        portal = (login_settings.portal_url if login_settings else None) or "/"
+        return [login_routes(lambda: self._login(context), callback, portal,
+                             secure_cookie=callback.startswith("https://"),
+                             demo_portal=bool(login_settings and login_settings.demo_portal))]
 
-        return {"esia": create_sandbox_app()}
+    def sandbox_peers(self, workdir: Path, bridge_url: str) -> SandboxPeers:
+        from adapters.esia._sandboxing import sandbox_peers
+
+        return sandbox_peers(workdir, bridge_url)
 
     def demo(self, bridge_url: str, sandbox_urls: dict[str, str], say: Callable[[str], None]) -> None:
         from adapters.esia._demo import run_demo
+        from adapters.esia._demo_login import run_login_demo
 
         run_demo(bridge_url, say)
+        run_login_demo(bridge_url, say)
+
+
+def _build_login(context: AdapterContext, settings: LoginSettings) -> EsiaLogin:
+    from adapters.esia.oauth._client import EsiaOAuthClient, OAuthConfig
+    from adapters.esia.oauth._person import PersonApi
+    from bridge.signing import load_certificate, load_signer, observe_certificate
+
+    upstream = context.upstream(OAUTH_UPSTREAM)
+    signer = load_signer(settings.signer.to_config())
+    observe_certificate("esia-client", signer.certificate_der)
+    certificates = tuple(load_certificate(path) for path in settings.esia_certificates)
+    for i, certificate in enumerate(certificates):
+        observe_certificate(f"esia-{i}", certificate)
+    config = OAuthConfig(
+        client_id=settings.client_id,
+        base_url=(settings.esia_url or upstream.config.base_url).rstrip("/"),
+        issuer=settings.issuer,
+        certificates=certificates,
+        scopes=tuple(settings.scopes),
+        scope_org=settings.scope_org,
+        access_type=settings.access_type,
+        person_filter=settings.person_filter,
+        legacy_v1=settings.legacy_v1,
+    )
+    return EsiaLogin(
+        EsiaOAuthClient(upstream, signer, config),
+        PersonApi(upstream),
+        context.mappings["esia.person"],
+        context.mappings["esia.child"],
+        context.tokens,
+        settings.allowed_return_urls(),
+        state_ttl=timedelta(seconds=settings.state_ttl_seconds),
+        ticket_ttl=timedelta(seconds=settings.ticket_ttl_seconds),
+    )
 
 
 adapter = EsiaAdapter()

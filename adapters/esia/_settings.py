@@ -2,9 +2,57 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Literal
+
 from pydantic import BaseModel, Field, SecretStr, field_validator
 
 from adapters.esia._operations import PollPolicy, Routing
+from adapters.esia.oauth._client import DEFAULT_SCOPES
+from bridge.signing import SignerConfig
+
+
+class SignerSettings(BaseModel):
+    """Which GOST signer makes the client_secret (docs/signing.md)."""
+
+    model_config = {"extra": "forbid"}
+
+    kind: Literal["python", "openssl", "cryptopro"] = "python"
+    key_file: Path | None = None
+    key_password_file: Path | None = None
+    certificate_file: Path | None = None
+    container: str | None = None           # CryptoPro container name
+
+    def to_config(self) -> SignerConfig:
+        password = self.key_password_file.read_text().strip() if self.key_password_file else None
+        return SignerConfig(kind=self.kind, key_file=self.key_file, key_password=password,
+                            certificate_file=self.certificate_file, container=self.container)
+
+
+class LoginSettings(BaseModel):
+    """ЕСИА login (OAuth 2.0 / OIDC) for the МИС and the portal."""
+
+    model_config = {"extra": "forbid"}
+
+    client_id: str = Field(min_length=1, description="the ИС mnemonic registered in ЕСИА")
+    issuer: str = "http://esia-portal1.test.gosuslugi.ru/"
+    esia_url: str | None = Field(None, description="ЕСИА as browsers reach it; default: upstreams.esia-oauth")
+    esia_certificates: list[Path] = Field(min_length=1, description="ЕСИА's certificates to verify tokens")
+    signer: SignerSettings = Field(default_factory=SignerSettings)
+    scopes: list[str] = Field(default_factory=lambda: list(DEFAULT_SCOPES))
+    scope_org: str = ""
+    access_type: Literal["online", "offline"] = "offline"
+    person_filter: str | None = None
+    legacy_v1: bool = False
+    return_urls: list[str] = Field(default_factory=list, description="return URLs the МИС may ask for")
+    callback_url: str | None = Field(None, description="public URL of this bridge's /esia/callback")
+    portal_url: str | None = Field(None, description="where the browser goes with its ticket")
+    demo_portal: bool = Field(False, description="serve /esia/demo-portal, a stand-in portal (sandbox only)")
+    state_ttl_seconds: int = Field(600, ge=30, le=3600)
+    ticket_ttl_seconds: int = Field(120, ge=10, le=900)
+
+    def allowed_return_urls(self) -> tuple[str, ...]:
+        return tuple(self.return_urls) + ((self.callback_url,) if self.callback_url else ())
 
 
 class EsiaSettings(BaseModel):
@@ -16,6 +64,7 @@ class EsiaSettings(BaseModel):
     operator_snils: SecretStr = SecretStr("000-000-600 06")
     ra: int = Field(1000000001, gt=0)
     poll_budget_seconds: float = Field(20.0, gt=0)
+    login: LoginSettings | None = None
 
     @field_validator("routing_code")
     @classmethod

@@ -26,8 +26,11 @@ def freeze(settings: Settings) -> list[str]:
         body = generated_wsdl(service.application, _placeholder(service))
         service.wsdl_path.parent.mkdir(parents=True, exist_ok=True)
         old = service.wsdl_path.read_bytes() if service.wsdl_path.exists() else b""
+        if old and canonical_contract(old) == canonical_contract(body):
+            lines.append(f"{service.wsdl_path}: unchanged")
+            continue
         service.wsdl_path.write_bytes(body)
-        lines.append(f"{service.wsdl_path}: {'unchanged' if old == body else 'written'}")
+        lines.append(f"{service.wsdl_path}: written")
     return lines
 
 

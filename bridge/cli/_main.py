@@ -12,9 +12,11 @@ from bridge.cli._serve import serve_blocking
 from bridge.config import ConfigError, load_settings
 from bridge.config._settings import config_file_from_env
 from bridge.mapping._cli import app as mappings_app
+from bridge.signing._cli import app as keys_app
 
 app = typer.Typer(help="MIS Bridge: SOAP for the МИС, ЕСИА / ЕГИСЗ / MAX upstream.", no_args_is_help=True)
 app.add_typer(mappings_app, name="mappings")
+app.add_typer(keys_app, name="keys", help="GOST keys and certificates: make a test key, hash, expiry.")
 wsdl_app = typer.Typer(help="The frozen WSDL contracts in wsdl/.", no_args_is_help=True)
 app.add_typer(wsdl_app, name="wsdl")
 db_app = typer.Typer(help="The store.", no_args_is_help=True)

@@ -21,19 +21,34 @@ def _uvicorn(app: Any, host: str, port: int) -> uvicorn.Server:
 
 
 def with_sandbox_upstreams(settings: Settings) -> tuple[Settings, list[tuple[str, Any, int]]]:
-    """Point every adapter's upstreams at sandbox peers on loopback ports."""
+    """Point every adapter's upstreams at sandbox peers on loopback ports.
+
+    Returns the new settings and (upstream names, app, port) per sandbox server; an app that
+    plays several upstreams is served once.
+    """
     peers: list[tuple[str, Any, int]] = []
     upstreams = dict(settings.upstreams)
+    adapter_settings = {k: dict(v) for k, v in settings.adapter_settings.items()}
     port = settings.sandbox_base_port
+    bridge_url = f"http://{settings.host}:{settings.port}"
+    workdir = settings.sandbox_dir
+    served: dict[int, int] = {}
     for name in settings.adapters:
-        for upstream, app in load_adapter(name).sandbox_peers().items():
-            peers.append((upstream, app, port))
+        sandbox = load_adapter(name).sandbox_peers(workdir / name, bridge_url)
+        for upstream, app in sandbox.apps.items():
+            if id(app) not in served:
+                served[id(app)] = port
+                peers.append((upstream, app, port))
+                port += 1
             current = upstreams.get(upstream)
             fields = current.model_dump() if current else {}
-            fields["base_url"] = f"http://{settings.sandbox_host}:{port}"
+            fields["base_url"] = f"http://{settings.sandbox_host}:{served[id(app)]}"
             upstreams[upstream] = UpstreamSettings(**fields)
-            port += 1
-    return settings.model_copy(update={"upstreams": upstreams}), peers
+        merged = dict(sandbox.adapter_settings)
+        merged.update(adapter_settings.get(name, {}))
+        adapter_settings[name] = merged
+    update = {"upstreams": upstreams, "adapter_settings": adapter_settings}
+    return settings.model_copy(update=update), peers
 
 
 def serve_blocking(settings: Settings) -> None:

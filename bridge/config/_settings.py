@@ -88,6 +88,7 @@ class Settings(BaseSettings):
     sandbox: bool = False
     sandbox_host: str = "127.0.0.1"
     sandbox_base_port: int = Field(8090, ge=1, le=65500)
+    sandbox_dir: Path = Path("var") / "sandbox"   # sandbox keys and certificates
 
     @field_validator("log_level")
     @classmethod

@@ -74,6 +74,7 @@ class _Call:
     endpoint: str
     url: str
     json: Any
+    data: Mapping[str, str] | None
     params: Mapping[str, str] | None
     headers: dict[str, str]
     idempotent: bool
@@ -118,11 +119,14 @@ class Upstream:
         *,
         path_params: Mapping[str, str] | None = None,
         json: Any = None,
+        data: Mapping[str, str] | None = None,
         params: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
         idempotency_key: str | None = None,
     ) -> httpx.Response:
         """Call ``endpoint`` (a path template like ``/requests/{id}``) and return a 2xx/3xx answer.
+
+        ``json`` sends a JSON body, ``data`` a form-encoded one.
 
         Raises UpstreamRejected for a 4xx (except 429), UpstreamUnavailable and its
         subclasses when the upstream cannot give an answer within the retry budget.
@@ -142,7 +146,7 @@ class Upstream:
         started = time.perf_counter()
         status = "error"
         try:
-            call = _Call(method, endpoint, url, json, params, send_headers, idempotent)
+            call = _Call(method, endpoint, url, json, data, params, send_headers, idempotent)
             response = self._breaker.call(self._with_retries, call)
             status = str(response.status_code)
             return response
@@ -198,7 +202,7 @@ class Upstream:
         outcome = "error"
         try:
             response = self._client.request(
-                call.method, call.url, json=call.json, params=call.params, headers=call.headers
+                call.method, call.url, json=call.json, data=call.data, params=call.params, headers=call.headers
             )
             outcome = str(response.status_code)
         except httpx.TransportError as exc:

@@ -3,5 +3,6 @@
 from bridge.store._engine import Store
 from bridge.store._operations import OperationJournal, OperationRecord
 from bridge.store._pseudonym import Pseudonymizer
+from bridge.store._tokens import OneTimeTokens, TokenRejected
 
-__all__ = ["OperationJournal", "OperationRecord", "Pseudonymizer", "Store"]
+__all__ = ["OneTimeTokens", "OperationJournal", "OperationRecord", "Pseudonymizer", "Store", "TokenRejected"]

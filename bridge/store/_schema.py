@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, Index, MetaData, String, text
+from sqlalchemy import DateTime, Index, LargeBinary, MetaData, String, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAMING = {
@@ -49,3 +49,21 @@ class UpstreamOperation(Base):
             postgresql_where=text("state = 'pending'"),
         ),
     )
+
+
+class OneTimeToken(Base):
+    """A single-use, expiring token (an OAuth state, a login ticket) and its encrypted payload.
+
+    Only a hash of the token is kept, so the table alone lets nobody redeem anything;
+    the payload is encrypted (it may carry personal data for a few seconds).
+    """
+
+    __tablename__ = "one_time_token"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    binding: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

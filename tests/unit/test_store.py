@@ -82,3 +82,37 @@ def test_pseudonyms_are_keyed_and_stable() -> None:
     assert "05462367360" not in a("snils", "05462367360")
     with pytest.raises(ValueError):
         Pseudonymizer(b"short")
+
+
+def test_one_time_token_is_consumed_once(store: Store) -> None:
+    from bridge.store import OneTimeTokens, TokenRejected
+
+    tokens = OneTimeTokens(store, b"secret-0123456789abcdef")
+    token = tokens.issue("state", {"return": "https://portal/ok", "name": "Ольга"}, timedelta(minutes=5), "b1")
+    with store.engine.connect() as connection:
+        raw = connection.exec_driver_sql("SELECT token_hash, payload FROM one_time_token").all()
+    assert token not in str(raw) and "Ольга".encode() not in bytes(raw[0][1])
+    assert tokens.consume("state", token, "b1") == {"return": "https://portal/ok", "name": "Ольга"}
+    with pytest.raises(TokenRejected) as again:
+        tokens.consume("state", token, "b1")
+    assert again.value.reason == "used"
+    with pytest.raises(TokenRejected) as unknown:
+        tokens.consume("state", "forged", "b1")
+    assert unknown.value.reason == "unknown"
+
+
+def test_one_time_token_expires_and_is_bound(store: Store) -> None:
+    from bridge.store import OneTimeTokens, TokenRejected
+
+    tokens = OneTimeTokens(store, b"secret-0123456789abcdef")
+    expired = tokens.issue("ticket", {}, timedelta(seconds=-1))
+    with pytest.raises(TokenRejected) as info:
+        tokens.consume("ticket", expired)
+    assert info.value.reason == "expired"
+    bound = tokens.issue("state", {}, timedelta(minutes=1), binding="browser-1")
+    with pytest.raises(TokenRejected) as mismatch:
+        tokens.consume("state", bound, binding="browser-2")
+    assert mismatch.value.reason == "mismatch"
+    with pytest.raises(TokenRejected):
+        tokens.consume("state", bound, binding="browser-1")  # a mismatch burns it
+    assert tokens.purge(older_than=timedelta(0)) >= 1

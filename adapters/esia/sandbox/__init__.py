@@ -1,6 +1,20 @@
 """The sandbox ЕСИА: plays the upstream on loopback for development, demos and tests."""
 
 from adapters.esia.sandbox._app import create_sandbox_app
+from adapters.esia.sandbox._keys import SandboxCertificates, SandboxKeys
+from adapters.esia.sandbox._oauth import DEFAULT_ISSUER, DEFAULT_SCOPES, SandboxClient, SandboxOAuth
+from adapters.esia.sandbox._people import PEOPLE, Person
 from adapters.esia.sandbox._registry import AccountRegistry
 
-__all__ = ["AccountRegistry", "create_sandbox_app"]
+__all__ = [
+    "DEFAULT_ISSUER",
+    "DEFAULT_SCOPES",
+    "PEOPLE",
+    "AccountRegistry",
+    "Person",
+    "SandboxCertificates",
+    "SandboxClient",
+    "SandboxKeys",
+    "SandboxOAuth",
+    "create_sandbox_app",
+]

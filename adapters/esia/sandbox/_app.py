@@ -17,6 +17,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from adapters.esia.sandbox._oauth import SandboxOAuth
 from adapters.esia.sandbox._registry import AccountRegistry, IdempotencyConflict
 from adapters.esia.sandbox._rules import ERRORS, OPERATIONS, RequestInvalid
 from bridge.sandbox import FaultInjector, FaultPlan, fault_admin_routes
@@ -32,14 +33,17 @@ def _state(answer: dict[str, Any]) -> JSONResponse:
 
 
 def create_sandbox_app(
-    registry: AccountRegistry | None = None, faults: FaultPlan | None = None
+    registry: AccountRegistry | None = None, faults: FaultPlan | None = None, oauth: SandboxOAuth | None = None
 ) -> FaultInjector:
     registry = registry or AccountRegistry()
+    oauth = oauth or SandboxOAuth()
     plan = faults or FaultPlan()
     app = FastAPI(title="Sandbox ЕСИА (account operations)", docs_url=None, redoc_url=None)
     app.state.registry = registry
     app.state.faults = plan
     app.include_router(fault_admin_routes(plan))
+    app.state.oauth = oauth
+    app.include_router(oauth.router())
 
     @app.post("/reg-service/v1/requests/{operation}")
     async def submit(operation: str, request: Request) -> JSONResponse:

@@ -1,0 +1,53 @@
+"""GOST R 34.10-2012 (256) signing for ЕСИА: three interchangeable signers and pure-Python checks.
+
+Code uses::
+
+    signer = load_signer(SignerConfig(kind="python", key_file=Path("key.pem"), certificate_file=Path("cert.pem")))
+    client_secret = base64url(signer.sign_raw(message.encode()))       # v2/ac, v3/te
+    client_certificate_hash = certificate_hash(signer.certificate_der)
+    legacy_secret = base64url(signer.sign_cms_detached(message.encode()))  # v1 /aas/oauth2/ac
+
+Signers: :class:`PythonSigner` (gostcrypto, in-process), :class:`OpenSslSigner` (openssl + gost-engine),
+:class:`CryptoProSigner` (csptest/cryptcp; the certified CSP production needs). All return raw
+signatures in OpenSSL's layout, ``s || r`` big-endian. See docs/signing.md.
+"""
+
+from bridge.signing._certs import (
+    certificate_hash,
+    certificate_not_after,
+    certificate_subject,
+    load_certificate,
+    verify_raw,
+)
+from bridge.signing._cms import verify_cms_detached
+from bridge.signing._config import SignerConfig, SignerKind, load_signer
+from bridge.signing._cryptopro import CryptoProSigner
+from bridge.signing._errors import SigningError
+from bridge.signing._gost import base64url, streebog256
+from bridge.signing._metrics import observe_certificate
+from bridge.signing._openssl import OpenSslSigner
+from bridge.signing._opensslcli import check_gost_engine, generate_test_key
+from bridge.signing._protocol import Signer
+from bridge.signing._python import PythonSigner
+
+__all__ = [
+    "CryptoProSigner",
+    "OpenSslSigner",
+    "PythonSigner",
+    "Signer",
+    "SignerConfig",
+    "SignerKind",
+    "SigningError",
+    "base64url",
+    "certificate_hash",
+    "certificate_not_after",
+    "certificate_subject",
+    "check_gost_engine",
+    "generate_test_key",
+    "load_certificate",
+    "load_signer",
+    "observe_certificate",
+    "streebog256",
+    "verify_cms_detached",
+    "verify_raw",
+]

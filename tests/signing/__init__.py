@@ -1,0 +1,1 @@
+"""Fixtures for the signing tests: stand-ins for CryptoPro's command-line tools."""
