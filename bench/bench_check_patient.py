@@ -65,6 +65,7 @@ ROUTING = {"RoutingCode": "DEV", "SnilsOperator": "000-000-600 06", "ra": 100000
 SOAP_HEADERS = {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": '"CheckPatient"'}
 JSON_HEADERS = {"Content-Type": "application/json"}
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+IDLE_LIMIT = 2.0  # seconds a pooled connection of the fixed-rate generator may stay idle
 
 
 # --- the request ----------------------------------------------------------------------------
@@ -254,7 +255,9 @@ async def _fixed_rate(scenario: Scenario, rate: float, duration: float, warmup: 
     url = urlsplit(scenario.url)
     host, port = url.hostname or "127.0.0.1", url.port or 80
     loop = asyncio.get_running_loop()
-    idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+    # (reader, writer, last used); uvicorn closes a keep-alive connection idle for 5 s, so a
+    # connection idle for more than IDLE_LIMIT is dropped instead of reused.
+    idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter, float]] = []
     opened = 0
     latencies: list[float] = []
     lags: list[float] = []
@@ -267,8 +270,11 @@ async def _fixed_rate(scenario: Scenario, rate: float, duration: float, warmup: 
         counter += 1
         key = f"bench-rate-{os.getpid()}-{counter}" if scenario.idempotency else None
         payload = _raw_request(scenario, key)
+        now = loop.time()
+        while idle and now - idle[0][2] > IDLE_LIMIT:
+            idle.pop(0)[1].close()
         if idle:
-            reader, writer = idle.pop()
+            reader, writer, _ = idle.pop()
         else:
             reader, writer = await asyncio.open_connection(host, port)
             opened += 1
@@ -286,13 +292,13 @@ async def _fixed_rate(scenario: Scenario, rate: float, duration: float, warmup: 
         if close:
             writer.close()
         else:
-            idle.append((reader, writer))
+            idle.append((reader, writer, loop.time()))
         if record:
             latencies.append(elapsed)
             lags.append(max(0.0, sent - intended))
 
     for _ in range(4):  # a few warm connections, as a client with a pool would have
-        idle.append(await asyncio.open_connection(host, port))
+        idle.append((*await asyncio.open_connection(host, port), loop.time()))
         opened += 1
     tasks: list[asyncio.Task[None]] = []
     total = int(rate * (warmup + duration))
@@ -306,7 +312,7 @@ async def _fixed_rate(scenario: Scenario, rate: float, duration: float, warmup: 
         tasks.append(asyncio.create_task(one(intended, i >= warm)))
     await asyncio.gather(*tasks)
     measured_span = loop.time() - (start + warm / rate)
-    for _, writer in idle:
+    for _, writer, _ in idle:
         writer.close()
     if failures:
         raise SystemExit(f"BENCHMARK OF ERRORS: fixed rate {scenario.name}: {Counter(failures).most_common(5)}")
@@ -591,10 +597,16 @@ def main() -> None:
             time.sleep(0.5)
             rss = [("idle (after /readyz)", rss_mb(pid))]
             esia = bridge.sandbox_urls["esia"]
-            if args.match:
-                account = {k: person[k] for k in ("snils", "lastName", "firstName", "middleName", "birthDate",
-                                                  "gender", "mobile") if k in person}
-                httpx.post(f"{esia}/_sandbox/accounts", json=account, timeout=10).raise_for_status()
+
+            def reset_sandbox() -> None:
+                """Empty the sandbox's in-memory store (it keeps every request, ~0.5 KB each)."""
+                httpx.post(f"{esia}/_sandbox/reset", timeout=10).raise_for_status()
+                if args.match:
+                    account = {k: person[k] for k in ("snils", "lastName", "firstName", "middleName",
+                                                      "birthDate", "gender", "mobile") if k in person}
+                    httpx.post(f"{esia}/_sandbox/accounts", json=account, timeout=10).raise_for_status()
+
+            reset_sandbox()
             expected = "MATCH" if args.match else "NOT_FOUND"
             scenarios = {
                 "direct": Scenario("direct", esia + FIND_ACCOUNT, "POST", JSON_HEADERS, find_body,
@@ -611,9 +623,11 @@ def main() -> None:
             for name in ("wsdl", "direct", "bridged"):
                 s = scenarios[name]
                 run_wrk(s, args, args.warmup, pid, work)
+                reset_sandbox()
                 sat[name] = []
                 for i in range(args.repeat):
                     result = run_wrk(s, args, args.duration, pid, work)
+                    reset_sandbox()
                     sat[name].append(result)
                     requests += result.requests
                     print(f"  {name:8} run {i + 1}: {result.rps:8,.0f} req/s  p50 {result.p50:6.2f}  "
@@ -624,6 +638,7 @@ def main() -> None:
             for i in range(args.repeat):
                 for name in ("direct", "bridged"):
                     r = run_fixed_rate(scenarios[name], args.rate, args.rate_duration, args.rate_warmup)
+                    reset_sandbox()
                     rate[name].append(r)
                     requests += r.requests
                     print(f"  {name:8} {args.rate:g}/s run {i + 1}: achieved {r.achieved:6.1f}/s  "

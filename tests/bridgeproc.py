@@ -84,6 +84,7 @@ def start_bridge(
         "sandbox_base_port": base,
         "database_url": database_url or f"sqlite:///{tmp / 'bridge.db'}",
         "pseudonym_key": "integration-test-pseudonym-key-0123456789",
+        "sandbox_dir": str(tmp / "sandbox"),
     }
     settings.update(config or {})
     config_path = tmp / "bridge.yaml"
