@@ -69,7 +69,7 @@ def test_claims_are_checked(keys: SandboxKeys, overrides: dict[str, Any], messag
 
 
 def test_tampered_payload_is_refused(keys: SandboxKeys) -> None:
-    header, payload, signature = token(keys, "GOST3410_2012_256").split(".")
+    header, _payload, signature = token(keys, "GOST3410_2012_256").split(".")
     forged = token(keys, "GOST3410_2012_256", **{"urn:esia:sbj_id": 1}).split(".")[1]
     with pytest.raises(TokenInvalid):
         verify(keys, f"{header}.{forged}.{signature}")
@@ -83,7 +83,7 @@ def test_alg_none_and_hs256_are_refused(keys: SandboxKeys) -> None:
         hs = jwt.encode(claims(), "secret", algorithm="HS256")
     with pytest.raises(TokenInvalid, match="алгоритм"):
         verify(keys, hs)
-    header, payload, _ = token(keys, "RS256").split(".")
+    _header, payload, _ = token(keys, "RS256").split(".")
     with pytest.raises(TokenInvalid):
         verify(keys, f"eyJhbGciOiJub25lIn0.{payload}.")
 
