@@ -99,8 +99,8 @@ def soap_envelope(patient: dict[str, str]) -> bytes:
 def find_account_body(patient: dict[str, str]) -> tuple[bytes, dict[str, Any]]:
     """The JSON the bridge itself sends for this patient (same mapping, same routing)."""
     person = load_mapping(ROOT / "mappings" / "esia" / "account.yaml").to_upstream(patient)
-    query = {k: person[k] for k in ("snils", "lastName", "firstName", "middleName") if k in person}
-    body = {**ROUTING, **query}
+    query: dict[str, Any] = {k: person[k] for k in ("snils", "lastName", "firstName", "middleName") if k in person}
+    body: dict[str, Any] = {**ROUTING, **query}
     return json.dumps(body, ensure_ascii=False).encode(), person
 
 
@@ -424,6 +424,7 @@ def summarise_profile(raw: str, top: int = 12) -> list[str]:
     interesting = [
         (name, n) for name, n in inclusive.most_common()
         if any(k in name for k in ("bridge/", "adapters/", "spyne/", "httpx/", "a2wsgi"))
+        and "bridge/cli/" not in name and "bridge/__main__" not in name
     ]
     lines += [f"  {100 * n / total:5.1f}%  {name}" for name, n in interesting[:top]]
     return lines
@@ -472,7 +473,7 @@ def render(
         "",
         f"Machine: {info['nproc']} CPU × {info['cpu']} · Linux {info['kernel']} · Python {info['python']} · "
         f"{info['wrk']}. Bridge: one process (`bridge serve --sandbox`, 1 uvicorn worker, sandbox ЕСИА "
-        f"in the same process and event loop), `log_level: WARNING`. Outcome of every CheckPatient: "
+        f"in the same process and event loop), `log_level: {args.log_level}`. Outcome of every CheckPatient: "
         f"`{process['outcome']}`.",
         "",
         f"**Saturation** — wrk `-t{args.threads} -c{args.connections} -d{args.duration:g}s`, "
@@ -511,11 +512,11 @@ def render(
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for name in ("direct", "bridged"):
-        runs = rate[name]
+        fixed = rate[name]
         out.append(
-            f"| {name} | {median([r.achieved for r in runs]):,.0f} | {fmt_ms(median([r.p50 for r in runs]))} | "
-            f"{fmt_ms(median([r.p90 for r in runs]))} | {fmt_ms(median([r.p99 for r in runs]))} | "
-            f"{fmt_ms(median([r.lag_p99 for r in runs]))} | {max(r.connections for r in runs)} |"
+            f"| {name} | {median([r.achieved for r in fixed]):,.0f} | {fmt_ms(median([r.p50 for r in fixed]))} | "
+            f"{fmt_ms(median([r.p90 for r in fixed]))} | {fmt_ms(median([r.p99 for r in fixed]))} | "
+            f"{fmt_ms(median([r.lag_p99 for r in fixed]))} | {max(r.connections for r in fixed)} |"
         )
     added50 = median([r.p50 for r in rate["bridged"]]) - median([r.p50 for r in rate["direct"]])
     added99 = median([r.p99 for r in rate["bridged"]]) - median([r.p99 for r in rate["direct"]])
@@ -531,7 +532,7 @@ def render(
         *(f"| RSS {phase} | {mb:.0f} MB |" for phase, mb in rss),
         f"| threads after load | {process['threads']} |",
         f"| requests served in the run | {process['requests']:,} |",
-        f"| bridge log during the run (WARNING and up) | {process['log_lines']} lines, "
+        f"| bridge log during the run (`log_level: {args.log_level}`) | {process['log_lines']} lines, "
         f"{process['log_bytes']:,} bytes ({process['log_levels']}) |",
     ]
     if process.get("profile"):
@@ -581,7 +582,7 @@ def main() -> None:
     parser.add_argument("--profile", type=float, default=0, help="seconds of py-spy profile under bridged load")
     parser.add_argument("--write", action="store_true", help=f"replace the results section in {DOC.name}")
     args = parser.parse_args()
-    command = "python bench/bench_check_patient.py " + shlex.join(sys.argv[1:])
+    command = " ".join(["python bench/bench_check_patient.py", shlex.join(sys.argv[1:])]).strip()
     if not shutil.which("wrk"):
         raise SystemExit("wrk is not installed (apt-get install wrk)")
 

@@ -1,7 +1,7 @@
 """Upstream: the one path every call to an upstream takes.
 
 Timeouts and pooled connections (httpx), retries with exponential back-off and jitter for
-transient failures only (tenacity), a circuit breaker (pybreaker), idempotency keys for
+transient failures only (tenacity), a circuit breaker (_breaker.py), idempotency keys for
 calls that are not idempotent by nature, and one metric sample and log line per attempt.
 Adapters build requests and read answers; they never retry or time anything themselves.
 """
@@ -16,10 +16,9 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
-import pybreaker
 import tenacity
 
-from bridge.delivery._breaker import make_breaker
+from bridge.delivery._breaker import CircuitOpenError, make_breaker
 from bridge.delivery._errors import (
     CircuitOpen,
     UpstreamConnectError,
@@ -103,11 +102,12 @@ class Upstream:
             ),
             transport=transport,
         )
-        self._breaker = make_breaker(config.name, config.circuit_fail_max, config.circuit_reset_seconds)
+        self._breaker = make_breaker(config.name, config.circuit_fail_max, config.circuit_reset_seconds,
+                                     counts_as_failure=lambda exc: not isinstance(exc, UpstreamRejected))
 
     @property
     def circuit_state(self) -> str:
-        return str(self._breaker.current_state)
+        return self._breaker.state
 
     def close(self) -> None:
         self._client.close()
@@ -147,10 +147,10 @@ class Upstream:
         status = "error"
         try:
             call = _Call(method, endpoint, url, json, data, params, send_headers, idempotent)
-            response = self._breaker.call(self._with_retries, call)
+            response = self._breaker.call(lambda: self._with_retries(call))
             status = str(response.status_code)
             return response
-        except pybreaker.CircuitBreakerError:
+        except CircuitOpenError:
             status = "circuit_open"
             raise CircuitOpen(self.name, endpoint) from None
         except UpstreamRejected as exc:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -45,13 +47,21 @@ class Store:
     def session(self) -> Session:
         return self.sessions()
 
-    def upgrade(self) -> None:
-        """Bring the schema to the newest revision (safe to run on every start)."""
+    def upgrade(self, adapter_migrations: Sequence[Path] = ()) -> None:
+        """Bring the schema to the newest revision (safe to run on every start).
+
+        The core's revisions form one branch; each adapter that keeps tables of its own has a
+        branch in its package (``adapters/<peer>/migrations``, labelled with the adapter's
+        name), so the core's schema never names a peer.
+        """
         cfg = AlembicConfig()
         cfg.set_main_option("script_location", str(_MIGRATIONS))
+        locations = [str(_MIGRATIONS / "versions"), *(str(path) for path in adapter_migrations)]
+        cfg.set_main_option("path_separator", "os")
+        cfg.set_main_option("version_locations", os.pathsep.join(locations))
         with self.engine.begin() as connection:
             cfg.attributes["connection"] = connection
-            command.upgrade(cfg, "head")
+            command.upgrade(cfg, "heads")
 
     def ping(self) -> bool:
         try:

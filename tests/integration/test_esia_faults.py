@@ -147,3 +147,21 @@ def test_nil_optional_fields_are_accepted_and_nil_required_ones_named(bridge: Br
     bad = call(f"{bridge.url}/soap/esia-accounts", "CheckPatient", body, soap_action='"CheckPatient"')
     assert bad.faultcode == "Client.SchemaValidationError"
     assert bad.faultstring.startswith("LastName:"), bad.faultstring
+
+
+def test_empty_body_is_a_client_fault_not_a_hang(bridge: BridgeProcess) -> None:
+    response = httpx.post(f"{bridge.url}/soap/esia-accounts", content=b"",
+                          headers={"Content-Type": "text/xml", "SOAPAction": '"CheckPatient"'}, timeout=5)
+    assert response.status_code == 500
+    assert b"Client.EmptyRequest" in response.content
+
+
+def test_an_aborted_request_leaves_the_bridge_serving(bridge: BridgeProcess) -> None:
+    import socket
+
+    host, port = bridge.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port))) as raw:
+        raw.sendall(b"POST /soap/esia-accounts HTTP/1.1\r\nHost: x\r\nContent-Type: text/xml\r\n"
+                    b"Content-Length: 500\r\n\r\n<soapenv:Envelope")
+    answer = soap(bridge, "CheckPatient", make_patient())
+    assert answer.status == 200

@@ -170,3 +170,45 @@ def test_path_parameters_are_quoted_and_the_endpoint_template_is_the_label() -> 
     upstream.request("GET", "/requests/{id}", path_params={"id": "a/b c"})
     assert seen[0].url.raw_path == b"/requests/a%2Fb%20c"
     assert UPSTREAM_REQUESTS.labels(upstream.name, "/requests/{id}", "200")._value.get() == 1
+
+
+def test_calls_to_one_upstream_run_concurrently() -> None:
+    """The breaker must not serialise calls (pybreaker's lock did: one call at a time)."""
+    import threading
+
+    def slow(request: httpx.Request) -> httpx.Response:
+        time.sleep(0.3)
+        return httpx.Response(200)
+
+    upstream = make(slow)
+    threads = [threading.Thread(target=upstream.request, args=("GET", "/slow")) for _ in range(6)]
+    started = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert time.monotonic() - started < 1.0, "six 0.3 s calls should overlap, not queue"
+
+
+def test_half_open_lets_one_trial_through_at_a_time() -> None:
+    from bridge.delivery._breaker import CircuitBreaker, CircuitOpenError
+
+    now = [0.0]
+    breaker = CircuitBreaker("trial", fail_max=1, reset_seconds=10, clock=lambda: now[0])
+    with pytest.raises(RuntimeError):
+        breaker.call(lambda: (_ for _ in ()).throw(RuntimeError("down")))
+    assert breaker.state == "open"
+    with pytest.raises(CircuitOpenError):
+        breaker.call(lambda: 1)
+    now[0] = 11.0
+    assert breaker.state == "half-open"
+    inside: list[object] = []
+
+    def trial() -> int:
+        with pytest.raises(CircuitOpenError):
+            breaker.call(lambda: 2)  # a second caller while the trial runs is refused
+        inside.append(True)
+        return 1
+
+    assert breaker.call(trial) == 1 and inside
+    assert breaker.state == "closed"
