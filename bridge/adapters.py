@@ -15,9 +15,10 @@ from typing import Any, Protocol
 from fastapi import APIRouter
 
 from bridge.config import ConfigError, Settings
-from bridge.delivery import Upstream
+from bridge.delivery import Outbox, Upstream
 from bridge.mapping import MappingSet
 from bridge.sandbox._faults import ASGIApp
+from bridge.scheduling import Scheduler
 from bridge.soap import SoapService
 from bridge.store import OneTimeTokens, OperationJournal, Pseudonymizer, Store
 
@@ -32,6 +33,8 @@ class AdapterContext:
     pseudonym: Pseudonymizer
     journal: OperationJournal
     tokens: OneTimeTokens
+    outbox: Outbox
+    scheduler: Scheduler
     components: dict[str, Any] = field(default_factory=dict)   # what adapters build once and share
     _upstreams: dict[str, Upstream] = field(default_factory=dict)
 
@@ -60,6 +63,8 @@ class SandboxPeers:
 class Adapter(Protocol):
     name: str
     upstreams: tuple[str, ...]
+    # An alembic branch of the adapter's own tables (labelled with its name), or None.
+    migrations: Path | None
 
     def check_settings(self, settings: dict[str, Any]) -> list[str]:
         """Problems in this adapter's section of the configuration, as 'field: reason'."""

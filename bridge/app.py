@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
 import re
-from collections.abc import Callable, MutableMapping
+import socket
+import uuid
+from collections.abc import AsyncIterator, Callable, MutableMapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 from a2wsgi import WSGIMiddleware
@@ -14,9 +19,13 @@ from starlette.routing import Route
 
 from bridge.adapters import AdapterContext, load_adapter
 from bridge.config import Settings
+from bridge.delivery import Outbox
+from bridge.delivery._outbox_admin import admin_routes as outbox_admin_routes
 from bridge.mapping import MappingSet
 from bridge.observability import bind_request_id, get_logger
 from bridge.sandbox._faults import ASGIApp, Receive, Scope, Send
+from bridge.scheduling import JobRuns, Scheduler
+from bridge.scheduling._admin import admin_routes as jobs_admin_routes
 from bridge.soap import SoapEndpoint, SoapService
 from bridge.store import OneTimeTokens, OperationJournal, Pseudonymizer, Store
 
@@ -101,10 +110,19 @@ class _SoapRoute:
         await response(scope, receive, send)
 
 
+def instance_name() -> str:
+    """Who holds leases and claims deliveries: host, process and a random tag."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
 def create_app(settings: Settings, store: Store | None = None) -> ASGIApp:
     store = store or Store(settings.database_url)
-    store.upgrade()
+    adapters = [load_adapter(name) for name in settings.adapters]
+    store.upgrade([a.migrations for a in adapters if a.migrations is not None])
     secret = settings.pseudonym_secret()
+    outbox = Outbox(store, max_attempts=settings.outbox_max_attempts, backoff_initial=settings.outbox_backoff_initial,
+                    backoff_max=settings.outbox_backoff_max)
+    outbox.register_metrics()
     context = AdapterContext(
         settings=settings,
         store=store,
@@ -112,15 +130,19 @@ def create_app(settings: Settings, store: Store | None = None) -> ASGIApp:
         pseudonym=Pseudonymizer(secret),
         journal=OperationJournal(store),
         tokens=OneTimeTokens(store, secret),
+        outbox=outbox,
+        scheduler=Scheduler(JobRuns(store, holder=instance_name())),
     )
-    app = FastAPI(title="MIS Bridge", docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(title="MIS Bridge", docs_url=None, redoc_url=None, openapi_url=None,
+                  lifespan=_lifespan(context))
     app.state.context = context
     services: list[SoapService] = []
-    for name in settings.adapters:
-        adapter = load_adapter(name)
+    for adapter in adapters:
         services.extend(adapter.soap_services(context))
         for router in adapter.http_routes(context):
             app.include_router(router)
+    app.include_router(outbox_admin_routes(outbox))
+    app.include_router(jobs_admin_routes(context.scheduler))
     for service in services:
         soap_route = _SoapRoute(service)
         app.router.routes.append(Route(soap_route.path, soap_route, methods=["GET", "HEAD", "POST"]))
@@ -139,16 +161,40 @@ def create_app(settings: Settings, store: Store | None = None) -> ASGIApp:
             status_code=200 if ok else 503,
         )
 
+    @app.get("/admin/upstreams", include_in_schema=False)
+    def upstreams() -> dict[str, dict[str, str]]:
+        """Where each upstream is (no secrets): for ops, and for `bridge demo` to find the sandbox."""
+        return {name: {"base_url": up.base_url} for name, up in settings.upstreams.items()}
+
     @app.get("/metrics", include_in_schema=False)
     def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
-
-    @app.on_event("shutdown")
-    def close() -> None:
-        context.close()
-        store.dispose()
 
     _log.info("bridge.ready", services=app.state.services, store=store.dialect)
     return RequestIdMiddleware(app)
 
 
+
+
+def _lifespan(context: AdapterContext) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """Start the delivery workers and the scheduler; on shutdown stop taking work, finish what is
+    in hand within the deadline, and leave the rest (its leases expire) to other instances."""
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        settings = context.settings
+        pool = context.outbox.start(workers=settings.outbox_workers) if settings.outbox_workers else None
+        if settings.scheduler:
+            context.scheduler.start()
+        try:
+            yield
+        finally:
+            deadline = settings.shutdown_seconds
+            await asyncio.to_thread(context.scheduler.stop, deadline)
+            if pool is not None:
+                await asyncio.to_thread(pool.stop, deadline)
+            context.close()
+            context.store.dispose()
+            _log.info("bridge.stopped")
+
+    return lifespan

@@ -56,6 +56,11 @@ class BridgeProcess:
     def logs(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
 
+    def kill(self) -> None:
+        """SIGKILL: no shutdown, no cleanup — a crash."""
+        self.process.kill()
+        self.process.wait(10)
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.terminate()
@@ -69,16 +74,63 @@ class BridgeProcess:
         return httpx.Client(base_url=self.sandbox_urls[upstream], timeout=10)
 
 
+def _wait_ready(bridge: BridgeProcess, url: str, ready_timeout: float) -> BridgeProcess:
+    deadline = time.monotonic() + ready_timeout
+    while time.monotonic() < deadline:
+        if bridge.process.poll() is not None:
+            raise RuntimeError(f"process exited with {bridge.process.returncode}:\n{bridge.logs()[-3000:]}")
+        try:
+            if httpx.get(url, timeout=1).status_code < 500:
+                return bridge
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    bridge.stop()
+    raise RuntimeError(f"not ready in {ready_timeout}s:\n{bridge.logs()[-3000:]}")
+
+
+@dataclass
+class SandboxProcess(BridgeProcess):
+    bridge_config: dict[str, Any] = field(default_factory=dict)
+
+
+def start_sandbox(tmp: Path, adapters: tuple[str, ...] = ("egisz",), ready_timeout: float = 30.0) -> SandboxProcess:
+    """Run ``bridge sandbox`` alone, so bridges can die and restart while the sandbox keeps its state."""
+    tmp.mkdir(parents=True, exist_ok=True)
+    base = free_port_block(4)
+    config_path = tmp / "sandbox.yaml"
+    config_path.write_text(yaml.safe_dump({"adapters": list(adapters), "sandbox_base_port": base,
+                                           "sandbox_dir": str(tmp / "keys"), "sandbox": True}), encoding="utf-8")
+    written = tmp / "bridge-upstreams.yaml"
+    log_path = tmp / "sandbox.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BRIDGE_")}
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bridge", "sandbox", "--config", str(config_path), "--write-config", str(written)],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + ready_timeout
+    while not written.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    bridge_config = yaml.safe_load(written.read_text(encoding="utf-8")) if written.exists() else {}
+    urls = {name: u["base_url"] for name, u in bridge_config.get("upstreams", {}).items()}
+    sandbox = SandboxProcess(url=next(iter(urls.values()), ""), sandbox_urls=urls, log_path=log_path,
+                             process=process, env=env, bridge_config=bridge_config)
+    _wait_ready(sandbox, f"{sandbox.url}/_sandbox/faults", ready_timeout)
+    return sandbox
+
+
 def start_bridge(
     tmp: Path,
     config: dict[str, Any] | None = None,
     database_url: str | None = None,
     sandbox_peers: tuple[str, ...] = ("esia",),
     ready_timeout: float = 30.0,
+    sandbox: bool = True,
 ) -> BridgeProcess:
-    """Run ``bridge serve --sandbox`` with a config written to ``tmp``; wait for /readyz."""
+    """Run ``bridge serve [--sandbox]`` with a config written to ``tmp``; wait for /readyz."""
+    tmp.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    base = free_port_block(len(sandbox_peers) + 1)
+    base = free_port_block(len(sandbox_peers) + 2)
     settings: dict[str, Any] = {
         "port": port,
         "sandbox_base_port": base,
@@ -92,9 +144,9 @@ def start_bridge(
     log_path = tmp / "bridge.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("BRIDGE_")}
     env["PYTHONUNBUFFERED"] = "1"
-    with log_path.open("wb") as log:
+    with log_path.open("ab") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "bridge", "serve", "--sandbox", "--config", str(config_path)],
+            [sys.executable, "-m", "bridge", "serve", *(["--sandbox"] if sandbox else []), "--config", str(config_path)],
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
         )
     bridge = BridgeProcess(
@@ -104,15 +156,7 @@ def start_bridge(
         process=process,
         env=env,
     )
-    deadline = time.monotonic() + ready_timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"bridge exited with {process.returncode}:\n{bridge.logs()[-3000:]}")
-        try:
-            if httpx.get(f"{bridge.url}/readyz", timeout=1).status_code == 200:
-                return bridge
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    bridge.stop()
-    raise RuntimeError(f"bridge not ready in {ready_timeout}s:\n{bridge.logs()[-3000:]}")
+    _wait_ready(bridge, f"{bridge.url}/readyz", ready_timeout)
+    upstreams = httpx.get(f"{bridge.url}/admin/upstreams", timeout=5).json()
+    bridge.sandbox_urls = {name: u["base_url"] for name, u in upstreams.items()}
+    return bridge

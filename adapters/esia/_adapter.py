@@ -27,6 +27,7 @@ OAUTH_UPSTREAM = "esia-oauth"       # /aas/oauth2, /rs/prns
 class EsiaAdapter:
     name = "esia"
     upstreams = (ACCOUNTS_UPSTREAM, OAUTH_UPSTREAM)
+    migrations = None
 
     def check_settings(self, settings: dict[str, Any]) -> list[str]:
         try:

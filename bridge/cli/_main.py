@@ -11,12 +11,14 @@ from bridge.cli._check import check_all
 from bridge.cli._serve import serve_blocking
 from bridge.config import ConfigError, load_settings
 from bridge.config._settings import config_file_from_env
+from bridge.delivery._outbox_cli import app as outbox_app
 from bridge.mapping._cli import app as mappings_app
 from bridge.signing._cli import app as keys_app
 
 app = typer.Typer(help="MIS Bridge: SOAP for the МИС, ЕСИА / ЕГИСЗ / MAX upstream.", no_args_is_help=True)
 app.add_typer(mappings_app, name="mappings")
 app.add_typer(keys_app, name="keys", help="GOST keys and certificates: make a test key, hash, expiry.")
+app.add_typer(outbox_app, name="outbox")
 wsdl_app = typer.Typer(help="The frozen WSDL contracts in wsdl/.", no_args_is_help=True)
 app.add_typer(wsdl_app, name="wsdl")
 db_app = typer.Typer(help="The store.", no_args_is_help=True)
@@ -47,6 +49,18 @@ def serve(
 
 
 @app.command()
+def sandbox(
+    config: Path | None = ConfigOption,
+    write_config: Path | None = typer.Option(None, help="Write the upstreams and adapter settings that point a "
+                                             "bridge at these sandboxes into this YAML file."),
+) -> None:
+    """Serve only the sandbox peers (the bridge runs elsewhere, e.g. several instances)."""
+    from bridge.cli._serve import serve_sandbox_blocking
+
+    serve_sandbox_blocking(_settings(config), write_config)
+
+
+@app.command()
 def check(config: Path | None = ConfigOption) -> None:
     """Validate config, mappings and WSDL; print every problem with file, line and field."""
     settings = _settings(config)
@@ -65,12 +79,20 @@ def demo(
     config: Path | None = ConfigOption,
 ) -> None:
     """Tell each adapter's story against a running bridge with --sandbox."""
+    import httpx
+
     from bridge.adapters import load_adapter
 
     settings = _settings(config)
+    base = url.rstrip("/")
+    try:
+        upstreams = {name: u["base_url"] for name, u in httpx.get(f"{base}/admin/upstreams", timeout=5).json().items()}
+    except httpx.HTTPError:
+        typer.echo(f"no bridge answers at {base}: start it first with `make run`", err=True)
+        raise typer.Exit(1) from None
     for name in settings.adapters:
         typer.echo(f"═══ {name} ═══")
-        load_adapter(name).demo(url.rstrip("/"), {}, typer.echo)
+        load_adapter(name).demo(base, upstreams, typer.echo)
 
 
 @wsdl_app.command("freeze")

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import uvicorn
+import yaml
 
 from bridge.adapters import load_adapter
 from bridge.config import Settings, UpstreamSettings
@@ -64,6 +66,27 @@ def serve_blocking(settings: Settings) -> None:
         log.info("sandbox.peer", upstream=upstream, url=f"http://{settings.sandbox_host}:{port}")
     servers.append(_uvicorn(create_app(settings), settings.host, settings.port))
     log.info("bridge.listening", url=f"http://{settings.host}:{settings.port}", sandbox=settings.sandbox)
+
+    async def run() -> None:
+        await asyncio.gather(*(server.serve() for server in servers))
+
+    asyncio.run(run())
+
+
+def serve_sandbox_blocking(settings: Settings, write_config: Path | None) -> None:
+    """Serve only the sandbox peers; write the settings a bridge needs to use them."""
+    configure_logging(settings.log_level)
+    log = get_logger("bridge.sandbox")
+    bridged, peers = with_sandbox_upstreams(settings)
+    if write_config is not None:
+        snippet = {
+            "upstreams": {name: {"base_url": up.base_url} for name, up in bridged.upstreams.items()},
+            "adapter_settings": bridged.adapter_settings,
+        }
+        write_config.write_text(yaml.safe_dump(snippet, allow_unicode=True, sort_keys=True), encoding="utf-8")
+    servers = [_uvicorn(app, settings.sandbox_host, port) for _, app, port in peers]
+    for upstream, _, port in peers:
+        log.info("sandbox.peer", upstream=upstream, url=f"http://{settings.sandbox_host}:{port}")
 
     async def run() -> None:
         await asyncio.gather(*(server.serve() for server in servers))

@@ -78,13 +78,19 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///var/bridge.db"
     wsdl_dir: Path = ROOT / "wsdl"
     mappings_dir: Path = ROOT / "mappings"
-    adapters: list[str] = Field(default_factory=lambda: ["esia"])
+    adapters: list[str] = Field(default_factory=lambda: ["esia", "egisz"])
     upstreams: dict[str, UpstreamSettings] = Field(default_factory=dict)
     # Per-adapter settings, validated by each adapter's own model.
     adapter_settings: dict[str, dict[str, Any]] = Field(default_factory=dict)
     # Key for pseudonyms of identifiers kept in the store (HMAC), never the identifiers.
     pseudonym_key: SecretStr | None = None
     pseudonym_key_file: Path | None = None
+    outbox_workers: int = Field(2, ge=0, le=32, description="delivery workers per instance (0: none)")
+    outbox_max_attempts: int = Field(12, ge=1, le=100)
+    outbox_backoff_initial: float = Field(1.0, gt=0)
+    outbox_backoff_max: float = Field(300.0, gt=0)
+    scheduler: bool = Field(True, description="run scheduled jobs on this instance")
+    shutdown_seconds: float = Field(10.0, gt=0, description="how long to finish work in hand on SIGTERM")
     sandbox: bool = False
     sandbox_host: str = "127.0.0.1"
     sandbox_base_port: int = Field(8090, ge=1, le=65500)

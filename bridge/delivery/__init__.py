@@ -9,12 +9,23 @@ from bridge.delivery._errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
+from bridge.delivery._outbox import Outbox
+from bridge.delivery._outbox_types import Delivered, Enqueued, OutboxMessage, OutboxStats, Outcome, Rejected, Retry
+from bridge.delivery._outbox_workers import WorkerPool
 from bridge.delivery._policy import RetryPolicy, parse_retry_after
 from bridge.delivery._upstream import Timeouts, Upstream, UpstreamConfig, new_idempotency_key
 
 __all__ = [
     "CircuitOpen",
+    "Delivered",
     "DeliveryError",
+    "Enqueued",
+    "Outbox",
+    "OutboxMessage",
+    "OutboxStats",
+    "Outcome",
+    "Rejected",
+    "Retry",
     "RetryPolicy",
     "Timeouts",
     "Upstream",
@@ -24,6 +35,7 @@ __all__ = [
     "UpstreamServerError",
     "UpstreamTimeout",
     "UpstreamUnavailable",
+    "WorkerPool",
     "new_idempotency_key",
     "parse_retry_after",
 ]

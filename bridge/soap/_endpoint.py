@@ -133,7 +133,7 @@ class SoapEndpoint(WsgiApplication):  # type: ignore[misc]
         try:
             try:
                 body = req_env["wsgi.input"].read()
-            except Exception:  # noqa: BLE001 - the client went away while sending
+            except Exception:
                 body = b""
             if not body.strip():
                 req_env[_STATE_KEY] = ("unknown", "client_fault", "Client.EmptyRequest")

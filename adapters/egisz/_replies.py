@@ -1,0 +1,201 @@
+"""Replies to applications: seed 002 §5's rules, the outbox, and the acknowledgement.
+
+A reply that passes the rules is queued in the outbox in the same transaction that marks the
+application as awaiting delivery; the status moves only when ЕГИСЗ acknowledges. A reply ЕГИСЗ
+refuses keeps its reason on the card.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from prometheus_client import Counter
+from sqlalchemy.orm import Session
+
+from adapters.egisz._applications import Applications, add_history
+from adapters.egisz._model import (
+    ALLOWED_OUTCOMES,
+    CANCEL_ERROR,
+    CANCELLED,
+    CANCELLING,
+    REFUSED,
+    SERVICE_PROVIDED,
+    ApplicationType,
+    Outcome,
+)
+from adapters.egisz._schema import Application
+from adapters.egisz._upstream import AttachmentUpstream, ReplyRejected
+from bridge.delivery import Delivered, Outbox, OutboxMessage, Rejected, Retry, UpstreamUnavailable
+from bridge.errors import InvalidField, RuleViolation
+from bridge.store import Store
+
+KIND = "egisz.reply"
+REPLIES = Counter("bridge_egisz_replies_total", "Replies to applications by outcome and result "
+                  "(queued, acknowledged, refused by ЕГИСЗ).", ["outcome", "result"])
+_FINAL = (SERVICE_PROVIDED, REFUSED, CANCELLED)
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    outcome: Outcome
+    comment: str | None = None
+    district: str | None = None
+    doctor_name: str | None = None
+    doctor_position: str | None = None
+    refusal_reason: str | None = None
+    reply_date: str | None = None        # ДД.ММ.ГГГГ (detachment)
+    employee: str | None = None
+    idempotency_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    message_id: str
+    duplicate: bool
+    status: int
+
+
+def _required(value: str | None, field: str, rule: str) -> str:
+    if value is None or not value.strip():
+        raise RuleViolation(rule, f"поле {field} обязательно")
+    return value.strip()
+
+
+def _reply_date(value: str) -> str:
+    try:
+        return datetime.strptime(value, "%d.%m.%Y").date().isoformat()
+    except ValueError:
+        raise InvalidField("ReplyDate", "ожидается существующая дата в формате ДД.ММ.ГГГГ") from None
+
+
+def check(application: Application, reply: Reply) -> tuple[str, dict[str, Any]]:
+    """Seed 002's rules: the task to answer upstream and the reply body, or a RuleViolation."""
+    kind = ApplicationType(application.type)
+    employee = _required(reply.employee, "Employee", "EmployeeRequired")
+    comment = _required(reply.comment, "Comment", "CommentRequired")
+    allowed = ALLOWED_OUTCOMES[kind]
+    target = application.id
+    if application.status in _FINAL:
+        raise RuleViolation("AlreadyAnswered", "на заявление уже дан окончательный ответ")
+    if kind is ApplicationType.CANCELLATION and application.status == CANCEL_ERROR:
+        # After «Ошибка отмены» the next reply is the choice-of-MO result, for the original choice.
+        allowed = ALLOWED_OUTCOMES[ApplicationType.CHOICE]
+        target = application.related_id or application.id
+    elif kind is ApplicationType.CHOICE and application.status == CANCELLING:
+        raise RuleViolation("CancellationPending", "по заявлению получена отмена: сначала ответьте на отмену")
+    elif kind is ApplicationType.CHOICE and application.status == CANCEL_ERROR:
+        raise RuleViolation("AnswerThroughCancellation",
+                            "после ошибки отмены ответ на выбор МО даётся в заявлении об отмене")
+    if reply.outcome not in allowed:
+        names = ", ".join(o.value for o in allowed)
+        raise RuleViolation("OutcomeNotAllowed", f"для «{kind.label}» допустимы: {names}")
+    body: dict[str, Any] = {"status": reply.outcome.upstream_status, "outcome": reply.outcome.value,
+                            "comment": comment, "employee": employee}
+    if reply.outcome is Outcome.SERVICE_PROVIDED:
+        body["area"] = _required(reply.district, "DistrictNumber", "DistrictRequired")
+        body["practitioner"] = {"name": _required(reply.doctor_name, "DoctorName", "DoctorRequired"),
+                                "position": _required(reply.doctor_position, "DoctorPosition", "DoctorRequired")}
+    elif reply.outcome is Outcome.REFUSED:
+        body["refusal_reason"] = _required(reply.refusal_reason, "RefusalReason", "RefusalReasonRequired")
+    elif reply.outcome is Outcome.DETACHED:
+        body["reply_date"] = _reply_date(_required(reply.reply_date, "ReplyDate", "ReplyDateRequired"))
+    return target, body
+
+
+class Replies:
+    def __init__(self, store: Store, outbox: Outbox, applications: Applications, upstream: AttachmentUpstream) -> None:
+        self._store = store
+        self._outbox = outbox
+        self._applications = applications
+        self._upstream = upstream
+        outbox.register(KIND, self.deliver)
+
+    def submit(self, mo_oids: tuple[str, ...], application_id: str, reply: Reply) -> Receipt:
+        with self._store.session() as session:
+            application = self._applications.get(session, mo_oids, application_id, for_update=True)
+            key = reply.idempotency_key or _derived_key(application_id, reply)
+            if application.reply_pending:
+                pending = self._outbox.get(application.reply_pending)
+                if pending is not None and pending.idempotency_key == key:
+                    return Receipt(pending.id, True, application.status)
+                if pending is not None and pending.state == "pending":
+                    raise RuleViolation("ReplyPending", "предыдущий ответ ещё доставляется в ЕГИСЗ")
+            target, body = check(application, reply)
+            payload = {"application_id": application_id, "task_id": target, "reply": body}
+            queued = self._outbox.enqueue(session, kind=KIND, payload=payload, idempotency_key=key,
+                                          aggregate=application_id)
+            if not queued.duplicate:
+                application.reply_pending = queued.id
+                application.updated_at = datetime.now(UTC)
+                add_history(session, application_id, application.status, body["employee"],
+                            f"ответ «{reply.outcome.label}» отправляется в ЕГИСЗ")
+            session.commit()
+            REPLIES.labels(reply.outcome.value, "queued").inc()
+            return Receipt(queued.id, queued.duplicate, application.status)
+
+    # --- delivery (outbox handler) -------------------------------------------------------------
+
+    def deliver(self, message: OutboxMessage) -> Delivered | Rejected | Retry:
+        payload = message.payload
+        try:
+            self._upstream.send_reply(payload["task_id"], payload["reply"], message.idempotency_key)
+        except ReplyRejected as exc:
+            refusal = exc  # `exc` is unbound once the except block ends; the callback runs later
+            return Rejected(refusal.code, refusal.detail, on_commit=lambda s: self._refused(s, message, refusal))
+        except UpstreamUnavailable as exc:
+            return Retry(f"ЕГИСЗ недоступна ({type(exc).__name__})")
+        return Delivered(on_commit=lambda s: self._acknowledged(s, message))
+
+    def _acknowledged(self, session: Session, message: OutboxMessage) -> None:
+        payload = message.payload
+        reply = payload["reply"]
+        outcome = Outcome(reply["outcome"])
+        application = session.get(Application, payload["application_id"])
+        if application is None:
+            return
+        now = datetime.now(UTC)
+        card = dict(application.card)
+        card.update({k: v for k, v in {
+            "ReplyOutcome": outcome.value, "ReplyComment": reply.get("comment"),
+            "DistrictNumber": reply.get("area") or card.get("DistrictNumber"),
+            "DoctorName": (reply.get("practitioner") or {}).get("name"),
+            "DoctorPosition": (reply.get("practitioner") or {}).get("position"),
+            "RefusalReason": reply.get("refusal_reason"), "ReplyDate": reply.get("reply_date"),
+            "RespondingEmployee": reply.get("employee"), "LastReplyError": None,
+        }.items() if v is not None or k == "LastReplyError"})
+        if application.type == ApplicationType.CANCELLATION.value and outcome in (
+                Outcome.CANCEL_APPROVED, Outcome.CANCEL_FAILED):
+            card["CancelResult"] = outcome.label
+        application.card, application.status = card, outcome.status
+        application.reply_pending, application.updated_at = None, now
+        add_history(session, application.id, outcome.status, reply["employee"],
+                    f"ЕГИСЗ приняла ответ «{outcome.label}»")
+        related = session.get(Application, application.related_id) if application.related_id else None
+        if related is not None:
+            follow = {Outcome.CANCEL_APPROVED: CANCELLED, Outcome.CANCEL_FAILED: CANCEL_ERROR}.get(
+                outcome, outcome.status)
+            related.status, related.updated_at = follow, now
+            add_history(session, related.id, follow, reply["employee"], f"по отмене: «{outcome.label}»")
+        REPLIES.labels(outcome.value, "acknowledged").inc()
+
+    def _refused(self, session: Session, message: OutboxMessage, exc: ReplyRejected) -> None:
+        application = session.get(Application, message.payload["application_id"])
+        if application is None:
+            return
+        card = dict(application.card)
+        card["LastReplyError"] = {"Code": exc.code, "Detail": exc.detail, "At": datetime.now(UTC).isoformat()}
+        application.card, application.reply_pending = card, None
+        add_history(session, application.id, application.status, "ЕГИСЗ",
+                    f"ЕГИСЗ отклонила ответ: {exc.code}")
+        REPLIES.labels(message.payload["reply"]["outcome"], "refused").inc()
+
+
+def _derived_key(application_id: str, reply: Reply) -> str:
+    fields = {k: v for k, v in asdict(reply).items() if k != "idempotency_key"}
+    fields["outcome"] = reply.outcome.value
+    canonical = json.dumps({"application": application_id, **fields}, sort_keys=True, ensure_ascii=False)
+    return "egisz-" + hashlib.sha256(canonical.encode()).hexdigest()[:40]

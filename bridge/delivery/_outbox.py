@@ -1,0 +1,399 @@
+"""The outbox: replies committed to the store first, then delivered by workers with retries.
+
+A caller adds a message inside its own transaction (``enqueue`` with its session), so the reply
+and the caller's own changes commit together or not at all. Workers claim due messages under a
+lease, call the handler registered for the message's kind, and record the outcome:
+
+    pending ──claim (lease)──▶ handler ──▶ Delivered ─▶ delivered   (on_commit in the same transaction)
+                                      ├──▶ Rejected  ─▶ rejected    (for good; reason kept)
+                                      └──▶ Retry / exception ─▶ pending after a back-off,
+                                                                  or dead after max_attempts
+
+Delivery is at least once: a worker that dies mid-delivery leaves a lease that expires, and the
+message is delivered again. Handlers send the message's idempotency key (``Idempotency-Key``)
+so the upstream recognises the repeat; that is what makes the effect happen once.
+The core names no upstream: handlers (in adapters) know where a kind of message goes.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, func, select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from bridge.delivery._errors import DeliveryError
+from bridge.delivery._outbox_claim import COLUMNS, TABLE, Lease, aware, claim, finish, release, to_message
+from bridge.delivery._outbox_metrics import (
+    DELIVERIES,
+    DELIVERY_SECONDS,
+    OutboxCollector,
+    register_collector,
+    unregister_collector,
+)
+from bridge.delivery._outbox_types import (
+    DEAD,
+    DELIVERED,
+    PENDING,
+    REJECTED,
+    REPLAYABLE,
+    STATES,
+    Delivered,
+    Enqueued,
+    OutboxMessage,
+    OutboxStats,
+    Outcome,
+    Rejected,
+    Retry,
+    clip,
+)
+from bridge.delivery._outbox_workers import WorkerPool
+from bridge.observability import get_logger
+from bridge.store import Store
+
+_log = get_logger("bridge.outbox")
+C = TABLE.c
+Handler = Callable[[OutboxMessage], Outcome]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Outbox:
+    """Messages to upstreams, kept in the store until an upstream acknowledges them.
+
+    ``clock`` is injectable for tests; every instance of the bridge sharing one store should
+    run on the same (real) time. ``lease_seconds`` must exceed the longest a handler may take
+    (the upstream's whole retry budget); a worker hands back what it claimed but has not started
+    once half of the lease is gone.
+
+    On PostgreSQL the outbox's own bookkeeping (claims, retry and dead marks, delivered or rejected
+    marks without an ``on_commit``) commits with ``synchronous_commit = off``: it does not wait for
+    the WAL flush, which is what bounds throughput. A PostgreSQL crash may then forget the last
+    fraction of a second of marks; those messages are delivered again with the same idempotency
+    key, exactly as after a worker crash, and never lost (the message itself was committed by the
+    caller). A transaction that carries a handler's ``on_commit`` changes always commits durably.
+    ``synchronous_commit=True`` makes every commit durable.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        max_attempts: int = 12,
+        backoff_initial: float = 1.0,
+        backoff_max: float = 300.0,
+        lease_seconds: float = 60.0,
+        clock: Callable[[], datetime] = utcnow,
+        synchronous_commit: bool = False,
+    ) -> None:
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        if lease_seconds <= 0 or backoff_initial < 0 or backoff_max < backoff_initial:
+            raise ValueError("need lease_seconds > 0 and 0 <= backoff_initial <= backoff_max")
+        self._store = store
+        self.max_attempts = max_attempts
+        self.backoff_initial = backoff_initial
+        self.backoff_max = backoff_max
+        self.lease_seconds = lease_seconds
+        self._clock = clock
+        self.synchronous_commit = synchronous_commit
+        self._handlers: dict[str, Handler] = {}
+        self._random = random.Random()
+        self._random_lock = threading.Lock()
+
+    # -- adding ---------------------------------------------------------------------------------
+
+    def enqueue(
+        self, session: Session, *, kind: str, payload: dict[str, Any], idempotency_key: str,
+        aggregate: str | None = None,
+    ) -> Enqueued:
+        """Add a message in the caller's transaction (the caller commits or rolls back).
+
+        A second message with the same ``idempotency_key`` adds nothing and returns the first one's
+        id with ``duplicate=True``; a unique constraint keeps that true for concurrent callers
+        (one of them waits for the other's commit on PostgreSQL).
+        """
+        _check_text("kind", kind, 64)
+        _check_text("idempotency_key", idempotency_key, 128)
+        if aggregate is not None:
+            _check_text("aggregate", aggregate, 128)
+        try:
+            json.dumps(payload)
+        except (TypeError, ValueError):
+            raise TypeError("outbox payload must be a JSON-serialisable dict") from None
+        now = self._now()
+        message_id = str(uuid.uuid4())
+        values = {
+            "id": message_id, "kind": kind, "aggregate": aggregate, "idempotency_key": idempotency_key,
+            "payload": payload, "state": PENDING, "attempts": 0, "next_attempt_at": now,
+            "created_at": now, "updated_at": now,
+        }
+        dialect = session.get_bind().dialect.name
+        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        if dialect not in ("postgresql", "sqlite"):  # pragma: no cover - the store supports these two
+            raise RuntimeError(f"the outbox does not support {dialect}")
+        added = session.execute(
+            insert(TABLE).values(**values).on_conflict_do_nothing(index_elements=["idempotency_key"])
+            .returning(C.id)
+        ).scalar()
+        if added is not None:
+            return Enqueued(str(added), duplicate=False)
+        first = session.execute(select(C.id).where(C.idempotency_key == idempotency_key)).scalar_one()
+        return Enqueued(str(first), duplicate=True)
+
+    # -- delivering -----------------------------------------------------------------------------
+
+    def register(self, kind: str, handler: Handler) -> None:
+        """Deliver messages of ``kind`` with ``handler``. Only registered kinds are claimed."""
+        _check_text("kind", kind, 64)
+        self._handlers[kind] = handler
+
+    def run_once(self, worker_id: str, batch: int = 50) -> int:
+        """Claim up to ``batch`` due messages, deliver them, return how many were processed."""
+        return self._run(worker_id, batch, lambda: True)
+
+    def start(self, workers: int = 2, poll_interval: float = 0.2, batch: int = 20) -> WorkerPool:
+        """Threads delivering until ``WorkerPool.stop``."""
+        return WorkerPool(self._run, workers, poll_interval, batch)
+
+    def _run(self, worker_id: str, batch: int, may_continue: Callable[[], bool]) -> int:
+        kinds = sorted(self._handlers)
+        if not kinds or batch < 1:
+            return 0
+        _check_text("worker_id", worker_id, 64)
+        now = self._now()
+        with self._store.session() as session:
+            self._bookkeeping(session)
+            claimed = claim(session, worker=worker_id, now=now, lease_seconds=self.lease_seconds,
+                            kinds=kinds, batch=batch)
+            session.commit()
+        hand_back_at = now + timedelta(seconds=self.lease_seconds / 2)
+        processed = 0
+        for index, (lease, message) in enumerate(claimed):
+            if not may_continue() or self._now() >= hand_back_at:
+                self._release([held for held, _ in claimed[index:]])
+                break
+            self._deliver(lease, message)
+            processed += 1
+        return processed
+
+    def _release(self, leases: list[Lease]) -> None:
+        try:
+            with self._store.session() as session:
+                self._bookkeeping(session)
+                release(session, leases, self._now())
+                session.commit()
+        except Exception as exc:  # their leases expire instead
+            _log.warning("outbox.release_failed", count=len(leases), error=type(exc).__name__)
+
+    def _deliver(self, lease: Lease, message: OutboxMessage) -> None:
+        started = time.perf_counter()
+        if lease.attempts > self.max_attempts:  # the last attempt's worker died: do not loop on a killer
+            outcome: Outcome = Retry("no worker finished the last attempt (its lease expired)", code="lease_expired")
+        else:
+            outcome = self._call(message)
+        handled = time.perf_counter()
+        DELIVERY_SECONDS.labels(message.kind).observe(handled - started)
+        result = "lease_lost"
+        try:
+            result = self._record(lease, outcome)
+        except Exception as exc:  # the store failed: the lease expires and the message is delivered again
+            result = "not_recorded"
+            _log.warning("outbox.record_failed", id=message.id, kind=message.kind, error=type(exc).__name__)
+        if result in ("delivered", "rejected", "retry", "dead"):
+            DELIVERIES.labels(message.kind, result).inc()
+        _log.info(
+            "outbox.delivery", id=message.id, kind=message.kind, attempt=lease.attempts, outcome=result,
+            error_code=None if isinstance(outcome, Delivered) else outcome.code,
+            elapsed_ms=round((handled - started) * 1000, 1),
+        )
+
+    def _call(self, message: OutboxMessage) -> Outcome:
+        handler = self._handlers[message.kind]
+        try:
+            outcome = handler(message)
+        except DeliveryError as exc:  # its text names upstream and endpoint template only
+            return Retry(str(exc), code=type(exc).__name__)
+        except Exception as exc:  # never the text: it may carry personal data
+            return Retry(type(exc).__name__, code=type(exc).__name__)
+        if not isinstance(outcome, (Delivered, Rejected, Retry)):
+            return Retry(f"handler returned {type(outcome).__name__}, not an Outcome", code="bad_outcome")
+        return outcome
+
+    def _record(self, lease: Lease, outcome: Outcome) -> str:
+        """Store the outcome if the lease is still held; the word for metrics and the log."""
+        if isinstance(outcome, (Delivered, Rejected)):
+            in_on_commit = False
+            try:
+                with self._store.session() as session:
+                    if outcome.on_commit is None:  # with the caller's changes, always a durable commit
+                        self._bookkeeping(session)
+                    state = DELIVERED if isinstance(outcome, Delivered) else REJECTED
+                    code = _code(outcome.code) if isinstance(outcome, Rejected) else None
+                    error = clip(outcome.reason) if isinstance(outcome, Rejected) else None
+                    if not finish(session, lease, now=self._now(), state=state, code=code, error=error):
+                        session.rollback()
+                        return "lease_lost"
+                    if outcome.on_commit is not None:
+                        in_on_commit = True
+                        outcome.on_commit(session)
+                        in_on_commit = False
+                    session.commit()
+                    return state
+            except Exception as exc:
+                if not in_on_commit:
+                    raise
+                # The caller's changes failed: nothing committed, so deliver again later
+                # (the upstream sees the same idempotency key).
+                outcome = Retry(f"on_commit raised {type(exc).__name__}", code="on_commit_failed")
+        now = self._now()
+        dead = lease.attempts >= self.max_attempts
+        with self._store.session() as session:
+            self._bookkeeping(session)
+            held = finish(
+                session, lease, now=now, state=DEAD if dead else PENDING,
+                next_attempt_at=now + timedelta(seconds=self.backoff(lease.attempts)),
+                code=_code(outcome.code), error=clip(outcome.reason),
+            )
+            session.commit()
+        if not held:
+            return "lease_lost"
+        return "dead" if dead else "retry"
+
+    def backoff(self, attempts: int) -> float:
+        """Seconds before the next try after ``attempts`` tries: doubling from backoff_initial, capped,
+        with up to a quarter taken off at random so retries of many messages spread out."""
+        base = min(self.backoff_max, self.backoff_initial * 2.0 ** min(max(attempts - 1, 0), 60))
+        with self._random_lock:
+            return base * (1.0 - 0.25 * self._random.random())
+
+    # -- looking and mending --------------------------------------------------------------------
+
+    def list(self, state: str | None = None, kind: str | None = None, limit: int = 100) -> list[OutboxMessage]:
+        """Messages in queue order (oldest first), optionally of one state and kind."""
+        if state is not None:
+            _check_state(state, STATES)
+        query = select(*COLUMNS).order_by(C.seq).limit(max(1, min(limit, 10_000)))
+        if state is not None:
+            query = query.where(C.state == state)
+        if kind is not None:
+            query = query.where(C.kind == kind)
+        with self._store.session() as session:
+            return [to_message(row) for row in session.execute(query)]
+
+    def get(self, message_id: str) -> OutboxMessage | None:
+        with self._store.session() as session:
+            row = session.execute(select(*COLUMNS).where(C.id == message_id)).first()
+        return None if row is None else to_message(row)
+
+    def replay(self, message_id: str) -> bool:
+        """A dead or rejected message goes back to pending, due now, attempts reset. False otherwise."""
+        with self._store.session() as session:
+            result = session.execute(
+                update(TABLE).where(C.id == message_id, C.state.in_(REPLAYABLE)).values(**self._fresh())
+            )
+            session.commit()
+        return int(getattr(result, "rowcount", 0) or 0) == 1
+
+    def replay_many(
+        self, state: str = DEAD, kind: str | None = None, progress: Callable[[int, int], None] | None = None,
+        chunk: int = 500,
+    ) -> int:
+        """Replay every message in ``state`` (dead or rejected), of ``kind`` if given; progress(done, total)."""
+        _check_state(state, REPLAYABLE)
+        where = [C.state == state] + ([C.kind == kind] if kind is not None else [])
+        with self._store.session() as session:
+            total = int(session.execute(select(func.count()).select_from(TABLE).where(*where)).scalar_one())
+        done, after = 0, -1
+        if progress is not None:
+            progress(0, total)
+        while True:
+            with self._store.session() as session:
+                seqs = list(session.scalars(
+                    select(C.seq).where(*where, C.seq > after).order_by(C.seq).limit(chunk)
+                ))
+                if not seqs:
+                    break
+                result = session.execute(update(TABLE).where(C.seq.in_(seqs), *where).values(**self._fresh()))
+                session.commit()
+            done += int(getattr(result, "rowcount", 0) or 0)
+            after = seqs[-1]
+            if progress is not None:
+                progress(done, max(total, done))
+        return done
+
+    def drop(self, message_id: str) -> bool:
+        """Delete a dead or rejected message (ops decided it is not to be delivered). False otherwise."""
+        with self._store.session() as session:
+            result = session.execute(delete(TABLE).where(C.id == message_id, C.state.in_(REPLAYABLE)))
+            session.commit()
+        return int(getattr(result, "rowcount", 0) or 0) == 1
+
+    def purge(self, older_than: timedelta) -> int:
+        """Delete delivered messages delivered more than ``older_than`` ago (the table stays small)."""
+        cutoff = self._now() - older_than
+        with self._store.session() as session:
+            result = session.execute(delete(TABLE).where(C.state == DELIVERED, C.delivered_at < cutoff))
+            session.commit()
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    def stats(self) -> OutboxStats:
+        now = self._now()
+        with self._store.session() as session:
+            counts = dict.fromkeys(STATES, 0)
+            for state, count in session.execute(select(C.state, func.count()).group_by(C.state)):
+                counts[str(state)] = int(count)
+            leased = session.execute(
+                select(func.count()).select_from(TABLE).where(C.state == PENDING, C.locked_until > now)
+            ).scalar_one()
+            oldest = session.execute(select(func.min(C.created_at)).where(C.state == PENDING)).scalar()
+        age = None if oldest is None else max(0.0, (now - aware(oldest)).total_seconds())
+        return OutboxStats(counts=counts, leased=int(leased), oldest_pending_age_seconds=age)
+
+    def register_metrics(self) -> None:
+        """Export queue sizes (read at scrape time) on the default registry; replaces an earlier outbox's."""
+        register_collector(OutboxCollector(self.stats))
+
+    @staticmethod
+    def unregister_metrics() -> None:
+        unregister_collector()
+
+    # -- helpers --------------------------------------------------------------------------------
+
+    def _bookkeeping(self, session: Session) -> None:
+        """On PostgreSQL, the outbox's own marks need not wait for the WAL flush (see the class docstring)."""
+        if not self.synchronous_commit and session.get_bind().dialect.name == "postgresql":
+            session.execute(text("SET LOCAL synchronous_commit = off"))
+
+    def _now(self) -> datetime:
+        return aware(self._clock())
+
+    def _fresh(self) -> dict[str, Any]:
+        now = self._now()
+        return {"state": PENDING, "attempts": 0, "next_attempt_at": now, "locked_by": None, "locked_until": None,
+                "delivered_at": None, "updated_at": now}
+
+
+def _check_text(name: str, value: str, limit: int) -> None:
+    if not isinstance(value, str) or not value or len(value) > limit:
+        raise ValueError(f"outbox {name} must be a non-empty string of at most {limit} characters")
+
+
+def _check_state(state: str, allowed: tuple[str, ...]) -> None:
+    if state not in allowed:
+        raise ValueError(f"state must be one of {', '.join(allowed)}")
+
+
+def _code(code: str) -> str:
+    return code[:64]

@@ -1,0 +1,136 @@
+"""The outbox's statements: claim due messages under a lease, and finish them only while holding it.
+
+A claim is one UPDATE ... RETURNING whose WHERE re-checks that a message is pending, due and
+not leased, so two claimers never take the same row. On PostgreSQL the candidates are picked
+with ``FOR UPDATE SKIP LOCKED`` (claimers pass each other instead of waiting); SQLite has one
+writer at a time, so the same UPDATE is atomic there as it is.
+
+A message of an aggregate is not a candidate while an older message of the same aggregate is
+still pending (leased or waiting for a retry): replies to one thing go out in order.
+
+``attempts`` grows by one with every claim and is the lease's fencing token: finishing a message
+checks ``locked_by`` and ``attempts``, so a worker whose lease expired (and whose message was
+claimed again) cannot overwrite the newer holder's result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import ColumnElement, Row, Table, and_, exists, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from bridge.delivery._outbox_types import DELIVERED, PENDING, OutboxMessage
+from bridge.store._outbox_schema import OutboxRow
+
+TABLE = cast(Table, OutboxRow.__table__)
+C = TABLE.c
+COLUMNS = (C.seq, C.id, C.kind, C.aggregate, C.idempotency_key, C.payload, C.state, C.attempts,
+           C.next_attempt_at, C.last_error_code, C.last_error, C.created_at, C.delivered_at,
+           C.locked_by, C.locked_until)
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """What a worker holds: the row, its fencing token (attempts) and until when."""
+
+    seq: int
+    worker: str
+    attempts: int
+    until: datetime
+
+
+def aware(value: datetime) -> datetime:
+    """SQLite gives naive datetimes back (stored in UTC): make them aware."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def to_message(row: Row[*tuple[Any, ...]]) -> OutboxMessage:
+    m = row._mapping
+    return OutboxMessage(
+        id=m["id"], kind=m["kind"], aggregate=m["aggregate"], idempotency_key=m["idempotency_key"],
+        payload=m["payload"], state=m["state"], attempts=m["attempts"],
+        next_attempt_at=aware(m["next_attempt_at"]), last_error_code=m["last_error_code"],
+        last_error=m["last_error"], created_at=aware(m["created_at"]),
+        delivered_at=None if m["delivered_at"] is None else aware(m["delivered_at"]),
+        locked_by=m["locked_by"],
+        locked_until=None if m["locked_until"] is None else aware(m["locked_until"]),
+    )
+
+
+def _claimable(table: Any, now: datetime) -> ColumnElement[bool]:
+    return and_(
+        table.c.state == PENDING,
+        table.c.next_attempt_at <= now,
+        or_(table.c.locked_until.is_(None), table.c.locked_until < now),
+    )
+
+
+def claim(
+    session: Session, *, worker: str, now: datetime, lease_seconds: float, kinds: Sequence[str], batch: int,
+) -> list[tuple[Lease, OutboxMessage]]:
+    """Lease up to ``batch`` due messages of ``kinds`` to ``worker``; the caller commits."""
+    until = now + timedelta(seconds=lease_seconds)
+    m = TABLE.alias("m")
+    older = TABLE.alias("older")
+    held_back = exists().where(older.c.aggregate == m.c.aggregate, older.c.state == PENDING, older.c.seq < m.c.seq)
+    candidates = (
+        select(m.c.seq)
+        .where(_claimable(m, now), m.c.kind.in_(list(kinds)), or_(m.c.aggregate.is_(None), ~held_back))
+        .order_by(m.c.next_attempt_at, m.c.seq)
+        .limit(batch)
+    )
+    chosen: ColumnElement[bool]
+    if session.get_bind().dialect.name == "postgresql":
+        # As a plain "seq IN (subquery LIMIT n)", PostgreSQL may run the subquery again for every
+        # outer row, each time skipping other rows it locked: far more than ``batch`` rows get
+        # claimed. A materialised CTE picks them once, and "= ANY(ARRAY(...))" finds them by key
+        # whatever the table's statistics say.
+        picked = candidates.with_for_update(skip_locked=True, of=m).cte("picked").prefix_with("MATERIALIZED")
+        chosen = C.seq == func.any(func.array(select(picked.c.seq).scalar_subquery()))
+    else:  # SQLite: one writer at a time; the subquery runs once
+        chosen = C.seq.in_(candidates.scalar_subquery())
+    statement = (
+        update(TABLE)
+        .where(chosen, _claimable(TABLE, now))
+        .values(locked_by=worker, locked_until=until, attempts=C.attempts + 1, updated_at=now)
+        .returning(*COLUMNS)
+    )
+    rows = sorted(session.execute(statement).all(), key=lambda row: int(row.seq))
+    return [(Lease(int(row.seq), worker, int(row.attempts), until), to_message(row)) for row in rows]
+
+
+def _held(lease: Lease) -> ColumnElement[bool]:
+    return and_(C.seq == lease.seq, C.state == PENDING, C.locked_by == lease.worker, C.attempts == lease.attempts)
+
+
+def finish(
+    session: Session, lease: Lease, *, now: datetime, state: str, next_attempt_at: datetime | None = None,
+    code: str | None = None, error: str | None = None,
+) -> bool:
+    """Give the message its outcome if ``lease`` is still held; the caller commits. False: lease lost."""
+    values: dict[str, Any] = {"state": state, "locked_by": None, "locked_until": None, "updated_at": now}
+    if state == PENDING:
+        values["next_attempt_at"] = next_attempt_at
+    if code is not None or error is not None:
+        values["last_error_code"] = code
+        values["last_error"] = error
+    if state == DELIVERED:
+        values["delivered_at"] = now
+    result = session.execute(update(TABLE).where(_held(lease)).values(**values))
+    return int(getattr(result, "rowcount", 0) or 0) == 1
+
+
+def release(session: Session, leases: Sequence[Lease], now: datetime) -> int:
+    """Hand back messages claimed but not started: no lease, and the attempt is not counted."""
+    released = 0
+    for lease in leases:
+        result = session.execute(
+            update(TABLE).where(_held(lease))
+            .values(locked_by=None, locked_until=None, attempts=C.attempts - 1, updated_at=now)
+        )
+        released += int(getattr(result, "rowcount", 0) or 0)
+    return released

@@ -1,0 +1,79 @@
+"""Worker threads that drain the outbox, and how they stop."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+
+from bridge.observability import get_logger
+
+_log = get_logger("bridge.outbox")
+
+# run(worker_id, batch, may_continue) -> messages processed
+RunBatch = Callable[[str, int, Callable[[], bool]], int]
+
+
+def worker_prefix() -> str:
+    """Unique per process and pool, readable in ``locked_by``: host:pid:token."""
+    return f"{socket.gethostname()[:32]}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+class WorkerPool:
+    """Threads that claim and deliver until :meth:`stop`.
+
+    ``stop`` stops claiming at once; each worker finishes the messages it holds while the
+    deadline allows, hands back those it has not started, and exits. A handler still running
+    at the deadline is left to finish (the threads are daemons); if the process exits first,
+    that message's lease expires and another worker claims it again.
+    """
+
+    def __init__(self, run: RunBatch, workers: int, poll_interval: float, batch: int) -> None:
+        if workers < 1:
+            raise ValueError("workers must be at least 1")
+        self._run = run
+        self._poll = poll_interval
+        self._batch = batch
+        self._stopping = threading.Event()
+        self._deadline: float | None = None
+        prefix = worker_prefix()
+        self.worker_ids = [f"{prefix}:{i}" for i in range(workers)]
+        self._threads = [
+            threading.Thread(target=self._loop, args=(worker_id,), name=f"outbox-{i}", daemon=True)
+            for i, worker_id in enumerate(self.worker_ids)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    @property
+    def running(self) -> bool:
+        return any(thread.is_alive() for thread in self._threads)
+
+    def _may_continue(self) -> bool:
+        deadline = self._deadline
+        return deadline is None or time.monotonic() < deadline
+
+    def _loop(self, worker_id: str) -> None:
+        while not self._stopping.is_set():
+            try:
+                processed = self._run(worker_id, self._batch, self._may_continue)
+            except Exception as exc:  # the store is away, for instance: wait and try again
+                _log.warning("outbox.worker_error", worker=worker_id, error=type(exc).__name__)
+                self._stopping.wait(max(self._poll, 1.0))
+                continue
+            if processed == 0:
+                self._stopping.wait(self._poll)
+
+    def stop(self, deadline_seconds: float = 30.0) -> bool:
+        """Stop claiming, finish what is held within ``deadline_seconds``; True if every worker ended."""
+        self._deadline = time.monotonic() + deadline_seconds
+        self._stopping.set()
+        for thread in self._threads:
+            thread.join(max(0.0, self._deadline - time.monotonic()) + 0.05)
+        stopped = not self.running
+        if not stopped:
+            _log.warning("outbox.stop_deadline", still_running=sum(t.is_alive() for t in self._threads))
+        return stopped
