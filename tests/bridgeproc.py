@@ -146,7 +146,8 @@ def start_bridge(
     env["PYTHONUNBUFFERED"] = "1"
     with log_path.open("ab") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "bridge", "serve", *(["--sandbox"] if sandbox else []), "--config", str(config_path)],
+            [sys.executable, "-m", "bridge", "serve", *(["--sandbox"] if sandbox else []),
+             "--config", str(config_path)],
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
         )
     bridge = BridgeProcess(
