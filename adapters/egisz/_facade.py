@@ -28,8 +28,10 @@ class Attachments:
     def search(self, since: date, until: date, *, patient_guid: str | None = None, snils: str | None = None,
                type: str | None = None, attachment_type: str | None = None,
                status: int | None = None) -> list[dict[str, Any]]:
-        criteria = SearchCriteria(since, until, patient_guid, snils, ApplicationType(str(type)) if type else None,
-                                  str(attachment_type) if attachment_type else None, status)
+        # spyne's enum values are falsy: compare with None
+        criteria = SearchCriteria(since, until, patient_guid, snils,
+                                  ApplicationType(str(type)) if type is not None else None,
+                                  str(attachment_type) if attachment_type is not None else None, status)
         with self._store.session() as session:
             found = self._applications.search(session, self.mo_oids, criteria)
             return [{

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -76,14 +76,6 @@ class Outbox:
     run on the same (real) time. ``lease_seconds`` must exceed the longest a handler may take
     (the upstream's whole retry budget); a worker hands back what it claimed but has not started
     once half of the lease is gone.
-
-    On PostgreSQL the outbox's own bookkeeping (claims, retry and dead marks, delivered or rejected
-    marks without an ``on_commit``) commits with ``synchronous_commit = off``: it does not wait for
-    the WAL flush, which is what bounds throughput. A PostgreSQL crash may then forget the last
-    fraction of a second of marks; those messages are delivered again with the same idempotency
-    key, exactly as after a worker crash, and never lost (the message itself was committed by the
-    caller). A transaction that carries a handler's ``on_commit`` changes always commits durably.
-    ``synchronous_commit=True`` makes every commit durable.
     """
 
     def __init__(
@@ -95,7 +87,6 @@ class Outbox:
         backoff_max: float = 300.0,
         lease_seconds: float = 60.0,
         clock: Callable[[], datetime] = utcnow,
-        synchronous_commit: bool = False,
     ) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
@@ -107,7 +98,6 @@ class Outbox:
         self.backoff_max = backoff_max
         self.lease_seconds = lease_seconds
         self._clock = clock
-        self.synchronous_commit = synchronous_commit
         self._handlers: dict[str, Handler] = {}
         self._random = random.Random()
         self._random_lock = threading.Lock()
@@ -173,31 +163,35 @@ class Outbox:
             return 0
         _check_text("worker_id", worker_id, 64)
         now = self._now()
-        with self._store.session() as session:
-            self._bookkeeping(session)
-            claimed = claim(session, worker=worker_id, now=now, lease_seconds=self.lease_seconds,
-                            kinds=kinds, batch=batch)
-            session.commit()
-        hand_back_at = now + timedelta(seconds=self.lease_seconds / 2)
-        processed = 0
-        for index, (lease, message) in enumerate(claimed):
-            if not may_continue() or self._now() >= hand_back_at:
-                self._release([held for held, _ in claimed[index:]])
-                break
-            self._deliver(lease, message)
-            processed += 1
+        # One connection for the batch: a session per transaction, no pool check-out (and ping) each time.
+        with self._store.engine.connect() as connection:
+
+            def sessions() -> Session:
+                return Session(bind=connection, expire_on_commit=False)
+
+            with sessions() as session:
+                claimed = claim(session, worker=worker_id, now=now, lease_seconds=self.lease_seconds,
+                                kinds=kinds, batch=batch)
+                session.commit()
+            hand_back_at = now + timedelta(seconds=self.lease_seconds / 2)
+            processed = 0
+            for index, (lease, message) in enumerate(claimed):
+                if not may_continue() or self._now() >= hand_back_at:
+                    self._release(sessions, [held for held, _ in claimed[index:]])
+                    break
+                self._deliver(sessions, lease, message)
+                processed += 1
         return processed
 
-    def _release(self, leases: list[Lease]) -> None:
+    def _release(self, sessions: Callable[[], Session], leases: list[Lease]) -> None:
         try:
-            with self._store.session() as session:
-                self._bookkeeping(session)
+            with sessions() as session:
                 release(session, leases, self._now())
                 session.commit()
         except Exception as exc:  # their leases expire instead
             _log.warning("outbox.release_failed", count=len(leases), error=type(exc).__name__)
 
-    def _deliver(self, lease: Lease, message: OutboxMessage) -> None:
+    def _deliver(self, sessions: Callable[[], Session], lease: Lease, message: OutboxMessage) -> None:
         started = time.perf_counter()
         if lease.attempts > self.max_attempts:  # the last attempt's worker died: do not loop on a killer
             outcome: Outcome = Retry("no worker finished the last attempt (its lease expired)", code="lease_expired")
@@ -207,7 +201,7 @@ class Outbox:
         DELIVERY_SECONDS.labels(message.kind).observe(handled - started)
         result = "lease_lost"
         try:
-            result = self._record(lease, outcome)
+            result = self._record(sessions, lease, outcome)
         except Exception as exc:  # the store failed: the lease expires and the message is delivered again
             result = "not_recorded"
             _log.warning("outbox.record_failed", id=message.id, kind=message.kind, error=type(exc).__name__)
@@ -231,14 +225,12 @@ class Outbox:
             return Retry(f"handler returned {type(outcome).__name__}, not an Outcome", code="bad_outcome")
         return outcome
 
-    def _record(self, lease: Lease, outcome: Outcome) -> str:
+    def _record(self, sessions: Callable[[], Session], lease: Lease, outcome: Outcome) -> str:
         """Store the outcome if the lease is still held; the word for metrics and the log."""
         if isinstance(outcome, (Delivered, Rejected)):
             in_on_commit = False
             try:
-                with self._store.session() as session:
-                    if outcome.on_commit is None:  # with the caller's changes, always a durable commit
-                        self._bookkeeping(session)
+                with sessions() as session:
                     state = DELIVERED if isinstance(outcome, Delivered) else REJECTED
                     code = _code(outcome.code) if isinstance(outcome, Rejected) else None
                     error = clip(outcome.reason) if isinstance(outcome, Rejected) else None
@@ -259,8 +251,7 @@ class Outbox:
                 outcome = Retry(f"on_commit raised {type(exc).__name__}", code="on_commit_failed")
         now = self._now()
         dead = lease.attempts >= self.max_attempts
-        with self._store.session() as session:
-            self._bookkeeping(session)
+        with sessions() as session:
             held = finish(
                 session, lease, now=now, state=DEAD if dead else PENDING,
                 next_attempt_at=now + timedelta(seconds=self.backoff(lease.attempts)),
@@ -370,11 +361,6 @@ class Outbox:
         unregister_collector()
 
     # -- helpers --------------------------------------------------------------------------------
-
-    def _bookkeeping(self, session: Session) -> None:
-        """On PostgreSQL, the outbox's own marks need not wait for the WAL flush (see the class docstring)."""
-        if not self.synchronous_commit and session.get_bind().dialect.name == "postgresql":
-            session.execute(text("SET LOCAL synchronous_commit = off"))
 
     def _now(self) -> datetime:
         return aware(self._clock())

@@ -1,9 +1,10 @@
 """The outbox's statements: claim due messages under a lease, and finish them only while holding it.
 
-A claim is one UPDATE ... RETURNING whose WHERE re-checks that a message is pending, due and
-not leased, so two claimers never take the same row. On PostgreSQL the candidates are picked
-with ``FOR UPDATE SKIP LOCKED`` (claimers pass each other instead of waiting); SQLite has one
-writer at a time, so the same UPDATE is atomic there as it is.
+A lease is set by one UPDATE ... RETURNING whose WHERE re-checks that a message is pending,
+due and not leased, so two claimers never take the same row. On PostgreSQL the candidates are
+first selected and locked with ``FOR UPDATE SKIP LOCKED`` in the same transaction (claimers pass
+each other instead of waiting); SQLite has one writer at a time, so there the candidates are a
+subquery of that UPDATE.
 
 A message of an aggregate is not a candidate while an older message of the same aggregate is
 still pending (leased or waiting for a retry): replies to one thing go out in order.
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Row, Table, and_, exists, func, or_, select, update
+from sqlalchemy import ColumnElement, Row, Table, and_, exists, literal, or_, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from bridge.delivery._outbox_types import DELIVERED, PENDING, OutboxMessage
@@ -76,7 +77,16 @@ def claim(
     until = now + timedelta(seconds=lease_seconds)
     m = TABLE.alias("m")
     older = TABLE.alias("older")
-    held_back = exists().where(older.c.aggregate == m.c.aggregate, older.c.state == PENDING, older.c.seq < m.c.seq)
+    # Held back: an older message of the same aggregate is still pending. The "older" test is a
+    # row comparison on ix_outbox_message_aggregate's columns, so the probe is a short range scan
+    # of that index. Written as "older.seq < m.seq", PostgreSQL may instead walk the primary key
+    # from the oldest row, past every delivered message, when its statistics lag behind a
+    # draining queue.
+    held_back = exists().where(
+        older.c.aggregate == m.c.aggregate,
+        older.c.state == PENDING,
+        tuple_(older.c.aggregate, older.c.state, older.c.seq) < tuple_(m.c.aggregate, literal(PENDING), m.c.seq),
+    )
     candidates = (
         select(m.c.seq)
         .where(_claimable(m, now), m.c.kind.in_(list(kinds)), or_(m.c.aggregate.is_(None), ~held_back))
@@ -85,13 +95,15 @@ def claim(
     )
     chosen: ColumnElement[bool]
     if session.get_bind().dialect.name == "postgresql":
-        # As a plain "seq IN (subquery LIMIT n)", PostgreSQL may run the subquery again for every
-        # outer row, each time skipping other rows it locked: far more than ``batch`` rows get
-        # claimed. A materialised CTE picks them once, and "= ANY(ARRAY(...))" finds them by key
-        # whatever the table's statistics say.
-        picked = candidates.with_for_update(skip_locked=True, of=m).cte("picked").prefix_with("MATERIALIZED")
-        chosen = C.seq == func.any(func.array(select(picked.c.seq).scalar_subquery()))
-    else:  # SQLite: one writer at a time; the subquery runs once
+        # Lock the candidates first (claimers skip each other's rows), then lease them by key.
+        # As one "seq IN (subquery LIMIT n)" statement, PostgreSQL may run the subquery again for
+        # every outer row, each time skipping rows it locked itself: far more than ``batch`` rows
+        # get claimed; and a fresh table's statistics can make it scan the whole queue.
+        seqs = list(session.scalars(candidates.with_for_update(skip_locked=True, of=m)))
+        if not seqs:
+            return []
+        chosen = C.seq.in_(seqs)
+    else:  # SQLite has one writer at a time: the subquery runs once, inside the UPDATE
         chosen = C.seq.in_(candidates.scalar_subquery())
     statement = (
         update(TABLE)

@@ -29,7 +29,7 @@ def fields(values: dict[str, Any]) -> str:
     return "".join(f"<t:{k}>{escape(str(v))}</t:{k}>" for k, v in values.items() if v is not None)
 
 
-def generate(sandbox: SandboxProcess, count: int, seed: int, **shares: float) -> None:
+def generate(sandbox: BridgeProcess, count: int, seed: int, **shares: float) -> None:
     now = datetime.now(UTC)
     body = {"mo": [MO], "from": (now - timedelta(hours=10)).isoformat(), "to": (now - timedelta(minutes=1)).isoformat(),
             "count": count, "seed": seed, **shares}
@@ -96,7 +96,7 @@ def applied_replies(sandbox: SandboxProcess) -> Counter[str]:
     return Counter(r["task_id"] for r in replies)
 
 
-def set_faults(sandbox: SandboxProcess, rate: float, kinds: list[str] | None = None, stall: float = 0.5) -> None:
+def set_faults(sandbox: BridgeProcess, rate: float, kinds: list[str] | None = None, stall: float = 0.5) -> None:
     body: dict[str, Any] = {"rate": rate, "stall_seconds": stall, "seed": 3}
     if kinds:
         body["kinds"] = kinds

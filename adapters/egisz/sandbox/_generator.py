@@ -125,8 +125,10 @@ class BatchSpec:
     def __post_init__(self) -> None:
         if not self.mos or len(set(self.mos)) != len(self.mos) or not all(MO_OID.match(mo) for mo in self.mos):
             raise ValueError("mos must be distinct MO OIDs 1.2.643.5.1.13.13.12.2.<region>.<n>")
-        if self.start.tzinfo is None or self.end.tzinfo is None or self.start >= self.end:
-            raise ValueError("the window must be aware datetimes with start < end")
+        if self.start.tzinfo is None or self.end.tzinfo is None:
+            raise ValueError("the window must be aware datetimes")
+        if math.ceil(self.start.timestamp()) >= math.ceil(self.end.timestamp()):
+            raise ValueError("the window must hold at least one whole second: start < end")
         if not -(2**63) <= self.seed < 2**63:
             raise ValueError("seed must fit in 64 bits")
         if not 0 < self.count <= 10_000_000:
@@ -163,8 +165,9 @@ class Batch:
     def __init__(self, spec: BatchSpec) -> None:
         self.spec = spec
         self.prefix = spec.prefix
-        self._start = int(spec.start.timestamp())
-        self._span = int(spec.end.timestamp()) - self._start
+        # whole seconds inside [start, end) even when the window's ends carry fractions
+        self._start = math.ceil(spec.start.timestamp())
+        self._span = math.ceil(spec.end.timestamp()) - self._start
         self._k = len(spec.mos)
         self._mo_position = {mo: position for position, mo in enumerate(spec.mos)}
         # The last id group is offset + index·step: it grows with the index yet does not look like a counter.
