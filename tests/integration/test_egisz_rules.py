@@ -199,7 +199,8 @@ def test_search_input_rules(bridge: BridgeProcess, criteria: dict[str, str], fie
 
 
 def test_search_needs_a_period(bridge: BridgeProcess) -> None:
-    code, text = fault(soap(bridge.url, "SearchApplications", "<t:Criteria><t:Snils>11223344595</t:Snils></t:Criteria>"))
+    criteria = "<t:Criteria><t:Snils>11223344595</t:Snils></t:Criteria>"
+    code, text = fault(soap(bridge.url, "SearchApplications", criteria))
     assert code.startswith("Client") and "PeriodFrom" in text
 
 
