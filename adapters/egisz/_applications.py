@@ -88,7 +88,6 @@ class Applications:
             patient_guid=card.get("PatientGuid"), snils=card.get("Snils"), upstream_changed_at=changed_at,
             card=card, reply_pending=None, updated_at=now)
         session.add(application)
-        session.flush()
         add_history(session, task_id, status, INTAKE_AUTHOR)
         RECEIVED.labels(kind.value).inc()
         if kind is ApplicationType.CANCELLATION and related:
@@ -124,6 +123,14 @@ class Applications:
         if warnings:
             card["DataWarnings"] = warnings
         return card
+
+    def upsert_page(self, session: Session, tasks: list[dict[str, Any]]) -> int:
+        """Take a page in: one query loads the rows it already has; returns how many were new."""
+        ids = [str(task["id"]) for task in tasks]
+        related = [str(task["related_task_id"]) for task in tasks if task.get("related_task_id")]
+        if ids:
+            list(session.scalars(select(Application).where(Application.id.in_(ids + related))))
+        return sum(self.upsert(session, task) for task in tasks)
 
     # --- reads --------------------------------------------------------------------------------
 

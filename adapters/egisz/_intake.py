@@ -50,8 +50,7 @@ class Intake:
                     raise Interrupted(JOB)
                 page = self._upstream.fetch_page(self._mo_oids[index], since, until, cursor, self._page_size)
                 with self._store.session() as session:
-                    for task in page.items:
-                        self._applications.upsert(session, task)
+                    self._applications.upsert_page(session, page.items)
                     session.commit()
                 processed += len(page.items)
                 cursor = page.next_cursor

@@ -37,6 +37,7 @@ class Application(EgiszBase):
         Index("ix_egisz_application_snils", "snils"),
         Index("ix_egisz_application_patient", "patient_guid"),
         Index("ix_egisz_application_unanswered", "status", "applied_on"),
+        Index("ix_egisz_application_related", "related_id"),
     )
 
 
