@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.routing import Route
 
-from bridge.adapters import AdapterContext, load_adapter
+from bridge.adapters import Adapter, AdapterContext, load_adapter
 from bridge.config import Settings
 from bridge.delivery import Outbox
 from bridge.delivery._outbox_admin import admin_routes as outbox_admin_routes
@@ -115,14 +115,14 @@ def instance_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
-def create_app(settings: Settings, store: Store | None = None) -> ASGIApp:
+def build_context(settings: Settings, store: Store | None = None) -> tuple[AdapterContext, list[Adapter]]:
+    """Everything adapters need, the store migrated: for the server and for CLI commands alike."""
     store = store or Store(settings.database_url)
     adapters = [load_adapter(name) for name in settings.adapters]
     store.upgrade([a.migrations for a in adapters if a.migrations is not None])
     secret = settings.pseudonym_secret()
     outbox = Outbox(store, max_attempts=settings.outbox_max_attempts, backoff_initial=settings.outbox_backoff_initial,
                     backoff_max=settings.outbox_backoff_max)
-    outbox.register_metrics()
     context = AdapterContext(
         settings=settings,
         store=store,
@@ -133,6 +133,14 @@ def create_app(settings: Settings, store: Store | None = None) -> ASGIApp:
         outbox=outbox,
         scheduler=Scheduler(JobRuns(store, holder=instance_name())),
     )
+    return context, adapters
+
+
+def create_app(settings: Settings, store: Store | None = None) -> ASGIApp:
+    context, adapters = build_context(settings, store)
+    store = context.store
+    outbox = context.outbox
+    outbox.register_metrics()
     app = FastAPI(title="MIS Bridge", docs_url=None, redoc_url=None, openapi_url=None,
                   lifespan=_lifespan(context))
     app.state.context = context

@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from bridge.cli._check import check_all
+from bridge.cli._jobs import app as jobs_app
 from bridge.cli._serve import serve_blocking
 from bridge.config import ConfigError, load_settings
 from bridge.config._settings import config_file_from_env
@@ -17,6 +18,7 @@ from bridge.signing._cli import app as keys_app
 
 app = typer.Typer(help="MIS Bridge: SOAP for the МИС, ЕСИА / ЕГИСЗ / MAX upstream.", no_args_is_help=True)
 app.add_typer(mappings_app, name="mappings")
+app.add_typer(jobs_app, name="jobs")
 app.add_typer(keys_app, name="keys", help="GOST keys and certificates: make a test key, hash, expiry.")
 app.add_typer(outbox_app, name="outbox")
 wsdl_app = typer.Typer(help="The frozen WSDL contracts in wsdl/.", no_args_is_help=True)

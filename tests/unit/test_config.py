@@ -89,3 +89,18 @@ def test_secrets_from_a_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     (tmp_path / "bridge_pseudonym_key").write_text("from-a-secret-file-0123456789abcdef")
     monkeypatch.setenv("BRIDGE_SECRETS_DIR", str(tmp_path))
     assert load_settings().pseudonym_secret() == b"from-a-secret-file-0123456789abcdef"
+
+
+def test_jobs_cli_lists_and_runs_the_intake(tmp_path: Path) -> None:
+    """`bridge jobs run egisz.intake` against an unreachable upstream: the run is recorded as failed."""
+    config = write(tmp_path, f"database_url: sqlite:///{tmp_path / 'b.db'}\nadapters: [egisz]\n"
+                   "upstreams:\n  egisz:\n    base_url: http://127.0.0.1:9\n    max_attempts: 1\n"
+                   "adapter_settings:\n  egisz:\n    mo_oids: ['1.2.643.5.1.13.13.12.2.22.1234']\n")
+    listed = CliRunner().invoke(app, ["jobs", "list", "--config", str(config)])
+    assert listed.exit_code == 0 and "egisz.intake" in listed.output and "never" in listed.output
+    ran = CliRunner().invoke(app, ["jobs", "run", "egisz.intake", "--from", "20.11.2026", "--to", "21.11.2026",
+                                   "--config", str(config)])
+    assert ran.exit_code == 1, ran.output
+    assert "egisz.intake: failed" in ran.output and "UpstreamConnectError" in ran.output
+    unknown = CliRunner().invoke(app, ["jobs", "run", "nope", "--config", str(config)])
+    assert unknown.exit_code == 2
