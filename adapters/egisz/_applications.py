@@ -65,8 +65,12 @@ class Applications:
 
     # --- intake -----------------------------------------------------------------------------
 
-    def upsert(self, session: Session, task: dict[str, Any]) -> bool:
-        """Take one task in; True when it is new. A repeated or older copy changes nothing."""
+    def upsert(self, session: Session, task: dict[str, Any], cancelled_choices: set[str] | None = None) -> bool:
+        """Take one task in; True when it is new. A repeated or older copy changes nothing.
+
+        ``cancelled_choices``: ids of choices whose cancellation is already in the store (known to
+        ``upsert_page``); without it, the store is asked.
+        """
         task_id = str(task["id"])
         changed_at = parse_moment(task["update_date"])
         existing = session.get(Application, task_id)
@@ -93,10 +97,9 @@ class Applications:
         if kind is ApplicationType.CANCELLATION and related:
             self._mark_cancelling(session, related)
         elif kind is ApplicationType.CHOICE:
-            pending_cancel = session.scalars(select(Application).where(
-                Application.related_id == task_id, Application.type == ApplicationType.CANCELLATION.value,
-                Application.status == ACCEPTED)).first()
-            if pending_cancel is not None:
+            if cancelled_choices is None:
+                cancelled_choices = self._cancelled(session, [task_id])
+            if task_id in cancelled_choices:
                 self._mark_cancelling(session, task_id)
         return True
 
@@ -128,9 +131,22 @@ class Applications:
         """Take a page in: one query loads the rows it already has; returns how many were new."""
         ids = [str(task["id"]) for task in tasks]
         related = [str(task["related_task_id"]) for task in tasks if task.get("related_task_id")]
-        if ids:
-            list(session.scalars(select(Application).where(Application.id.in_(ids + related))))
-        return sum(self.upsert(session, task) for task in tasks)
+        if not ids:
+            return 0
+        list(session.scalars(select(Application).where(Application.id.in_(ids + related))))
+        choices = [str(t["id"]) for t in tasks if int(t["order_type"]) == 1]
+        cancelled = self._cancelled(session, choices)
+        return sum(self.upsert(session, task, cancelled) for task in tasks)
+
+    @staticmethod
+    def _cancelled(session: Session, choice_ids: list[str]) -> set[str]:
+        """Which of these choices already have a cancellation waiting for an answer."""
+        if not choice_ids:
+            return set()
+        rows = session.execute(select(Application.related_id, Application.type, Application.status)
+                               .where(Application.related_id.in_(choice_ids)))
+        return {str(related) for related, kind, status in rows
+                if kind == ApplicationType.CANCELLATION.value and status == ACCEPTED}
 
     # --- reads --------------------------------------------------------------------------------
 

@@ -32,7 +32,8 @@ def configure_logging(level: str = "INFO", stream: TextIO | None = None, json: b
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
-        wrapper_class=structlog.stdlib.BoundLogger,
+        # Drops events below the level before any processor runs (masking, timestamps).
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
         cache_logger_on_first_use=True,
     )
     formatter = structlog.stdlib.ProcessorFormatter(
@@ -51,6 +52,6 @@ def configure_logging(level: str = "INFO", stream: TextIO | None = None, json: b
         logging.getLogger(name).propagate = True
 
 
-def get_logger(name: str) -> structlog.stdlib.BoundLogger:
-    logger: structlog.stdlib.BoundLogger = structlog.get_logger(name)
-    return logger
+def get_logger(name: str) -> Any:
+    """A structlog logger (filtering by level once configure_logging has run)."""
+    return structlog.get_logger(name)

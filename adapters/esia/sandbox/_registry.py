@@ -78,6 +78,12 @@ class AccountRegistry:
     def submit(self, operation: str, body: dict[str, Any], idempotency_key: str | None) -> dict[str, Any]:
         """Accept a request (raises RequestInvalid for a malformed one) and return its state."""
         validate_request(operation, body)
+        if operation == "find_account":
+            # A read: answered at once and not kept (a repeat simply reads again).
+            with self._lock:
+                status, result, errors = self._execute(operation, body)
+            return {"requestId": str(uuid.uuid4()), "status": status, "errorStatusInfo": errors,
+                    **({"result": result} if result is not None else {})}
         fingerprint = hashlib.sha256(
             (operation + json.dumps(body, sort_keys=True, ensure_ascii=False)).encode()
         ).hexdigest()

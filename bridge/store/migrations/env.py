@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
+from bridge.store import _jobs_schema, _outbox_schema  # noqa: F401  (their tables join Base.metadata)
 from bridge.store._schema import Base
 
 connection = context.config.attributes.get("connection")
