@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from bridge.config import ConfigError, load_settings
+from bridge.cli._common import settings_or_exit
 
 app = typer.Typer(help="Scheduled jobs: list them, run one now.", no_args_is_help=True)
 ConfigOption = typer.Option(None, "--config", "-c", help="YAML config file (or BRIDGE_CONFIG).")
@@ -31,13 +31,7 @@ def _moment(value: str | None, end: bool) -> datetime | None:
 def _context(config: Path | None):  # type: ignore[no-untyped-def]
     from bridge.app import build_context
 
-    try:
-        settings = load_settings(config)
-    except ConfigError as exc:
-        for problem in exc.problems:
-            typer.echo(f"config: {problem}", err=True)
-        raise typer.Exit(2) from None
-    context, adapters = build_context(settings)
+    context, adapters = build_context(settings_or_exit(config))
     for adapter in adapters:
         adapter.soap_services(context)   # adapters register their jobs as they build
     return context

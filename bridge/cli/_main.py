@@ -8,9 +8,9 @@ from pathlib import Path
 import typer
 
 from bridge.cli._check import check_all
+from bridge.cli._common import settings_or_exit
 from bridge.cli._jobs import app as jobs_app
 from bridge.cli._serve import serve_blocking
-from bridge.config import ConfigError, load_settings
 from bridge.config._settings import config_file_from_env
 from bridge.delivery._outbox_cli import app as outbox_app
 from bridge.mapping._cli import app as mappings_app
@@ -29,13 +29,7 @@ app.add_typer(db_app, name="db")
 ConfigOption = typer.Option(None, "--config", "-c", help="YAML config file (or BRIDGE_CONFIG).")
 
 
-def _settings(config: Path | None, **overrides: object):  # type: ignore[no-untyped-def]
-    try:
-        return load_settings(config, **{k: v for k, v in overrides.items() if v is not None})
-    except ConfigError as exc:
-        for problem in exc.problems:
-            typer.echo(f"config: {problem}", err=True)
-        raise typer.Exit(2) from None
+_settings = settings_or_exit
 
 
 @app.command()

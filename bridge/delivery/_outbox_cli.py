@@ -17,7 +17,6 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlalchemy.exc import SQLAlchemyError
 
-from bridge.config import ConfigError, load_settings
 from bridge.delivery._outbox import Outbox
 from bridge.delivery._outbox_types import REPLAYABLE, STATES, OutboxMessage
 from bridge.store import Store
@@ -35,13 +34,9 @@ ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", help="YAML 
 
 @contextmanager
 def _outbox(config: Path | None) -> Iterator[Outbox]:
-    try:
-        settings = load_settings(config)
-    except ConfigError as exc:
-        for problem in exc.problems:
-            typer.echo(f"config: {problem}", err=True)
-        raise typer.Exit(2) from None
-    store = Store(settings.database_url)
+    from bridge.cli._common import settings_or_exit
+
+    store = Store(settings_or_exit(config).database_url)
     try:
         yield Outbox(store)
     except SQLAlchemyError as exc:
