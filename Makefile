@@ -49,6 +49,8 @@ lint: install
 
 bench: install
 	$(BIN)/python bench/bench_mapping.py
+	$(BIN)/python bench/bench_outbox.py
+	$(BIN)/python bench/bench_intake.py
 	$(BIN)/python bench/bench_check_patient.py --write
 
 wsdl-freeze: install

@@ -109,6 +109,7 @@ def _build_login(context: AdapterContext, settings: LoginSettings) -> EsiaLogin:
         scope_org=settings.scope_org,
         access_type=settings.access_type,
         person_filter=settings.person_filter,
+        permissions=tuple(settings.permissions) if settings.permissions else None,
         legacy_v1=settings.legacy_v1,
     )
     return EsiaLogin(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, SecretStr, field_validator
 
@@ -43,6 +43,7 @@ class LoginSettings(BaseModel):
     scope_org: str = ""
     access_type: Literal["online", "offline"] = "offline"
     person_filter: str | None = None
+    permissions: list[dict[str, Any]] | None = Field(None, description="digital-profile consents, esia.md §3.3")
     legacy_v1: bool = False
     return_urls: list[str] = Field(default_factory=list, description="return URLs the МИС may ask for")
     callback_url: str | None = Field(None, description="public URL of this bridge's /esia/callback")

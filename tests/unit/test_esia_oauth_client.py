@@ -122,3 +122,23 @@ def test_timestamp_format_and_signed_url(setup: tuple[TestClient, SandboxKeys, A
     assert params["timestamp"][4] == "." and params["timestamp"].endswith(" +0000")
     assert "%2B0000" in url and "+" not in url.split("?", 1)[1].replace("%2B", "")
     assert params["scope"] == " ".join(DEFAULT_SCOPES)
+
+
+def test_person_filter_and_permissions_are_encoded_and_absent_when_unset(
+        setup: tuple[TestClient, SandboxKeys, Any]) -> None:
+    import base64
+    from dataclasses import replace
+
+    client = client_for(setup)
+    plain = query(client.authorization_url("7d1c4a52-0000-4000-8000-000000000006", CALLBACK))
+    assert "permissions" not in plain and "person_filter" not in plain
+    consent = {"sysname": "MED_CONSENT", "expire": 60, "actions": [{"sysname": "ALL_ACTIONS_TO_DATA"}],
+               "purposes": [{"sysname": "TELEMED"}], "scopes": [{"sysname": "fullname"}]}
+    client._config = replace(client._config, person_filter="conf_acc", permissions=(consent,))
+    params = query(client.authorization_url("7d1c4a52-0000-4000-8000-000000000007", CALLBACK))
+
+    def decode(value: str) -> bytes:
+        return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+
+    assert decode(params["person_filter"]) == b"conf_acc"
+    assert json.loads(decode(params["permissions"])) == [consent]

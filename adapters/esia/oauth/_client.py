@@ -41,6 +41,9 @@ class OAuthConfig:
     scope_org: str = ""
     access_type: str = "offline"
     person_filter: str | None = None    # e.g. "conf_acc": confirmed accounts only
+    # Digital-profile consents (reference/esia.md §3.3), sent base64url-encoded; absent when None —
+    # ЕСИА fails on `permissions=bnVsbA` (base64url of "null").
+    permissions: tuple[dict[str, Any], ...] | None = None
     legacy_v1: bool = False
 
 
@@ -87,6 +90,9 @@ class EsiaOAuthClient:
             p.ac_string(c.client_id, self.scope, c.scope_org, stamp, state, redirect_uri))
         if c.person_filter:
             params["person_filter"] = base64url(c.person_filter.encode())
+        if c.permissions:
+            params["permissions"] = base64url(
+                json.dumps(list(c.permissions), ensure_ascii=False, separators=(",", ":")).encode())
         return f"{c.base_url}{p.AC_V2}?{p.query(params)}"
 
     def logout_url(self, redirect_url: str) -> str:
