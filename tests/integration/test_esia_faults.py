@@ -165,3 +165,24 @@ def test_an_aborted_request_leaves_the_bridge_serving(bridge: BridgeProcess) -> 
                     b"Content-Length: 500\r\n\r\n<soapenv:Envelope")
     answer = soap(bridge, "CheckPatient", make_patient())
     assert answer.status == 200
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+        b'<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body>&x;'
+        b"</soapenv:Body></soapenv:Envelope>",
+        b'<?xml version="1.0"?><!DOCTYPE l [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;">'
+        b'<!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;">]><soapenv:Envelope '
+        b'xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body>&c;</soapenv:Body></soapenv:Envelope>',
+        b"<!doctype html><html></html>",
+    ],
+    ids=["xxe", "billion-laughs", "lowercase-doctype"],
+)
+def test_a_dtd_is_refused_as_a_client_fault(bridge: BridgeProcess, payload: bytes) -> None:
+    answer = call(f"{bridge.url}/soap/esia-accounts", "CheckPatient", payload, soap_action='"CheckPatient"')
+    assert answer.status == 500
+    assert answer.faultcode == "Client.DTDForbidden"
+    assert "root:" not in answer.body.decode(errors="replace")
+    assert soap(bridge, "CheckPatient", make_patient()).status == 200, "and the bridge keeps serving"
