@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: run test test-unit lint bench install install-prod system-deps interop-deps wsdl-freeze demo check clean
+.PHONY: run test test-unit lint bench install install-prod system-deps run-deps interop-deps wsdl-freeze demo check clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,14 +21,17 @@ install-prod:
 	$(BIN)/pip install --quiet .
 
 system-deps:
-	bash scripts/install-system-deps.sh
+	bash scripts/install-system-deps.sh test
+
+run-deps:
+	bash scripts/install-system-deps.sh run
 
 interop-deps: tests/interop/node/node_modules/.package-lock.json
 
 tests/interop/node/node_modules/.package-lock.json: tests/interop/node/package-lock.json
 	npm ci --prefix tests/interop/node --no-audit --no-fund --loglevel=error
 
-run: install
+run: run-deps install
 	$(BIN)/bridge serve --sandbox
 
 demo: install

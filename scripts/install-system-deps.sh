@@ -1,17 +1,20 @@
 #!/usr/bin/env bash
-# System packages the tests need: PHP SoapClient and node for the foreign-client tests,
-# the GOST engine for OpenSSL, promtool (Debian's prometheus) for the alert rules.
-# Installs only what is missing; needs root (or sudo).
+# System packages, installed only when missing (root or sudo).
+#   run:  the GOST engine for OpenSSL (the sandbox makes GOST keys), python3-venv
+#   test: the above, plus PHP SoapClient and node (foreign-client tests) and promtool (alert rules)
 set -euo pipefail
+purpose="${1:-test}"
 
 missing=()
-command -v php >/dev/null 2>&1 && php -m 2>/dev/null | grep -qi '^soap$' || missing+=(php-cli php-soap)
-command -v node >/dev/null 2>&1 || missing+=(nodejs)
-command -v npm >/dev/null 2>&1 || missing+=(npm)
 [ -e /usr/lib/x86_64-linux-gnu/engines-3/gost.so ] || [ -e /usr/lib/aarch64-linux-gnu/engines-3/gost.so ] \
   || missing+=(libengine-gost-openssl)
 command -v python3 >/dev/null 2>&1 && python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
-command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+if [ "$purpose" = "test" ]; then
+  command -v php >/dev/null 2>&1 && php -m 2>/dev/null | grep -qi '^soap$' || missing+=(php-cli php-soap)
+  command -v node >/dev/null 2>&1 || missing+=(nodejs)
+  command -v npm >/dev/null 2>&1 || missing+=(npm)
+  command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+fi
 
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
