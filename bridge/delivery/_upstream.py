@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -74,9 +74,11 @@ class _Call:
     url: str
     json: Any
     data: Mapping[str, str] | None
+    content: bytes | None
     params: Mapping[str, str] | None
     headers: dict[str, str]
     idempotent: bool
+    is_answer: Callable[[httpx.Response], bool] | None
 
 
 def new_idempotency_key() -> str:
@@ -120,13 +122,18 @@ class Upstream:
         path_params: Mapping[str, str] | None = None,
         json: Any = None,
         data: Mapping[str, str] | None = None,
+        content: bytes | None = None,
         params: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
         idempotency_key: str | None = None,
+        is_answer: Callable[[httpx.Response], bool] | None = None,
     ) -> httpx.Response:
         """Call ``endpoint`` (a path template like ``/requests/{id}``) and return a 2xx/3xx answer.
 
-        ``json`` sends a JSON body, ``data`` a form-encoded one.
+        ``json`` sends a JSON body, ``data`` a form-encoded one, ``content`` raw bytes (set the
+        Content-Type in ``headers``). ``is_answer`` marks error statuses that are answers of the
+        protocol, not failures — a SOAP Fault comes with HTTP 500: such a response is returned
+        as it is, neither retried nor counted against the circuit.
 
         Raises UpstreamRejected for a 4xx (except 429), UpstreamUnavailable and its
         subclasses when the upstream cannot give an answer within the retry budget.
@@ -146,7 +153,7 @@ class Upstream:
         started = time.perf_counter()
         status = "error"
         try:
-            call = _Call(method, endpoint, url, json, data, params, send_headers, idempotent)
+            call = _Call(method, endpoint, url, json, data, content, params, send_headers, idempotent, is_answer)
             response = self._breaker.call(lambda: self._with_retries(call))
             status = str(response.status_code)
             return response
@@ -202,7 +209,8 @@ class Upstream:
         outcome = "error"
         try:
             response = self._client.request(
-                call.method, call.url, json=call.json, data=call.data, params=call.params, headers=call.headers
+                call.method, call.url, json=call.json, data=call.data, content=call.content, params=call.params,
+                headers=call.headers,
             )
             outcome = str(response.status_code)
         except httpx.TransportError as exc:
@@ -223,7 +231,7 @@ class Upstream:
                 elapsed_ms=round(elapsed * 1000, 1),
             )
         code = response.status_code
-        if code < 400:
+        if code < 400 or (call.is_answer is not None and call.is_answer(response)):
             return response
         if status_is_retryable(code, call.idempotent):
             raise RetryableStatus(response, parse_retry_after(response.headers.get("Retry-After")))

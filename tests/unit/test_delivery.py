@@ -212,3 +212,21 @@ def test_half_open_lets_one_trial_through_at_a_time() -> None:
 
     assert breaker.call(trial) == 1 and inside
     assert breaker.state == "closed"
+
+
+def test_raw_content_and_an_error_status_that_is_an_answer() -> None:
+    fault = b'<Envelope><Body><Fault><faultcode>Client</faultcode></Fault></Body></Envelope>'
+    handler, seen = sequence(httpx.Response(500, content=fault), httpx.Response(500, content=b"oops"))
+    upstream = make(handler, circuit_fail_max=1)
+
+    def soap_fault(response: httpx.Response) -> bool:
+        return response.status_code == 500 and b"<Fault>" in response.content
+
+    answer = upstream.request("POST", "/soap", content=b"<Envelope/>", headers={"Content-Type": "text/xml"},
+                              is_answer=soap_fault)
+    assert answer.status_code == 500 and answer.content == fault
+    assert seen[0].content == b"<Envelope/>" and seen[0].headers["Content-Type"] == "text/xml"
+    assert len(seen) == 1, "an answer is not retried"
+    assert upstream.circuit_state == "closed", "nor counted as a failure"
+    with pytest.raises(UpstreamServerError):
+        upstream.request("POST", "/soap", content=b"<Envelope/>", is_answer=soap_fault)

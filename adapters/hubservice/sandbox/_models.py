@@ -7,7 +7,7 @@ Only what the telemedicine booking dialog uses is modelled.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from spyne import Array, Boolean, ComplexModel, DateTime, Enum, Integer32, Unicode
 
@@ -40,12 +40,12 @@ def array_of(item: Any, type_name: str, namespace: str = HUB) -> Any:
 
 class Error(ComplexModel):  # type: ignore[misc]
     __namespace__ = HUB
-    _type_info = [("ErrorDescription", text()), ("IdError", integer())]
+    _type_info: ClassVar[list[tuple[str, Any]]] = [("ErrorDescription", text()), ("IdError", integer())]
 
 
 class MethodResult(ComplexModel):  # type: ignore[misc]
     __namespace__ = HUB
-    _type_info = [
+    _type_info: ClassVar[list[tuple[str, Any]]] = [
         ("ErrorList", array_of(Error, "ArrayOfError")),
         ("IdHistory", integer(nillable=True)),
         ("Success", flag()),
@@ -54,7 +54,7 @@ class MethodResult(ComplexModel):  # type: ignore[misc]
 
 class Patient(ComplexModel):  # type: ignore[misc]
     __namespace__ = HUB
-    _type_info = [
+    _type_info: ClassVar[list[tuple[str, Any]]] = [
         ("AriaNumber", text()),
         ("Birthday", moment(nillable=True)),
         ("CellPhone", text()),
@@ -73,7 +73,7 @@ class Patient(ComplexModel):  # type: ignore[misc]
 
 class Clinic(ComplexModel):  # type: ignore[misc]
     __namespace__ = HUB
-    _type_info = [
+    _type_info: ClassVar[list[tuple[str, Any]]] = [
         ("Description", text()),
         ("District", integer(nillable=True)),
         ("IdLPU", integer()),
@@ -88,7 +88,7 @@ class Clinic(ComplexModel):  # type: ignore[misc]
 
 class Spesiality(ComplexModel):  # type: ignore[misc]
     __namespace__ = HUB
-    _type_info = [
+    _type_info: ClassVar[list[tuple[str, Any]]] = [
         ("CountFreeParticipantIE", integer()),
         ("CountFreeTicket", integer()),
         ("FerIdSpesiality", text()),
@@ -101,7 +101,7 @@ class Spesiality(ComplexModel):  # type: ignore[misc]
 
 class Doctor(ComplexModel):  # type: ignore[misc]
     __namespace__ = HUB
-    _type_info = [
+    _type_info: ClassVar[list[tuple[str, Any]]] = [
         ("AriaNumber", text()),
         ("Comment", text()),
         ("CountFreeParticipantIE", integer()),
@@ -116,7 +116,7 @@ class Doctor(ComplexModel):  # type: ignore[misc]
 
 class Appointment(ComplexModel):  # type: ignore[misc]
     __namespace__ = HUB
-    _type_info = [
+    _type_info: ClassVar[list[tuple[str, Any]]] = [
         ("Address", text()),
         ("IdAppointment", text()),
         ("Num", integer(nillable=True)),
@@ -128,7 +128,7 @@ class Appointment(ComplexModel):  # type: ignore[misc]
 
 class User(ComplexModel):  # type: ignore[misc]
     __namespace__ = HUB
-    _type_info = [("UserName", text()), ("UserPosition", text())]
+    _type_info: ClassVar[list[tuple[str, Any]]] = [("UserName", text()), ("UserPosition", text())]
 
 
 _VISIT_FIELDS = [
@@ -145,12 +145,12 @@ _VISIT_FIELDS = [
 
 class HistoryVisit(ComplexModel):  # type: ignore[misc]
     __namespace__ = HUB
-    _type_info = list(_VISIT_FIELDS)
+    _type_info: ClassVar[list[tuple[str, Any]]] = list(_VISIT_FIELDS)
 
 
 class HistoryRefusal(ComplexModel):  # type: ignore[misc]
     __namespace__ = HUB
-    _type_info = list(_VISIT_FIELDS)
+    _type_info: ClassVar[list[tuple[str, Any]]] = list(_VISIT_FIELDS)
 
 
 SpecialistType = Enum("отсутстствует_неопределено", "широкого_профиля", "узкий", type_name="SpecialistType")
@@ -159,47 +159,52 @@ SpecialistType.__namespace__ = HUB
 
 class CheckPatientResult(MethodResult):
     __namespace__ = HUB
-    _type_info = [("IdPat", text())]
+    _type_info: ClassVar[list[tuple[str, Any]]] = [("IdPat", text())]
 
 
 class GetLPUListResult(MethodResult):
     __namespace__ = HUB
-    _type_info = [("ListLPU", array_of(Clinic, "ArrayOfClinic"))]
+    _type_info: ClassVar[list[tuple[str, Any]]] = [("ListLPU", array_of(Clinic, "ArrayOfClinic"))]
 
 
 class GetSpesialityListResult(MethodResult):
     __namespace__ = HUB
-    _type_info = [("ListSpesiality", array_of(Spesiality, "ArrayOfSpesiality")), ("LpuChanges", text())]
+    _type_info: ClassVar[list[tuple[str, Any]]] = [
+        ("ListSpesiality", array_of(Spesiality, "ArrayOfSpesiality")),
+        ("LpuChanges", text()),
+    ]
 
 
 class GetDoctorListResult(MethodResult):
     __namespace__ = HUB
-    _type_info = [("Docs", array_of(Doctor, "ArrayOfDoctor"))]
+    _type_info: ClassVar[list[tuple[str, Any]]] = [("Docs", array_of(Doctor, "ArrayOfDoctor"))]
 
 
 class GetAvailableDatesResult(MethodResult):
     __namespace__ = HUB
-    _type_info = [("AvailableDateList", array_of(DateTime.customize(type_name="dateTime"), "ArrayOfdateTime", ARRAYS))]
+    _type_info: ClassVar[list[tuple[str, Any]]] = [
+        ("AvailableDateList", array_of(DateTime.customize(type_name="dateTime"), "ArrayOfdateTime", ARRAYS)),
+    ]
 
 
 class GetAvaibleAppointmentsResult(MethodResult):
     __namespace__ = HUB
-    _type_info = [("ListAppointments", array_of(Appointment, "ArrayOfAppointment"))]
+    _type_info: ClassVar[list[tuple[str, Any]]] = [("ListAppointments", array_of(Appointment, "ArrayOfAppointment"))]
 
 
 class SetAppointmentResult(MethodResult):
     __namespace__ = HUB
-    _type_info = [("Type", SpecialistType.customize(min_occurs=0, nillable=False))]
+    _type_info: ClassVar[list[tuple[str, Any]]] = [("Type", SpecialistType.customize(min_occurs=0, nillable=False))]
 
 
 class CreateClaimForRefusalResult(MethodResult):
     __namespace__ = HUB
-    _type_info: list[tuple[str, Any]] = []
+    _type_info: ClassVar[list[tuple[str, Any]]] = []
 
 
 class GetPatientHistoryResult(MethodResult):
     __namespace__ = HUB
-    _type_info = [
+    _type_info: ClassVar[list[tuple[str, Any]]] = [
         ("ListHistoryRefusal", array_of(HistoryRefusal, "ArrayOfHistoryRefusal")),
         ("ListHistoryVisit", array_of(HistoryVisit, "ArrayOfHistoryVisit")),
     ]

@@ -42,8 +42,11 @@ from adapters.hubservice.sandbox._store import MisRefusal, ScheduleStore, Slot
 from bridge.soap import generated_wsdl
 from bridge.soap._endpoint import BridgeServiceBase
 
-SERVICE_NAME = "HubService"
-PORT_TYPE = "IHubService"
+SERVICE_NAME = "HubService"   # wsdl:service (spyne: the service class name)
+PORT_TYPE = "IHubService"     # wsdl:portType (spyne: the application name)
+BINDING = "BasicHttpBinding_IHubService"
+_WSDL = "http://schemas.xmlsoap.org/wsdl/"
+_SOAP = "http://schemas.xmlsoap.org/wsdl/soap/"
 SOAP_ACTION = "http://tempuri.org/IHubService/{operation}"
 
 # spyne is untyped; its decorator is given a type here, once.
@@ -115,10 +118,8 @@ _INT_NIL = integer(nillable=True)
 _WHEN = moment()
 
 
-class IHubService(BridgeServiceBase):
+class HubService(BridgeServiceBase):
     """Сервис записи на приём к врачу (HubService), песочница МИС."""
-
-    __service_name__ = PORT_TYPE
 
     @rpc(_INT_NIL, _STR, _INT_NIL, _returns=GetLPUListResult)
     def GetLPUList(ctx: Any, idDistrict: int | None, guid: str | None, idHistory: int | None) -> Any:
@@ -214,9 +215,9 @@ class IHubService(BridgeServiceBase):
 
 def build_application(store: ScheduleStore | None = None, clock: Callable[[], datetime] | None = None) -> Application:
     application = Application(
-        [IHubService],
+        [HubService],
         tns=TEMPURI,
-        name=SERVICE_NAME,
+        name=PORT_TYPE,
         in_protocol=Soap11(validator="lxml"),
         out_protocol=Soap11(),
     )
@@ -226,14 +227,20 @@ def build_application(store: ScheduleStore | None = None, clock: Callable[[], da
 
 
 def hubservice_wsdl(application: Application, address: str) -> bytes:
-    """The WSDL of the sandbox, with the contract's SOAPActions.
+    """The WSDL of the sandbox, with the contract's SOAPActions and WCF names.
 
     spyne 2.14 writes ``soapAction`` as the bare operation name (spyne/interface/wsdl/wsdl11.py,
-    ``soap_operation.set('soapAction', method.operation_name)``); a WCF HubService uses
-    ``http://tempuri.org/IHubService/<Operation>``. The generated document is corrected here.
+    ``soap_operation.set('soapAction', method.operation_name)``) where a WCF HubService has
+    ``http://tempuri.org/IHubService/<Operation>``, and names the binding and the port after the
+    portType; wsdl:definitions takes the application (portType) name. Those are corrected here.
     """
     tree = etree.fromstring(generated_wsdl(application, address))
-    for operation in tree.iter("{http://schemas.xmlsoap.org/wsdl/soap/}operation"):
-        name = operation.get("soapAction", "")
-        operation.set("soapAction", SOAP_ACTION.format(operation=name))
+    tree.set("name", SERVICE_NAME)
+    for operation in tree.iter(f"{{{_SOAP}}}operation"):
+        operation.set("soapAction", SOAP_ACTION.format(operation=operation.get("soapAction", "")))
+    for binding in tree.iter(f"{{{_WSDL}}}binding"):
+        binding.set("name", BINDING)
+    for port in tree.iter(f"{{{_WSDL}}}port"):
+        port.set("name", BINDING)
+        port.set("binding", f"tns:{BINDING}")
     return bytes(etree.tostring(tree, pretty_print=True, xml_declaration=True, encoding="UTF-8"))

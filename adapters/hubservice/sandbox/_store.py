@@ -124,7 +124,8 @@ class ScheduleStore:
 
     def doctors_of(self, lpu_id: int, speciality_id: str | None) -> list[Doctor]:
         self.lpu(lpu_id)
-        return [d for d in DOCTORS if d.lpu_id == lpu_id and (speciality_id is None or d.speciality_id == speciality_id)]
+        return [d for d in DOCTORS
+                if d.lpu_id == lpu_id and (speciality_id is None or d.speciality_id == speciality_id)]
 
     def slots(self, doctor_ids: list[str], start: datetime, end: datetime, free_only: bool = True) -> list[Slot]:
         if not doctor_ids:
@@ -179,6 +180,8 @@ class ScheduleStore:
         doctor = self.doctors[slot.doctor_id]
         if doctor.lpu_id != lpu_id:
             raise MisRefusal(38)
+        if slot.taken:
+            raise MisRefusal(39)
         person = self.person(lpu_id, patient_id)
         speciality = self.specialities[doctor.speciality_id]
         day = slot.start.date()
