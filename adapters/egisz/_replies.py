@@ -118,6 +118,13 @@ class Replies:
         with self._store.session() as session:
             application = self._applications.get(session, mo_oids, application_id, for_update=True)
             key = reply.idempotency_key or _derived_key(application_id, reply)
+            earlier = self._outbox.find(key)
+            if earlier is not None:
+                # The same reply again (a МИС retry after a timeout), delivered or not: a no-op.
+                if earlier.payload.get("application_id") != application_id:
+                    raise RuleViolation("IdempotencyKeyReused",
+                                        "этот IdempotencyKey уже использован для другого заявления")
+                return Receipt(earlier.id, True, application.status)
             if application.reply_pending:
                 pending = self._outbox.get(application.reply_pending)
                 if pending is not None and pending.idempotency_key == key:

@@ -288,6 +288,12 @@ class Outbox:
             row = session.execute(select(*COLUMNS).where(C.id == message_id)).first()
         return None if row is None else to_message(row)
 
+    def find(self, idempotency_key: str) -> OutboxMessage | None:
+        """The message enqueued under ``idempotency_key``, whatever its state (delivered included)."""
+        with self._store.session() as session:
+            row = session.execute(select(*COLUMNS).where(C.idempotency_key == idempotency_key)).first()
+        return None if row is None else to_message(row)
+
     def replay(self, message_id: str) -> bool:
         """A dead or rejected message goes back to pending, due now, attempts reset. False otherwise."""
         with self._store.session() as session:

@@ -141,10 +141,13 @@ def test_a_duplicate_reply_is_a_no_op(bridge: BridgeProcess, pool: Pool) -> None
     row = pool.take("CHOICE", "21")
     key = f"dup-{uuid.uuid4()}"
     first = reply(bridge, row["Id"], IdempotencyKey=key)
+    wait_status(bridge, row["Id"], "3")   # even after delivery, the same key is the same reply
     second = reply(bridge, row["Id"], IdempotencyKey=key)
     assert b"<tns:Duplicate>false" in first.content or b"Duplicate>false" in first.content
-    assert b"Duplicate>true" in second.content
-    wait_status(bridge, row["Id"], "3")
+    assert b"Duplicate>true" in second.content, second.text
+    other = pool.take("CHOICE", "21")
+    code, text = fault(reply(bridge, other["Id"], IdempotencyKey=key))
+    assert code == "Client.RuleViolation" and text.startswith("IdempotencyKeyReused")
     replies = httpx.get(f"{bridge.sandbox_urls['egisz']}/_sandbox/egisz/replies", params={"task_id": row["Id"]}).json()
     assert len(replies) == 1
 
