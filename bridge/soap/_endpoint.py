@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import spyne.const
+from lxml import etree
 from spyne import Application, Fault, ServiceBase
 from spyne.server.wsgi import WsgiApplication
 
@@ -42,6 +43,33 @@ _log = get_logger("bridge.soap")
 spyne.const.MIN_GC_INTERVAL = float("inf")
 
 _DOCTYPE = re.compile(rb"<!\s*DOCTYPE", re.IGNORECASE)
+_SOAP11 = "http://schemas.xmlsoap.org/soap/envelope/"
+_SOAP12 = "http://www.w3.org/2003/05/soap-envelope"
+_SAFE_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False, remove_comments=True)
+# Russian leads for spyne's own Client faults (their English detail is kept after the colon).
+_LEADS = {
+    "Client.XMLSyntaxError": "запрос не является корректным XML",
+    "Client.RequestTooLong": "запрос больше допустимого размера",
+    "Client.SoapError": "запрос не является SOAP 1.1-конвертом",
+}
+
+
+def _envelope_problem(body: bytes) -> tuple[str, str] | None:
+    """Checked before spyne: well-formed XML (any encoding error included — spyne raised on invalid
+    UTF-8), the SOAP 1.1 envelope's version, and exactly one Body."""
+    try:
+        root = etree.fromstring(body, _SAFE_PARSER)
+    except etree.XMLSyntaxError as exc:
+        return "Client.XMLSyntaxError", f"{_LEADS['Client.XMLSyntaxError']}: {mask_text(str(exc))[:200]}"
+    if root.tag == f"{{{_SOAP12}}}Envelope":
+        # SOAP 1.1 §4.4.1: an Envelope in another namespace is a VersionMismatch.
+        return "VersionMismatch", f"ожидается конверт SOAP 1.1 ({_SOAP11}), получен SOAP 1.2"
+    if root.tag != f"{{{_SOAP11}}}Envelope":
+        return None  # spyne names what it expected
+    bodies = [child for child in root if child.tag == f"{{{_SOAP11}}}Body"]
+    if len(bodies) != 1:
+        return "Client.InvalidEnvelope", f"в конверте должен быть ровно один Body, а их {len(bodies)}"
+    return None
 _FAULT_ENVELOPE = (
     '<?xml version="1.0" encoding="UTF-8"?>'
     '<soap11env:Envelope xmlns:soap11env="http://schemas.xmlsoap.org/soap/envelope/"><soap11env:Body>'
@@ -146,6 +174,11 @@ class SoapEndpoint(WsgiApplication):  # type: ignore[misc]
                 req_env[_STATE_KEY] = ("unknown", "client_fault", "Client.DTDForbidden")
                 return _fault_response(start_response, "Client.DTDForbidden",
                                        "SOAP-сообщение не может содержать объявление DTD (<!DOCTYPE …>)")
+            problem = _envelope_problem(body)
+            if problem is not None:
+                code, text = problem
+                req_env[_STATE_KEY] = ("unknown", "client_fault", code)
+                return _fault_response(start_response, code, text)
             req_env["wsgi.input"], req_env["CONTENT_LENGTH"] = io.BytesIO(body), str(len(body))
             # Consumed here, so that nothing spyne raises escapes into the server's thread.
             return list(self._handle(req_env, start_response))
@@ -223,6 +256,8 @@ def _sanitize(error: Any) -> Fault:
         text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
         if code == "Client.SchemaValidationError":
             text = _schema_fault_text(text)
+        elif code in _LEADS:
+            text = f"{_LEADS[code]}: {text}"
         if code.startswith("Server") and code != "Server.UpstreamUnavailable" and "request id" not in text:
             text = f"Внутренняя ошибка шлюза (request id {current_request_id()})"
         return Fault(faultcode=code, faultstring=mask_text(text)[:_MAX_FAULT_TEXT])
