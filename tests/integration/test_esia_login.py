@@ -70,7 +70,8 @@ def test_login_returns_the_verified_person_with_children(bridge: BridgeProcess, 
 
 def test_tampered_state_is_refused(bridge: BridgeProcess, login_service: Any, browser: httpx.Client) -> None:
     code, state = code_for(bridge, login_service, browser)
-    error = fault(lambda: login_service.CompleteEsiaLogin(Code=code, State=state[:-1] + "0"))
+    tampered = state[:-1] + ("1" if state[-1] == "0" else "0")  # always differs from the real one
+    error = fault(lambda: login_service.CompleteEsiaLogin(Code=code, State=tampered))
     assert error.code.endswith("Client.InvalidField")
     assert "State" in error.message and "подделанный" in error.message
 
