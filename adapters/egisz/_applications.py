@@ -26,7 +26,7 @@ from adapters.egisz._model import (
 from adapters.egisz._schema import Application, StatusChange
 from bridge.errors import InvalidField
 from bridge.mapping import Mapping, MappingValueError
-from bridge.metrics import MAPPING_ERRORS  # noqa: F401  (counted by the engine; imported for clarity)
+from bridge.store import as_utc
 
 INTAKE_AUTHOR = "ЕГИСЗ (приём заявлений)"
 RECEIVED = Counter("bridge_egisz_applications_received_total",
@@ -46,12 +46,7 @@ class SearchCriteria:
 
 
 def parse_moment(value: Any) -> datetime:
-    moment = datetime.fromisoformat(str(value))
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return as_utc(datetime.fromisoformat(str(value)))
 
 
 def add_history(session: Session, application_id: str, status: int, author: str, note: str | None = None) -> None:
@@ -74,7 +69,7 @@ class Applications:
         task_id = str(task["id"])
         changed_at = parse_moment(task["update_date"])
         existing = session.get(Application, task_id)
-        if existing is not None and aware(existing.upstream_changed_at) >= changed_at:
+        if existing is not None and as_utc(existing.upstream_changed_at) >= changed_at:
             return False
         card = self._card(task)
         kind = ApplicationType.from_order_type(int(task["order_type"]))

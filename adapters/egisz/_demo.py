@@ -10,8 +10,6 @@ from typing import Any
 import httpx
 import zeep
 
-from adapters.egisz._model import STATUS_LABELS
-
 REPLIES: dict[str, dict[str, str]] = {
     "CHOICE": {"Outcome": "SERVICE_PROVIDED", "Comment": "Прикреплён к участку 7", "DistrictNumber": "7",
                "DoctorName": "Иванова Анна Петровна", "DoctorPosition": "врач-педиатр участковый"},
@@ -71,4 +69,4 @@ def _wait(service: Any, application_id: str, before: int, seconds: float = 15.0)
     return card
 
 
-__all__ = ["STATUS_LABELS", "run_demo"]
+__all__ = ["run_demo"]

@@ -28,10 +28,8 @@ class Attachments:
     def search(self, since: date, until: date, *, patient_guid: str | None = None, snils: str | None = None,
                type: str | None = None, attachment_type: str | None = None,
                status: int | None = None) -> list[dict[str, Any]]:
-        # spyne's enum values are falsy: compare with None
-        criteria = SearchCriteria(since, until, patient_guid, snils,
-                                  ApplicationType(str(type)) if type is not None else None,
-                                  str(attachment_type) if attachment_type is not None else None, status)
+        criteria = SearchCriteria(since, until, patient_guid, snils, ApplicationType(type) if type else None,
+                                  attachment_type, status)
         with self._store.session() as session:
             found = self._applications.search(session, self.mo_oids, criteria)
             return [{
@@ -66,7 +64,7 @@ class Attachments:
 
     def reply(self, application_id: str, fields: dict[str, Any]) -> dict[str, Any]:
         try:
-            outcome = Outcome(str(fields["Outcome"]))  # spyne gives its own enum values
+            outcome = Outcome(fields["Outcome"])
         except (KeyError, ValueError):
             raise InvalidField("Outcome", "допустимы: " + ", ".join(o.value for o in Outcome)) from None
         reply = Reply(outcome=outcome, comment=fields.get("Comment"), district=fields.get("DistrictNumber"),
@@ -82,7 +80,7 @@ class Attachments:
         if window[0] is not None and window[1] is not None and window[1] <= window[0]:
             raise InvalidField("PeriodTo", "конец периода раньше начала")
         job = self._scheduler.job(JOB)
-        default = job.window(self._scheduler.runs, self._scheduler._clock())
+        default = job.window(self._scheduler.runs, self._scheduler.now())
         try:
             run = self._scheduler.run_now(JOB, trigger, (window[0] or default[0], window[1] or default[1]))
         except JobAlreadyRunning:

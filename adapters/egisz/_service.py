@@ -135,6 +135,11 @@ def _facade(ctx: Any) -> Attachments:
     return facade
 
 
+def _code(value: Any) -> str | None:
+    """spyne's enum values are objects (and falsy): plain strings for the layers below."""
+    return None if value is None else str(value)
+
+
 def _day(value: str | None, field: str) -> date:
     if value is None or not value.strip():
         raise InvalidField(field, "обязательное поле не заполнено")
@@ -156,7 +161,8 @@ class EgiszAttachments(BridgeServiceBase):
         rows = _facade(ctx).search(
             _day(Criteria.PeriodFrom, "PeriodFrom"), _day(Criteria.PeriodTo, "PeriodTo"),
             patient_guid=(Criteria.PatientGuid or "").strip() or None, snils=snils,
-            type=Criteria.ApplicationType, attachment_type=Criteria.AttachmentType, status=Criteria.Status)
+            type=_code(Criteria.ApplicationType), attachment_type=_code(Criteria.AttachmentType),
+            status=Criteria.Status)
         return [ApplicationRow(**row) for row in rows]
 
     @rpc(_text("Идентификатор заявления", required=True), _returns=ApplicationCard)
@@ -171,9 +177,10 @@ class EgiszAttachments(BridgeServiceBase):
          _returns=ReplyReceipt)
     def ReplyToApplication(ctx: Any, Id: str, Reply: ReplyRequest) -> Any:
         """Ответ на заявление; статус изменится, когда ЕГИСЗ примет ответ."""
-        receipt = _facade(ctx).reply(Id.strip(), {name: getattr(Reply, name) for name in (
-            "Outcome", "Comment", "Employee", "DistrictNumber", "DoctorName", "DoctorPosition", "RefusalReason",
-            "ReplyDate", "IdempotencyKey")})
+        fields = {name: getattr(Reply, name) for name in (
+            "Comment", "Employee", "DistrictNumber", "DoctorName", "DoctorPosition", "RefusalReason",
+            "ReplyDate", "IdempotencyKey")}
+        receipt = _facade(ctx).reply(Id.strip(), {**fields, "Outcome": _code(Reply.Outcome)})
         return ReplyReceipt(**receipt)
 
     @rpc(_text("Начало периода, ДД.ММ.ГГГГ (по умолчанию — с прошлого успешного приёма)"),

@@ -8,20 +8,20 @@ from bridge.adapters import load_adapter
 from bridge.cli._contracts import drift
 from bridge.config import ConfigError, Settings
 from bridge.mapping import check_directory
-from bridge.yamlfile import load_yaml
+from bridge.yamlfile import YamlDocument, load_yaml
 
 
-def _where(config_file: Path | None, path: tuple[str, ...]) -> str:
+def _where(doc: YamlDocument | None, path: tuple[str, ...]) -> str:
     """``file:line: `` of a setting in the YAML file, when it is there."""
-    if config_file is None or not config_file.exists():
+    if doc is None:
         return ""
-    doc = load_yaml(config_file)
     line = doc.line_of(path) or doc.line_of(path[:2])
-    return f"{config_file}:{line}: " if line else ""
+    return f"{doc.file}:{line}: " if line else ""
 
 
 def check_all(settings: Settings, config_file: Path | None = None) -> list[str]:
     problems: list[str] = []
+    doc = load_yaml(config_file) if config_file is not None and config_file.exists() else None
     for name in settings.adapters:
         try:
             adapter = load_adapter(name)
@@ -30,7 +30,7 @@ def check_all(settings: Settings, config_file: Path | None = None) -> list[str]:
             continue
         for problem in adapter.check_settings(settings.adapter_settings.get(name, {})):
             field = problem.split(":", 1)[0]
-            where = _where(config_file, ("adapter_settings", name, *field.split(".")))
+            where = _where(doc, ("adapter_settings", name, *field.split(".")))
             problems.append(f"{where}adapter_settings.{name}.{problem}")
         if not settings.sandbox:
             for upstream in adapter.upstreams:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import ColumnElement, Row, Table, and_, exists, literal, or_, select, tuple_, update
@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from bridge.delivery._outbox_types import DELIVERED, PENDING, OutboxMessage
 from bridge.store._outbox_schema import OutboxRow
+from bridge.store._time import as_utc
 
 TABLE = cast(Table, OutboxRow.__table__)
 C = TABLE.c
@@ -44,9 +45,7 @@ class Lease:
     until: datetime
 
 
-def aware(value: datetime) -> datetime:
-    """SQLite gives naive datetimes back (stored in UTC): make them aware."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+aware = as_utc  # kept under its local name; the one implementation is bridge.store.as_utc
 
 
 def to_message(row: Row[*tuple[Any, ...]]) -> OutboxMessage:

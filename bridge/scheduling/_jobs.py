@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from bridge.store import Store
+from bridge.store import Store, as_utc
 from bridge.store._jobs_schema import JobLease, JobRun
 
 RUNNING, SUCCEEDED, FAILED, INTERRUPTED = "running", "succeeded", "failed", "interrupted"
@@ -26,9 +26,7 @@ class JobAlreadyRunning(Exception):
 
 
 def _aware(moment: datetime | None) -> datetime | None:
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=UTC)
+    return None if moment is None else as_utc(moment)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +54,10 @@ class RunRecord:
 
 
 class JobRuns:
+    @property
+    def lease_seconds(self) -> float:
+        return self._lease.total_seconds()
+
     def __init__(self, store: Store, holder: str, lease_seconds: float = 60.0) -> None:
         self._store = store
         self.holder = holder

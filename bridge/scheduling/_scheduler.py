@@ -78,6 +78,9 @@ class Scheduler:
         if self._thread is not None:
             self._thread.join(deadline_seconds)
 
+    def now(self) -> datetime:
+        return self._clock()
+
     def next_fire(self, name: str) -> datetime:
         return self._next[name]
 
@@ -168,7 +171,7 @@ class _Renewer:
             self._thread.join(5)
 
     def _loop(self) -> None:
-        interval = max(self._runs._lease.total_seconds() / 3, 0.5)
+        interval = max(self._runs.lease_seconds / 3, 0.5)
         while not self._stop.wait(interval):
             self._runs.renew(self._name)
 

@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bridge.store._engine import Store
 from bridge.store._schema import UpstreamOperation
+from bridge.store._time import as_utc
 
 PENDING, SUCCEEDED, FAILED = "pending", "succeeded", "failed"
 
@@ -46,10 +47,7 @@ class OperationJournal:
                     )
                 ).first()
                 if pending is not None:
-                    created = pending.created_at
-                    if created.tzinfo is None:
-                        created = created.replace(tzinfo=UTC)
-                    if now - created <= self._window:
+                    if now - as_utc(pending.created_at) <= self._window:
                         return OperationRecord(pending.id, pending.idempotency_key, reused=True)
                     pending.state = FAILED
                     pending.error_code = "abandoned"
@@ -92,14 +90,3 @@ class OperationJournal:
             op = session.get(UpstreamOperation, operation_id)
             return None if op is None else op.state
 
-    def recent(self, since: timedelta) -> list[UpstreamOperation]:
-        """Operations started within ``since`` (for ops and tests)."""
-        cutoff = datetime.now(UTC) - since
-        with self._store.session() as session:
-            return list(
-                session.scalars(
-                    select(UpstreamOperation)
-                    .where(UpstreamOperation.created_at >= cutoff)
-                    .order_by(UpstreamOperation.created_at)
-                )
-            )

@@ -14,7 +14,7 @@ v1 (legacy): ``/aas/oauth2/ac`` and ``/aas/oauth2/te``; ``client_secret`` is a d
 from __future__ import annotations
 
 from datetime import datetime
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 AC_V2 = "/aas/oauth2/v2/ac"
 TE_V3 = "/aas/oauth2/v3/te"
@@ -100,10 +100,4 @@ def error_code(description: str | None) -> str | None:
 
 def query(params: dict[str, str]) -> str:
     """Query string with spaces as %20 and '+' escaped (the timestamp carries one)."""
-    return urlencode(params, quote_via=_quote)
-
-
-def _quote(value: str | bytes, safe: str | bytes = "", encoding: str | None = None, errors: str | None = None) -> str:
-    from urllib.parse import quote
-
-    return quote(value, safe="")
+    return urlencode(params, quote_via=quote)

@@ -54,11 +54,11 @@ class _GostAlgorithm(Algorithm):
 
     @staticmethod
     def to_jwk(key_obj: Any, as_dict: bool = False) -> Any:  # pragma: no cover - not used
-        raise NotImplementedError
+        raise NotImplementedError("ЕСИА publishes certificates, not JWKs: keys come from esia_certificates")
 
     @staticmethod
     def from_jwk(jwk: Any) -> Any:  # pragma: no cover - not used
-        raise NotImplementedError
+        raise NotImplementedError("ЕСИА publishes certificates, not JWKs: keys come from esia_certificates")
 
 
 _jws = jwt.PyJWS()
