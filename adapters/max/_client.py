@@ -21,6 +21,9 @@ from typing import Any
 from adapters.max._ratelimit import RateLimiter
 from adapters.max._types import (
     MAX_MEMBERS_PER_CALL,
+    MAX_MESSAGES_PER_CALL,
+    ChatInfo,
+    ChatMessage,
     MaxApiError,
     MaxRequestInvalid,
     MembersAdded,
@@ -66,6 +69,18 @@ class MaxBot:
     def delete_message(self, message_id: str) -> None:
         self._simple("DELETE", "/messages", params={"message_id": _required(message_id, "message_id")})
 
+    def messages(self, chat_id: int, count: int = 50) -> list[ChatMessage]:
+        """GET /messages: the last ``count`` (1..100) messages of a chat or dialog, **newest first** as MAX gives them.
+
+        For a dialog pass its ``chat_id`` (``bot_started.chat_id``). Used to reconcile after a
+        crash: was this reminder already sent? A dialog the user stopped → ``UserUnreachable``.
+        """
+        if not 1 <= count <= MAX_MESSAGES_PER_CALL:
+            raise MaxRequestInvalid("count", f"must be 1..{MAX_MESSAGES_PER_CALL}")
+        answer = self._call("GET", "/messages", params={"chat_id": str(int(chat_id)), "count": str(count)},
+                            chat_id=chat_id)
+        return [ChatMessage.from_json(m) for m in answer.get("messages") or ()]
+
     def answer_callback(self, callback_id: str, *, notification: str | None = None,
                         message: NewMessage | str | None = None) -> None:
         """POST /answers: a one-off notification and/or a replacement of the pressed message."""
@@ -80,6 +95,11 @@ class MaxBot:
                      idempotency_key=new_idempotency_key())
 
     # --- chats ----------------------------------------------------------------------------
+
+    def chat(self, chat_id: int) -> ChatInfo:
+        """GET /chats/{chatId}: title, join ``link`` (None for dialogs and chats without one), participants."""
+        answer = self._call("GET", "/chats/{chatId}", path_params={"chatId": str(int(chat_id))}, chat_id=chat_id)
+        return ChatInfo.from_json(answer)
 
     def add_chat_members(self, chat_id: int, user_ids: Sequence[int]) -> MembersAdded:
         """POST /chats/{chatId}/members (the bot must be admin with ``add_remove_members``)."""

@@ -15,6 +15,7 @@ MAX_BUTTON_TEXT = 128
 MAX_CALLBACK_PAYLOAD = 1024
 MAX_LINK_URL = 2048
 MAX_MEMBERS_PER_CALL = 100
+MAX_MESSAGES_PER_CALL = 100
 
 
 class MaxApiError(Exception):
@@ -167,3 +168,56 @@ class Subscription:
     url: str
     time: int
     update_types: tuple[str, ...] | None
+
+
+@dataclass(frozen=True, slots=True)
+class ChatMessage:
+    """A message of a chat's history (``GET /messages``): who sent it, when, and what it says.
+
+    ``callback_payloads`` are the payloads of its callback buttons: a stable mark of which
+    booking a reminder was about, to tell after a crash whether it was already sent.
+    """
+
+    message_id: str
+    seq: int | None
+    text: str | None = field(repr=False)  # may name the patient
+    timestamp: int
+    sender_user_id: int | None
+    is_bot: bool
+    chat_id: int | None
+    callback_payloads: tuple[str, ...] = ()
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, message: Mapping[str, Any]) -> ChatMessage:
+        body = message.get("body") or {}
+        sender = message.get("sender") or {}
+        recipient = message.get("recipient") or {}
+        payloads = tuple(str(button["payload"])
+                         for attachment in body.get("attachments") or () if attachment.get("type") == "inline_keyboard"
+                         for row in (attachment.get("payload") or {}).get("buttons") or ()
+                         for button in row if button.get("type") == "callback" and "payload" in button)
+        sender_id = sender.get("user_id")
+        return cls(message_id=str(body["mid"]), seq=body.get("seq"), text=body.get("text"),
+                   timestamp=int(message.get("timestamp", 0)),
+                   sender_user_id=int(sender_id) if sender_id is not None else None,
+                   is_bot=bool(sender.get("is_bot")), chat_id=recipient.get("chat_id"),
+                   callback_payloads=payloads, raw=message)
+
+
+@dataclass(frozen=True, slots=True)
+class ChatInfo:
+    """``GET /chats/{chatId}``: a group chat (``link`` is its join link) or a dialog (no title, no link)."""
+
+    chat_id: int
+    title: str | None
+    link: str | None
+    participants_count: int
+    chat_type: str
+    status: str
+
+    @classmethod
+    def from_json(cls, chat: Mapping[str, Any]) -> ChatInfo:
+        return cls(chat_id=int(chat["chat_id"]), title=chat.get("title"), link=chat.get("link"),
+                   participants_count=int(chat.get("participants_count", 0)), chat_type=str(chat.get("type", "")),
+                   status=str(chat.get("status", "")))

@@ -4,6 +4,7 @@ from bridge.delivery._errors import (
     CircuitOpen,
     DeliveryError,
     UpstreamConnectError,
+    UpstreamRefused,
     UpstreamRejected,
     UpstreamServerError,
     UpstreamTimeout,
@@ -13,7 +14,7 @@ from bridge.delivery._outbox import Outbox
 from bridge.delivery._outbox_types import Delivered, Enqueued, OutboxMessage, OutboxStats, Outcome, Rejected, Retry
 from bridge.delivery._outbox_workers import WorkerPool
 from bridge.delivery._policy import RetryPolicy, parse_retry_after
-from bridge.delivery._upstream import Timeouts, Upstream, UpstreamConfig, new_idempotency_key
+from bridge.delivery._upstream import RetryAnswer, Timeouts, Upstream, UpstreamConfig, new_idempotency_key
 
 __all__ = [
     "CircuitOpen",
@@ -26,11 +27,13 @@ __all__ = [
     "Outcome",
     "Rejected",
     "Retry",
+    "RetryAnswer",
     "RetryPolicy",
     "Timeouts",
     "Upstream",
     "UpstreamConfig",
     "UpstreamConnectError",
+    "UpstreamRefused",
     "UpstreamRejected",
     "UpstreamServerError",
     "UpstreamTimeout",

@@ -5,6 +5,7 @@
     │   ├── UpstreamTimeout      no answer within the timeout (the request may have been processed)
     │   ├── UpstreamConnectError the connection could not be made (the request was not sent)
     │   ├── UpstreamServerError  5xx after the retry budget
+    │   │   └── UpstreamRefused  a 2xx answer that said "not now" (``retry_answer``) after the retry budget
     │   └── CircuitOpen          the circuit breaker refuses calls for a while
     └── UpstreamRejected         the upstream answered with a 4xx: the request itself is wrong
 
@@ -38,6 +39,20 @@ class UpstreamServerError(UpstreamUnavailable):
     def __init__(self, upstream: str, endpoint: str, status_code: int) -> None:
         super().__init__(upstream, endpoint, f"HTTP {status_code} after retries")
         self.status_code = status_code
+
+
+class UpstreamRefused(UpstreamServerError):
+    """An answer read by the caller's ``retry_answer`` as a transient refusal, until the budget ran out.
+
+    ``status_code`` is the HTTP status it was counted as (429, 503…), ``reason`` the caller's
+    words for it (``VK error 6``); the answer itself came with a 2xx status.
+    """
+
+    def __init__(self, upstream: str, endpoint: str, status_code: int, reason: str) -> None:
+        DeliveryError.__init__(self, upstream, endpoint, f"refused ({reason}, counted as HTTP {status_code}) "
+                                                         "after retries")
+        self.status_code = status_code
+        self.reason = reason
 
 
 class CircuitOpen(UpstreamUnavailable):

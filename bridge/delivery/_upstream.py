@@ -4,6 +4,8 @@ Timeouts and pooled connections (httpx), retries with exponential back-off and j
 transient failures only (tenacity), a circuit breaker (_breaker.py), idempotency keys for
 calls that are not idempotent by nature, and one metric sample and log line per attempt.
 Adapters build requests and read answers; they never retry or time anything themselves.
+An adapter whose upstream refuses with HTTP 200 (VK-style ``{"error": …}``) tells the path
+so with ``retry_answer``, and the refusal is retried and counted like the status it names.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from bridge.delivery._breaker import CircuitOpenError, make_breaker
 from bridge.delivery._errors import (
     CircuitOpen,
     UpstreamConnectError,
+    UpstreamRefused,
     UpstreamRejected,
     UpstreamServerError,
     UpstreamTimeout,
@@ -66,6 +69,34 @@ class UpstreamConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class RetryAnswer:
+    """What a ``retry_answer`` hook returns for a 2xx answer that is really a transient refusal.
+
+    The answer is then handled exactly as if it had come with HTTP ``status``: retried when that
+    status is (429 and 503 always; 500, 502, 504 only for idempotent calls), after ``retry_after``
+    seconds (capped like Retry-After) or the policy's back-off; counted under ``status`` in the
+    attempt and request metrics; and, once the budget is spent, raised as ``UpstreamRefused``.
+    ``reason`` names the refusal in that error and in the log line (``VK error 6``): never data.
+    """
+
+    reason: str
+    status: int = 429
+    retry_after: float | None = None
+
+    def __post_init__(self) -> None:
+        if not status_is_retryable(self.status, idempotent=True):
+            raise ValueError(f"a refusal counts as a status worth retrying (429, 5xx), not {self.status}")
+
+
+class _Refused(RetryableStatus):
+    """A 2xx answer the caller's hook read as a refusal."""
+
+    def __init__(self, response: httpx.Response, refusal: RetryAnswer) -> None:
+        super().__init__(response, refusal.retry_after)
+        self.refusal = refusal
+
+
+@dataclass(frozen=True, slots=True)
 class _Call:
     """One logical call: what every attempt of it sends."""
 
@@ -79,6 +110,7 @@ class _Call:
     headers: dict[str, str]
     idempotent: bool
     is_answer: Callable[[httpx.Response], bool] | None
+    retry_answer: Callable[[httpx.Response], RetryAnswer | None] | None
 
 
 def new_idempotency_key() -> str:
@@ -127,16 +159,21 @@ class Upstream:
         headers: Mapping[str, str] | None = None,
         idempotency_key: str | None = None,
         is_answer: Callable[[httpx.Response], bool] | None = None,
+        retry_answer: Callable[[httpx.Response], RetryAnswer | None] | None = None,
     ) -> httpx.Response:
         """Call ``endpoint`` (a path template like ``/requests/{id}``) and return a 2xx/3xx answer.
 
         ``json`` sends a JSON body, ``data`` a form-encoded one, ``content`` raw bytes (set the
         Content-Type in ``headers``). ``is_answer`` marks error statuses that are answers of the
         protocol, not failures — a SOAP Fault comes with HTTP 500: such a response is returned
-        as it is, neither retried nor counted against the circuit.
+        as it is, neither retried nor counted against the circuit. ``retry_answer`` is the
+        reverse: it reads each 2xx/3xx answer and returns a ``RetryAnswer`` when the answer is
+        a transient refusal in disguise (VK's error 6 "Too many requests per second" comes with
+        HTTP 200), None when it is an answer; see ``RetryAnswer``. It must not raise.
 
         Raises UpstreamRejected for a 4xx (except 429), UpstreamUnavailable and its
-        subclasses when the upstream cannot give an answer within the retry budget.
+        subclasses when the upstream cannot give an answer within the retry budget
+        (UpstreamRefused when the last answer was a refusal read by ``retry_answer``).
         A POST is retried after an ambiguous failure only with an ``idempotency_key``,
         which is sent on every attempt so the upstream can recognise the repeat.
         """
@@ -153,7 +190,8 @@ class Upstream:
         started = time.perf_counter()
         status = "error"
         try:
-            call = _Call(method, endpoint, url, json, data, content, params, send_headers, idempotent, is_answer)
+            call = _Call(method, endpoint, url, json, data, content, params, send_headers, idempotent, is_answer,
+                         retry_answer)
             response = self._breaker.call(lambda: self._with_retries(call))
             status = str(response.status_code)
             return response
@@ -192,6 +230,8 @@ class Upstream:
             for attempt in retrying:
                 with attempt:
                     return self._attempt(call, attempt.retry_state.attempt_number)
+        except _Refused as exc:
+            raise UpstreamRefused(self.name, endpoint, exc.refusal.status, exc.refusal.reason) from None
         except RetryableStatus as exc:
             raise self._final_status_error(endpoint, exc.response) from None
         except httpx.TimeoutException as exc:
@@ -207,12 +247,15 @@ class Upstream:
     def _attempt(self, call: _Call, attempt: int) -> httpx.Response:
         started = time.perf_counter()
         outcome = "error"
+        refusal: RetryAnswer | None = None
         try:
             response = self._client.request(
                 call.method, call.url, json=call.json, data=call.data, content=call.content, params=call.params,
                 headers=call.headers,
             )
-            outcome = str(response.status_code)
+            if response.status_code < 400 and call.retry_answer is not None:
+                refusal = call.retry_answer(response)
+            outcome = str(refusal.status if refusal is not None else response.status_code)
         except httpx.TransportError as exc:
             outcome = _transport_outcome(exc)
             raise
@@ -229,7 +272,12 @@ class Upstream:
                 attempt=attempt,
                 status=outcome,
                 elapsed_ms=round(elapsed * 1000, 1),
+                **({"refused": refusal.reason} if refusal is not None else {}),
             )
+        if refusal is not None:
+            if status_is_retryable(refusal.status, call.idempotent):
+                raise _Refused(response, refusal)
+            raise UpstreamRefused(self.name, call.endpoint, refusal.status, refusal.reason)
         code = response.status_code
         if code < 400 or (call.is_answer is not None and call.is_answer(response)):
             return response

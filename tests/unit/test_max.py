@@ -35,6 +35,7 @@ from adapters.max import (
     read_webhook,
 )
 from adapters.max import MIGRATIONS as MAX_MIGRATIONS
+from adapters.max._types import ChatInfo, ChatMessage  # the lead exports them from adapters.max
 from adapters.max.sandbox import MaxWorld, create_sandbox_app
 from bridge.delivery import RetryPolicy, Upstream, UpstreamConfig
 from bridge.store import Store
@@ -76,7 +77,7 @@ def receiver() -> Receiver:
 @pytest.fixture
 def sandbox(world: MaxWorld, receiver: Receiver) -> Iterator[TestClient]:
     app = create_sandbox_app(world, webhook_transport=httpx.MockTransport(receiver.handle))
-    with TestClient(app) as client:  # type: ignore[arg-type]
+    with TestClient(app) as client:
         yield client
 
 
@@ -167,6 +168,85 @@ def test_members_added(sandbox: TestClient, bot: MaxBot) -> None:
     result = bot.add_chat_members(-7000001, [501, 502, 999])
     assert result.failed_user_ids == (999,) and result.failed_reasons[999] == "add.participant.not.found"
     assert {501, 502} <= set(sandbox.get("/_sandbox/max/chats/-7000001").json()["members"])
+
+
+def test_messages_newest_first_to_reconcile_a_reminder(sandbox: TestClient, bot: MaxBot) -> None:
+    _start(sandbox)
+    first = bot.send_message("Добро пожаловать", user_id=501)
+    sandbox.post("/_sandbox/max/users/501/text", json={"text": "привет"})
+    reminder = bot.send_message(NewMessage("Напоминание: завтра в 10:00", keyboard=KEYBOARD), user_id=501)
+    gone = bot.send_message("ошибка", user_id=501)
+    bot.delete_message(gone.message_id)
+    assert first.chat_id is not None
+    history = bot.messages(first.chat_id)
+    assert [m.message_id for m in history][::2] == [reminder.message_id, first.message_id]
+    assert [m.is_bot for m in history] == [True, False, True], "newest first, the user's text included"
+    assert history[1].text == "привет" and history[1].sender_user_id == 501
+    assert history[0].sender_user_id == 229229229 and history[0].timestamp >= history[2].timestamp
+    assert history[0].callback_payloads == ("confirm:1", "cancel:1")
+    assert "Напоминание" not in repr(history[0]) and isinstance(history[0], ChatMessage)
+    assert [m.message_id for m in bot.messages(first.chat_id, count=1)] == [reminder.message_id]
+    by_id = sandbox.get("/messages", params={"message_ids": f"{first.message_id},{gone.message_id}"},
+                        headers={"Authorization": TOKEN}).json()["messages"]
+    assert [m["body"]["mid"] for m in by_id] == [first.message_id], "deleted messages are gone"
+
+
+def test_messages_refusals(sandbox: TestClient, bot: MaxBot) -> None:
+    _start(sandbox)
+    dialog = bot.send_message("x", user_id=501).chat_id
+    assert dialog is not None
+    with pytest.raises(MaxRequestInvalid, match="count"):
+        bot.messages(dialog, count=0)
+    answer = sandbox.get("/messages", params={"chat_id": str(dialog), "count": "101"},
+                         headers={"Authorization": TOKEN})
+    assert answer.status_code == 400 and answer.json()["code"] == "proto.payload"
+    with pytest.raises(MaxApiError) as caught:
+        bot.messages(-42)
+    assert (caught.value.status, caught.value.code) == (404, "chat.not.found")
+    sandbox.post("/_sandbox/max/users/501/stop")
+    with pytest.raises(UserUnreachable) as unreachable:
+        bot.messages(dialog)
+    assert unreachable.value.chat_id == dialog
+
+
+def test_chat_info_of_a_group_chat_and_of_a_dialog(sandbox: TestClient, bot: MaxBot) -> None:
+    created = sandbox.post("/_sandbox/max/chats", json={"chat_id": -7000001, "title": "ТМК 10:00"}).json()
+    assert created["link"].startswith("https://max.ru/join/")
+    _start(sandbox, 501)
+    bot.add_chat_members(-7000001, [501])
+    bot.send_message("Консультация начнётся в 10:00", chat_id=-7000001)
+    info = bot.chat(-7000001)
+    assert info == ChatInfo(chat_id=-7000001, title="ТМК 10:00", link=created["link"], participants_count=2,
+                            chat_type="chat", status="active")
+    assert sandbox.get("/_sandbox/max/chats/-7000001").json()["link"] == created["link"]
+    raw = sandbox.get("/chats/-7000001", headers={"Authorization": TOKEN}).json()
+    sample = json.loads((PAYLOADS / "chats-get-chat-by-id.json").read_text())
+    assert raw.keys() == sample.keys() and raw["messages_count"] == 1
+    assert set(raw["participants"]) == {"229229229", "501"}
+
+    dialog_id = bot.send_message("x", user_id=501).chat_id
+    assert dialog_id is not None
+    dialog = bot.chat(dialog_id)
+    assert (dialog.chat_type, dialog.title, dialog.link, dialog.participants_count) == ("dialog", None, None, 2)
+    raw = sandbox.get(f"/chats/{dialog_id}", headers={"Authorization": TOKEN}).json()
+    assert raw.keys() == json.loads((PAYLOADS / "chats-dialog-with-user.json").read_text()).keys()
+    with pytest.raises(MaxApiError) as caught:
+        bot.chat(-1)
+    assert caught.value.status == 404
+
+
+def test_control_lists_every_message_sent_to_a_user_oldest_first(sandbox: TestClient, bot: MaxBot) -> None:
+    assert sandbox.get("/_sandbox/max/users/501/messages").status_code == 404
+    _start(sandbox)
+    one = bot.send_message(NewMessage("Запись на 10:00", keyboard=KEYBOARD), user_id=501)
+    two = bot.send_message("Напоминание", user_id=501)
+    sandbox.post("/_sandbox/max/users/501/text", json={"text": "ок"})
+    bot.edit_message(one.message_id, NewMessage("Запись подтверждена"))
+    bot.delete_message(two.message_id)
+    sent = sandbox.get("/_sandbox/max/users/501/messages").json()
+    assert [(m["mid"], m["text"], m["edits"], m["deleted"]) for m in sent] == [
+        (one.message_id, "Запись подтверждена", 1, False), (two.message_id, "Напоминание", 0, True)]
+    assert sent[0]["buttons"] == [] and sent[0]["message"]["body"]["mid"] == one.message_id
 
 
 def test_query_token_and_wrong_token_refused(sandbox: TestClient) -> None:

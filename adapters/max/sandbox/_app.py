@@ -1,8 +1,10 @@
 """HTTP face of the sandbox MAX Bot API.
 
 Bot API (checked against the OpenAPI schema; token in ``Authorization`` only):
-    POST/PUT/DELETE /messages, POST /answers, POST /chats/{chatId}/members,
+    GET/POST/PUT/DELETE /messages, POST /answers, GET /chats/{chatId}, POST /chats/{chatId}/members,
     GET/POST/DELETE /subscriptions, GET /updates
+``GET /messages?chat_id=`` answers newest first, as the schema's description says MAX does
+("последние сообщения будут первыми в массиве"); ``from``/``to`` are accepted and not applied.
 Refusals as MAX gives them: query ``access_token`` → 401 ``deprecated.token``; no or wrong
 token → 401 ``verify.token``; schema violations (text over 4000…) → 400 ``proto.payload``;
 over ``rate_limit`` requests in a sliding second → 429 ``too.many.requests`` (with
@@ -15,8 +17,9 @@ Control API (never faulted), for scripted users:
     POST /_sandbox/max/users/{id}/contact {phone}      message_created with a contact attachment
     POST /_sandbox/max/users/{id}/stop                 bot_stopped; sends to the user then get 403 chat.denied
     GET  /_sandbox/max/users/{id}/last                 the last message the bot sent the user, with its buttons
-    POST /_sandbox/max/chats {chat_id, title}          a group chat where the bot is admin
-    GET  /_sandbox/max/chats/{id}                      members and messages
+    GET  /_sandbox/max/users/{id}/messages             every message the bot sent the user, oldest first
+    POST /_sandbox/max/chats {chat_id, title}          a group chat where the bot is admin; answers its link
+    GET  /_sandbox/max/chats/{id}                      link, members and messages
     GET  /_sandbox/max/callbacks/{callback_id}         how the bot answered a press
     GET  /_sandbox/max/deliveries                      webhook deliveries made; POST /_sandbox/max/reset
 Updates go to the webhook subscription (POSTed with ``X-Max-Bot-Api-Secret``) or, without
@@ -148,6 +151,41 @@ def create_sandbox_app(world: MaxWorld | None = None, faults: FaultPlan | None =
                 return JSONResponse({"success": False, "message": "Message not found"})
             message.deleted = True
         return JSONResponse({"success": True})
+
+    @app.get("/messages")
+    async def history(request: Request) -> JSONResponse:
+        refused, _ = await gate(request, "GET", "/messages")
+        if refused:
+            return refused
+        q = request.query_params
+        if ("chat_id" in q) == ("message_ids" in q):
+            return _error(400, "proto.payload", "give chat_id or message_ids")
+        with world.lock:
+            if "message_ids" in q:
+                found = [world.messages.get(mid) for mid in q["message_ids"].split(",")]
+                return JSONResponse({"messages": [m.to_json() for m in found if m is not None and not m.deleted]})
+            chat_id = int(q["chat_id"])
+            user = world.dialog_user(chat_id)
+            if user is not None and (not user.started or user.stopped):
+                return _error(403, "chat.denied", "Key: error.dialog.suspended, args: []")
+            if user is None and chat_id not in world.chats:
+                return _error(404, "chat.not.found", "Chat not found")
+            messages = world.history(chat_id)[:int(q.get("count", "50"))]
+        return JSONResponse({"messages": [m.to_json() for m in messages]})
+
+    @app.get("/chats/{chat_id}")
+    async def chat(chat_id: str, request: Request) -> JSONResponse:
+        refused, _ = await gate(request, "GET", "/chats/{chatId}", {"chatId": chat_id})
+        if refused:
+            return refused
+        with world.lock:
+            found = world.chats.get(int(chat_id))
+            if found is not None:
+                return JSONResponse(found.to_json(len(world.history(found.chat_id))))
+            user = world.dialog_user(int(chat_id))
+            if user is not None and user.started:
+                return JSONResponse(user.dialog_json())
+        return _error(404, "chat.not.found", "Chat not found")
 
     @app.post("/answers")
     async def answer(request: Request) -> JSONResponse:

@@ -60,6 +60,7 @@ class _NewChat(BaseModel):
     chat_id: int
     title: str = "Consultation"
     bot_can_add: bool = True
+    owner_id: int | None = None
 
 
 def control_routes(world: MaxWorld, deliver: Deliverer) -> APIRouter:
@@ -142,19 +143,26 @@ def control_routes(world: MaxWorld, deliver: Deliverer) -> APIRouter:
         return {"mid": message.mid, "text": message.text, "edits": message.edits, "buttons": buttons_of(message),
                 "message": message.to_json()}
 
+    @router.get("/users/{user_id}/messages")
+    def sent(user_id: int) -> list[dict[str, Any]]:
+        if user_id not in world.users:
+            raise HTTPException(404, "no such user")
+        return [{"mid": m.mid, "text": m.text, "edits": m.edits, "deleted": m.deleted, "timestamp": m.timestamp,
+                 "buttons": buttons_of(m), "message": m.to_json()} for m in world.bot_messages(user_id)]
+
     @router.post("/chats")
     def new_chat(body: _NewChat) -> dict[str, Any]:
         with world.lock:
-            world.chats[body.chat_id] = SandboxChat(body.chat_id, body.title, {int(BOT_USER["user_id"])},
-                                                    body.bot_can_add)
-        return {"chat_id": body.chat_id}
+            chat = world.chats[body.chat_id] = SandboxChat(body.chat_id, body.title, {int(BOT_USER["user_id"])},
+                                                           body.bot_can_add, owner_id=body.owner_id)
+        return {"chat_id": body.chat_id, "link": chat.link}
 
     @router.get("/chats/{chat_id}")
     def chat(chat_id: int) -> dict[str, Any]:
         found = world.chats.get(chat_id)
         if found is None:
             raise HTTPException(404, "no such chat")
-        return {"chat_id": chat_id, "title": found.title, "members": sorted(found.members),
+        return {"chat_id": chat_id, "title": found.title, "link": found.link, "members": sorted(found.members),
                 "messages": [m.to_json() for m in world.messages.values() if m.chat_id == chat_id and not m.deleted]}
 
     @router.get("/callbacks/{callback_id}")

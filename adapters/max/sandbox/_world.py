@@ -33,6 +33,11 @@ class SandboxUser:
         """The dialog between this user and the bot (positive, as MAX's dialog ids are)."""
         return 100_000_000_000 + self.user_id
 
+    def dialog_json(self) -> dict[str, Any]:
+        """``Chat`` of the dialog with the bot, shaped like MAX's (payloads/chats-dialog-with-user.json)."""
+        return {"chat_id": self.chat_id, "type": "dialog", "status": "active", "last_event_time": now_ms(),
+                "participants_count": 2, "is_public": False, "dialog_with_user": self.to_json()}
+
     def to_json(self) -> dict[str, Any]:
         name = " ".join(p for p in (self.first_name, self.last_name) if p)
         data: dict[str, Any] = {"user_id": self.user_id, "first_name": self.first_name, "is_bot": False,
@@ -42,12 +47,27 @@ class SandboxUser:
         return data
 
 
+def new_join_link() -> str:
+    return "https://max.ru/join/" + secrets.token_urlsafe(16)
+
+
 @dataclass
 class SandboxChat:
     chat_id: int
     title: str
     members: set[int] = field(default_factory=set)
     bot_can_add: bool = True
+    link: str = field(default_factory=new_join_link)
+    owner_id: int | None = None
+    created: int = field(default_factory=now_ms)
+
+    def to_json(self, messages_count: int) -> dict[str, Any]:
+        """``Chat`` with the fields and nulls of MAX's own answer (payloads/chats-get-chat-by-id.json)."""
+        return {"chat_id": self.chat_id, "type": "chat", "status": "active", "title": self.title,
+                "last_event_time": self.created, "participants_count": len(self.members), "is_public": False,
+                "description": None, "owner_id": self.owner_id,
+                "participants": {str(m): self.created for m in sorted(self.members)}, "link": self.link,
+                "messages_count": messages_count}
 
 
 @dataclass
@@ -135,10 +155,24 @@ class MaxWorld:
             return message
 
     def last_bot_message(self, user_id: int) -> StoredMessage | None:
+        sent = [m for m in self.bot_messages(user_id) if not m.deleted]
+        return sent[-1] if sent else None
+
+    def bot_messages(self, user_id: int) -> list[StoredMessage]:
+        """Every message the bot sent the user, deleted ones too, oldest first."""
         with self.lock:
-            sent = [m for m in self.messages.values()
-                    if m.user_id == user_id and m.sender["is_bot"] and not m.deleted]
-            return sent[-1] if sent else None
+            return [m for m in self.messages.values() if m.user_id == user_id and m.sender["is_bot"]]
+
+    def history(self, chat_id: int) -> list[StoredMessage]:
+        """The chat's messages (not deleted), newest first as ``GET /messages`` gives them."""
+        with self.lock:
+            return sorted((m for m in self.messages.values() if m.chat_id == chat_id and not m.deleted),
+                          key=lambda m: m.seq, reverse=True)
+
+    def dialog_user(self, chat_id: int) -> SandboxUser | None:
+        """The user whose dialog with the bot is ``chat_id``."""
+        with self.lock:
+            return next((u for u in self.users.values() if u.chat_id == chat_id), None)
 
     def add_update(self, update: dict[str, Any]) -> None:
         with self.lock:
