@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from fastapi import APIRouter
 
+from bridge.clock import Clock, system_clock
 from bridge.config import ConfigError, Settings
 from bridge.delivery import Outbox, Upstream
 from bridge.mapping import MappingSet
@@ -35,7 +36,10 @@ class AdapterContext:
     tokens: OneTimeTokens
     outbox: Outbox
     scheduler: Scheduler
+    clock: Clock = system_clock       # the one time every schedule reads (a FileClock in tests)
     components: dict[str, Any] = field(default_factory=dict)   # what adapters build once and share
+    # Work to do once the instance serves (subscribe a webhook…): run in order, failures logged.
+    on_start: list[Callable[[], None]] = field(default_factory=list)
     _upstreams: dict[str, Upstream] = field(default_factory=dict)
 
     def upstream(self, name: str) -> Upstream:

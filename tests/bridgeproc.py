@@ -130,7 +130,7 @@ def start_bridge(
     """Run ``bridge serve [--sandbox]`` with a config written to ``tmp``; wait for /readyz."""
     tmp.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    base = free_port_block(len(sandbox_peers) + 2)
+    base = free_port_block(len(sandbox_peers) + 6)
     settings: dict[str, Any] = {
         "port": port,
         "sandbox_base_port": base,

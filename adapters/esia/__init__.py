@@ -6,6 +6,9 @@
 - ``sandbox``: the sandbox ЕСИА that plays the upstream.
 """
 
-from adapters.esia._adapter import EsiaAdapter, adapter
+from adapters.esia._adapter import LOGIN_CONSUMERS, EsiaAdapter, adapter
+from adapters.esia._login import EsiaLogin
+from adapters.esia._login_http import COOKIE as LOGIN_COOKIE
+from adapters.esia._login_http import LoginConsumer
 
-__all__ = ["EsiaAdapter", "adapter"]
+__all__ = ["LOGIN_CONSUMERS", "LOGIN_COOKIE", "EsiaAdapter", "EsiaLogin", "LoginConsumer", "adapter"]

@@ -22,6 +22,7 @@ from bridge.soap import SoapService
 
 ACCOUNTS_UPSTREAM = "esia"          # account operations (СМЭВ reg_service model)
 OAUTH_UPSTREAM = "esia-oauth"       # /aas/oauth2, /rs/prns
+LOGIN_CONSUMERS = "esia.login.consumers"   # context.components: purpose prefix → LoginConsumer
 
 
 class EsiaAdapter:
@@ -72,9 +73,18 @@ class EsiaAdapter:
         login_settings = self._settings(context).login
         callback = (login_settings.callback_url if login_settings else None) or ""
         portal = (login_settings.portal_url if login_settings else None) or "/"
+        consumers = context.components.setdefault(LOGIN_CONSUMERS, {})
         return [login_routes(lambda: self._login(context), callback, portal,
                              secure_cookie=callback.startswith("https://"),
-                             demo_portal=bool(login_settings and login_settings.demo_portal))]
+                             demo_portal=bool(login_settings and login_settings.demo_portal), consumers=consumers)]
+
+    def login(self, context: AdapterContext) -> EsiaLogin | None:
+        """The ЕСИА login other adapters start for their own purposes (see LOGIN_CONSUMERS)."""
+        return self._login(context)
+
+    def login_callback_url(self, context: AdapterContext) -> str | None:
+        login_settings = self._settings(context).login
+        return login_settings.callback_url if login_settings else None
 
     def sandbox_peers(self, workdir: Path, bridge_url: str) -> SandboxPeers:
         from adapters.esia._sandboxing import sandbox_peers

@@ -77,6 +77,10 @@ class EsiaLogin:
                           datetime.now(UTC) + self._state_ttl)
 
     def complete(self, code: str, state: str, binding: str | None = None) -> dict[str, Any]:
+        return self.complete_for(code, state, binding)[1]
+
+    def complete_for(self, code: str, state: str, binding: str | None = None) -> tuple[str, dict[str, Any]]:
+        """Like ``complete``, with the purpose the login was started for (it travels in the state)."""
         login = self._consume_state(state, binding)
         if not code.strip():
             raise InvalidField("Code", "обязательное поле не заполнено")
@@ -89,7 +93,7 @@ class EsiaLogin:
             raise UpstreamRefused(
                 "ЕСИА", f"HTTP {exc.status_code}", "ЕСИА отказала в выдаче данных пользователя") from None
         token = tokens.token
-        return {
+        return str(login.get("purpose") or ""), {
             "Person": self._to_mis(profile({**person, "oid": token.oid})),
             "Token": {"Subject": str(token.oid), "Algorithm": token.algorithm, "Issuer": token.issuer,
                       "ExpiresAt": datetime.fromtimestamp(token.expires_at, UTC).isoformat(),
@@ -98,9 +102,14 @@ class EsiaLogin:
 
     def refuse(self, state: str, error: str, description: str | None, binding: str | None = None) -> UpstreamRefused:
         """ЕСИА came back with ``error=`` instead of a code: burn the state, explain the refusal."""
-        self._consume_state(state, binding)
+        return self.refuse_for(state, error, description, binding)[1]
+
+    def refuse_for(self, state: str, error: str, description: str | None,
+                   binding: str | None = None) -> tuple[str, UpstreamRefused]:
+        login = self._consume_state(state, binding)
         code = error_code(description) or error
-        return UpstreamRefused("ЕСИА", code, PLAIN.get(code, ERRORS.get(code, "вход через ЕСИА не выполнен")))
+        return str(login.get("purpose") or ""), UpstreamRefused(
+            "ЕСИА", code, PLAIN.get(code, ERRORS.get(code, "вход через ЕСИА не выполнен")))
 
     def logout_url(self, return_url: str) -> str:
         if return_url not in self._allowed:

@@ -27,6 +27,10 @@ from bridge.errors import InvalidField, ServiceUnavailable, UpstreamRefused
 
 COOKIE = "esia_login"
 
+# Another part of the bridge that started a login for its own purpose ("max-link:…") takes the
+# browser over when ЕСИА returns: (purpose, Person+Token or None, the refusal or None) → response.
+LoginConsumer = Callable[[str, dict[str, Any] | None, UpstreamRefused | None], Response]
+
 
 class TicketRedemption(BaseModel):
     ticket: str
@@ -44,7 +48,10 @@ def _with_query(url: str, params: dict[str, str]) -> str:
 
 
 def login_routes(get_login: Callable[[], EsiaLogin | None], callback_url: str, portal_url: str,
-                 secure_cookie: bool, demo_portal: bool = False) -> APIRouter:
+                 secure_cookie: bool, demo_portal: bool = False,
+                 consumers: dict[str, LoginConsumer] | None = None) -> APIRouter:
+    """``consumers`` (by purpose prefix, up to ':') is read at request time: adapters add theirs later."""
+    consumers = consumers if consumers is not None else {}
     router = APIRouter(prefix="/esia")
     if demo_portal:
         _add_demo_portal(router)
@@ -75,12 +82,18 @@ def login_routes(get_login: Callable[[], EsiaLogin | None], callback_url: str, p
         nonce = request.cookies.get(COOKIE)
         try:
             if error:
-                refusal = login.refuse(state, error, error_description, binding=nonce)
+                purpose, refusal = login.refuse_for(state, error, error_description, binding=nonce)
+                consumer = consumers.get(purpose.split(":", 1)[0])
+                if consumer is not None:
+                    return _finished(consumer(purpose, None, refusal))
                 target = _with_query(portal_url, {"error": refusal.code, "error_description": refusal.message})
             else:
                 if not code:
                     return _problem(400, "invalid_request", "в адресе возврата нет параметра code", "code")
-                person = login.complete(code, state, binding=nonce)
+                purpose, person = login.complete_for(code, state, binding=nonce)
+                consumer = consumers.get(purpose.split(":", 1)[0])
+                if consumer is not None:
+                    return _finished(consumer(purpose, person, None))
                 target = _with_query(portal_url, {"ticket": login.issue_ticket(person)})
         except InvalidField as exc:
             return _problem(400, "invalid_state" if exc.field == "State" else "invalid_request", exc.reason,
@@ -104,6 +117,11 @@ def login_routes(get_login: Callable[[], EsiaLogin | None], callback_url: str, p
             return _problem(400, "invalid_ticket", exc.reason, "ticket")
 
     return router
+
+
+def _finished(response: Response) -> Response:
+    response.delete_cookie(COOKIE, path="/esia")
+    return response
 
 
 def _add_demo_portal(router: APIRouter) -> None:

@@ -16,6 +16,7 @@ from bridge.delivery import Upstream
 WSDL_PATH = Path(__file__).resolve().parents[2] / "wsdl" / "hubservice.wsdl"
 _BINDING = "{http://tempuri.org/}BasicHttpBinding_IHubService"
 _MESSENGER = "MAX:"
+_PHONE = "TEL:"
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,7 @@ class Doctor:
     free: int
     nearest: datetime | None
     messenger_id: str | None     # the doctor's MAX id; the МИС writes it as "MAX:<id>" in Comment
+    phone: str | None = None     # the doctor's mobile for Sferum chats: "TEL:<digits>" in Comment
 
 
 @dataclass(frozen=True)
@@ -137,7 +139,8 @@ class ScheduleClient:
         result = self._call("GetDoctorList", idSpesiality=speciality_id, idLpu=lpu_id,
                             idPat=patient and patient.patient_id)
         return [Doctor(d.IdDoc, d.Name or "", d.AriaNumber, d.CountFreeTicket or 0, d.NearestDate,
-                       _messenger_id(d.Comment)) for d in _items(result.Docs, "Doctor")]
+                       _comment_value(d.Comment, _MESSENGER), _comment_value(d.Comment, _PHONE))
+                for d in _items(result.Docs, "Doctor")]
 
     def dates(self, lpu_id: int, doctor_id: str, start: date, end: date,
               patient: PatientRef | None = None) -> list[date]:
@@ -146,9 +149,14 @@ class ScheduleClient:
         return [value.date() for value in _items(result.AvailableDateList, "dateTime")]
 
     def slots(self, lpu_id: int, doctor_id: str, day: date, patient: PatientRef | None = None) -> list[Slot]:
+        return self.slots_between(lpu_id, doctor_id, day, day, patient)
+
+    def slots_between(self, lpu_id: int, doctor_id: str, first: date, last: date,
+                      patient: PatientRef | None = None) -> list[Slot]:
+        """Free slots from the start of ``first`` to the end of ``last`` (one call)."""
         result = self._call("GetAvaibleAppointments", idDoc=doctor_id, idLpu=lpu_id,
                             idPat=patient and patient.patient_id,
-                            visitStart=datetime.combine(day, time.min), visitEnd=datetime.combine(day, time.max))
+                            visitStart=datetime.combine(first, time.min), visitEnd=datetime.combine(last, time.max))
         return [Slot(a.IdAppointment, a.VisitStart, a.VisitEnd, a.Room, a.Address, a.Num)
                 for a in _items(result.ListAppointments, "Appointment")]
 
@@ -177,7 +185,10 @@ class ScheduleClient:
         return visits
 
 
-def _messenger_id(comment: str | None) -> str | None:
-    if comment and comment.startswith(_MESSENGER):
-        return comment[len(_MESSENGER):].strip() or None
+def _comment_value(comment: str | None, tag: str) -> str | None:
+    """``MAX:<id>`` / ``TEL:<phone>`` from the doctor's Comment (``;``-separated, any order)."""
+    for part in (comment or "").split(";"):
+        part = part.strip()
+        if part.upper().startswith(tag):
+            return part[len(tag):].strip() or None
     return None

@@ -1,8 +1,10 @@
-"""MAX messenger: the Bot API client, webhook reading, rate limiting across instances, and the sandbox.
+"""MAX messenger: the ТМК booking bot (``adapters.max.tmk``), the Bot API client, webhook reading,
+rate limiting across instances, and the sandbox.
 
 The sandbox factory lives in ``adapters.max.sandbox`` (it imports FastAPI); import it from there.
 """
 
+from adapters.max._adapter import MaxAdapter, adapter
 from adapters.max._client import MaxBot
 from adapters.max._ratelimit import (
     DEFAULT_RATE,
@@ -16,6 +18,8 @@ from adapters.max._types import (
     MAX_TEXT_LENGTH,
     Button,
     CallbackButton,
+    ChatInfo,
+    ChatMessage,
     InlineKeyboard,
     LinkButton,
     MaxApiError,
@@ -56,11 +60,14 @@ __all__ = [
     "BotStopped",
     "Button",
     "CallbackButton",
+    "ChatInfo",
+    "ChatMessage",
     "Contact",
     "IncomingMessage",
     "InlineKeyboard",
     "LinkButton",
     "LocalRateLimiter",
+    "MaxAdapter",
     "MaxApiError",
     "MaxBot",
     "MaxRequestInvalid",
@@ -80,6 +87,7 @@ __all__ = [
     "UserAdded",
     "UserUnreachable",
     "WebhookRejected",
+    "adapter",
     "parse_update",
     "read_webhook",
     "verify_secret",

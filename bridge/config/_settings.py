@@ -11,10 +11,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from bridge.clock import Clock, FileClock, system_clock
 from bridge.delivery import RetryPolicy, Timeouts, UpstreamConfig
 from bridge.yamlfile import YamlFileError, load_yaml
 
@@ -78,7 +80,7 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///var/bridge.db"
     wsdl_dir: Path = ROOT / "wsdl"
     mappings_dir: Path = ROOT / "mappings"
-    adapters: list[str] = Field(default_factory=lambda: ["esia", "egisz"])
+    adapters: list[str] = Field(default_factory=lambda: ["esia", "egisz", "max"])
     upstreams: dict[str, UpstreamSettings] = Field(default_factory=dict)
     # Per-adapter settings, validated by each adapter's own model.
     adapter_settings: dict[str, dict[str, Any]] = Field(default_factory=dict)
@@ -95,6 +97,22 @@ class Settings(BaseSettings):
     sandbox_host: str = "127.0.0.1"
     sandbox_base_port: int = Field(8090, ge=1, le=65500)
     sandbox_dir: Path = Path("var") / "sandbox"   # sandbox keys and certificates
+    # Tests only: shift the bridge's clock by the offset in this file (bridge.clock.FileClock).
+    test_clock_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _test_clock_only_against_sandboxes(self) -> Settings:
+        if self.test_clock_file is None:
+            return self
+        remote = sorted(name for name, up in self.upstreams.items()
+                        if urlsplit(up.base_url).hostname not in ("127.0.0.1", "localhost", "::1"))
+        if remote:
+            raise ValueError("test_clock_file: a shifted clock is for tests against loopback sandboxes only; "
+                             f"upstreams not on loopback: {', '.join(remote)}")
+        return self
+
+    def clock(self) -> Clock:
+        return system_clock if self.test_clock_file is None else FileClock(self.test_clock_file)
 
     @field_validator("log_level")
     @classmethod

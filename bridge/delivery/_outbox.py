@@ -106,7 +106,7 @@ class Outbox:
 
     def enqueue(
         self, session: Session, *, kind: str, payload: dict[str, Any], idempotency_key: str,
-        aggregate: str | None = None,
+        aggregate: str | None = None, not_before: datetime | None = None,
     ) -> Enqueued:
         """Add a message in the caller's transaction (the caller commits or rolls back).
 
@@ -123,11 +123,14 @@ class Outbox:
         except (TypeError, ValueError):
             raise TypeError("outbox payload must be a JSON-serialisable dict") from None
         now = self._now()
+        # A scheduled message joins the queue when it falls due: created_at is then not_before, so
+        # the oldest-pending age (and its alert) counts from the due time, not from the booking.
+        due = now if not_before is None else max(now, not_before)
         message_id = str(uuid.uuid4())
         values = {
             "id": message_id, "kind": kind, "aggregate": aggregate, "idempotency_key": idempotency_key,
-            "payload": payload, "state": PENDING, "attempts": 0, "next_attempt_at": now,
-            "created_at": now, "updated_at": now,
+            "payload": payload, "state": PENDING, "attempts": 0, "next_attempt_at": due,
+            "created_at": due, "updated_at": now,
         }
         dialect = session.get_bind().dialect.name
         insert = pg_insert if dialect == "postgresql" else sqlite_insert
@@ -354,7 +357,8 @@ class Outbox:
             leased = session.execute(
                 select(func.count()).select_from(TABLE).where(C.state == PENDING, C.locked_until > now)
             ).scalar_one()
-            oldest = session.execute(select(func.min(C.created_at)).where(C.state == PENDING)).scalar()
+            oldest = session.execute(
+                select(func.min(C.created_at)).where(C.state == PENDING, C.created_at <= now)).scalar()
         age = None if oldest is None else max(0.0, (now - aware(oldest)).total_seconds())
         return OutboxStats(counts=counts, leased=int(leased), oldest_pending_age_seconds=age)
 

@@ -3,7 +3,8 @@
     POST /hubservice            SOAP 1.1 (SOAPAction http://tempuri.org/IHubService/<Operation>)
     GET  /hubservice?wsdl       the frozen contract, wsdl/hubservice.wsdl, addressed to the caller
 
-Control API (never faulted): PUT/GET /_sandbox/faults.
+Control API (never faulted): PUT/GET /_sandbox/faults; POST /_sandbox/mis/take?doctor_id=…|speciality_id=…
+(every free slot taken: a scenario with no dates or no slots).
 """
 
 from __future__ import annotations
@@ -35,11 +36,17 @@ def create_hubservice_sandbox(store: ScheduleStore | None = None, faults: FaultP
                               clock: Callable[[], datetime] | None = None) -> FaultInjector:
     """The sandbox МИС as an ASGI application to serve on loopback."""
     plan = faults or FaultPlan()
+    store = store or ScheduleStore()
     soap = WSGIMiddleware(create_hubservice_wsgi(store, clock))
     wsdl = WsdlDocument(WSDL_PATH)
     app = FastAPI(title="Sandbox МИС (HubService schedule)", docs_url=None, redoc_url=None)
     app.state.faults = plan
     app.include_router(fault_admin_routes(plan))
+
+    @app.post("/_sandbox/mis/take")
+    async def take(doctor_id: str | None = None, speciality_id: str | None = None) -> dict[str, int]:
+        """Scenario control: take every free slot of a doctor / a specialty (no dates, no slots)."""
+        return {"taken": store.take_all(doctor_id, speciality_id)}
 
     @app.get(PATH)
     async def contract(request: Request) -> Response:

@@ -79,7 +79,9 @@ def _doctor(store: ScheduleStore, doctor_id: str, with_counts: bool = True) -> D
     doctor = store.doctors[doctor_id]
     free = _free(store, [doctor_id]) if with_counts else []
     # The МИС's note on the doctor: the telemedicine platform id, when the doctor has one.
-    comment = f"MAX:{doctor.messenger_id}" if doctor.messenger_id else None
+    tags = [f"MAX:{doctor.messenger_id}"] if doctor.messenger_id else []
+    tags += [f"TEL:{doctor.phone}"] if doctor.phone else []
+    comment = ";".join(tags) or None
     return Doctor(AriaNumber=doctor.area, Comment=comment, CountFreeParticipantIE=len(free),
                   CountFreeTicket=len(free), IdDoc=doctor.id, Name=doctor.name, Snils=doctor.snils,
                   NearestDate=free[0].start if free else None, LastDate=free[-1].start if free else None)

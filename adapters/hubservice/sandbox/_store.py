@@ -210,6 +210,17 @@ class ScheduleStore:
                              (f"V{self._visits:06d}", slot.id, lpu_id, person.no, now.isoformat()))
         return speciality
 
+    def take_all(self, doctor_id: str | None = None, speciality_id: str | None = None) -> int:
+        """Scenario control: every free slot of a doctor (or of a specialty's doctors, or all) is taken."""
+        ids = [d.id for d in DOCTORS if (doctor_id is None or d.id == doctor_id)
+               and (speciality_id is None or d.speciality_id == speciality_id)]
+        if not ids:
+            return 0
+        marks = ",".join("?" * len(ids))
+        with self._lock:
+            return self._db.execute(f"UPDATE slot SET person = 0 WHERE person IS NULL AND doctor_id IN ({marks})",
+                                    ids).rowcount
+
     def _has_repeat(self, lpu_id: int, person: int, speciality: Speciality, start: datetime) -> bool:
         window = timedelta(days=speciality.repeat_days)
         rows = self._db.execute(

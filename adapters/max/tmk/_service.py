@@ -1,0 +1,145 @@
+"""The SOAP face the МИС calls for the bot: TmkNotifications (wsdl/max-tmk.wsdl)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from spyne import Application, Boolean, ComplexModel, DateTime, Integer, Unicode
+from spyne import rpc as _spyne_rpc
+from spyne.protocol.soap import Soap11
+
+from adapters.max.tmk._notices import NoticeResult, Notices
+from adapters.max.tmk._people import Person
+from bridge.errors import InvalidField
+from bridge.identifiers import snils_checksum_ok
+from bridge.soap import BridgeServiceBase, SoapService
+
+NAMESPACE = "urn:misbridge:max:tmk:1"
+SERVICE_NAME = "max-tmk"
+rpc: Callable[..., Callable[[Callable[..., Any]], Any]] = _spyne_rpc
+
+
+def _text(doc: str, required: bool = False) -> Any:
+    return Unicode(min_occurs=1 if required else 0, nillable=not required, doc=doc)
+
+
+class PatientIdentity(ComplexModel):  # type: ignore[misc]
+    __namespace__ = NAMESPACE
+    _type_info = [
+        ("Snils", _text("СНИЛС пациента, 11 цифр", required=True)),
+        ("LastName", _text("Фамилия")),
+        ("FirstName", _text("Имя")),
+        ("MiddleName", _text("Отчество")),
+        ("BirthDate", _text("Дата рождения, ДД.ММ.ГГГГ")),
+    ]
+
+
+class NoticeReceipt(ComplexModel):  # type: ignore[misc]
+    __namespace__ = NAMESPACE
+    _type_info = [
+        ("Delivered", Integer(doc="Скольким пользователям MAX доставлено уведомление")),
+        ("Reason", Unicode(doc="Почему не всем (пусто, если всем)")),
+    ]
+
+
+def _notices(ctx: Any) -> Notices:
+    notices: Notices = ctx.app.tmk
+    return notices
+
+
+def _snils(value: str | None, field: str) -> str:
+    digits = (value or "").strip()
+    if not digits:
+        raise InvalidField(field, "обязательное поле не заполнено")
+    if len(digits) != 11 or not digits.isdigit():
+        raise InvalidField(field, "ожидается СНИЛС из 11 цифр без разделителей")
+    if not snils_checksum_ok(digits):
+        raise InvalidField(field, "неверная контрольная сумма СНИЛС")
+    return digits
+
+
+def _required(value: str | None, field: str) -> str:
+    if value is None or not value.strip():
+        raise InvalidField(field, "обязательное поле не заполнено")
+    return value.strip()
+
+
+def _person(patient: PatientIdentity, field: str) -> Person:
+    snils = _snils(patient.Snils, f"{field}.Snils")
+    birth = _required(patient.BirthDate, f"{field}.BirthDate")
+    try:
+        born = datetime.strptime(birth, "%d.%m.%Y").date()
+    except ValueError:
+        raise InvalidField(f"{field}.BirthDate", "ожидается существующая дата в формате ДД.ММ.ГГГГ") from None
+    return Person(_required(patient.LastName, f"{field}.LastName"), _required(patient.FirstName, f"{field}.FirstName"),
+                  (patient.MiddleName or "").strip(), born, snils)
+
+
+def _visit(lpu_id: int | None, visit_id: str | None) -> tuple[int, str]:
+    if lpu_id is None:
+        raise InvalidField("LpuId", "обязательное поле не заполнено")
+    return lpu_id, _required(visit_id, "VisitId")
+
+
+def _receipt(result: NoticeResult) -> NoticeReceipt:
+    return NoticeReceipt(Delivered=result.delivered, Reason=result.reason)
+
+
+class TmkNotifications(BridgeServiceBase):
+    """Уведомления пациентам в MAX от МИС: ТМК для закрытия больничного, окончание ТМК, отмена записи."""
+
+    @rpc(_text("СНИЛС пациента, 11 цифр", required=True), _text("Номер листка нетрудоспособности", required=True),
+         _text("ФИО врача, направившего уведомление", required=True), _text("Специальность врача"),
+         _returns=NoticeReceipt)
+    def InviteToTmkForSickLeave(ctx: Any, Snils: str, SickLeaveNumber: str, DoctorName: str,
+                                Speciality: str | None) -> Any:
+        """Пригласить пациента записаться на ТМК для закрытия листка нетрудоспособности (seed 004 §6м)."""
+        result = _notices(ctx).invite_for_sick_leave(_snils(Snils, "Snils"), _required(SickLeaveNumber, "SickLeaveNumber"),
+                                                     _required(DoctorName, "DoctorName"), Speciality)
+        return _receipt(result)
+
+    @rpc(Integer(min_occurs=1, nillable=False, doc="Идентификатор МО (IdLPU)"),
+         _text("Идентификатор записи (IdAppointment из GetPatientHistory)", required=True),
+         DateTime(min_occurs=1, nillable=False, doc="Начало ТМК"), DateTime(min_occurs=1, nillable=False, doc="Окончание ТМК"),
+         _text("Цель ТМК"), _text("ФИО врача, проводившего ТМК", required=True), _returns=NoticeReceipt)
+    def ConsultationFinished(ctx: Any, LpuId: int, VisitId: str, Start: datetime, End: datetime, Goal: str | None,
+                             DoctorName: str) -> Any:
+        """ТМК окончена: уведомить пользователя (seed 004 §7)."""
+        lpu, visit = _visit(LpuId, VisitId)
+        if Start is None or End is None or End < Start:
+            raise InvalidField("End", "окончание ТМК раньше её начала")
+        return _receipt(_notices(ctx).consultation_finished(lpu, visit, Start, End, Goal,
+                                                            _required(DoctorName, "DoctorName")))
+
+    @rpc(Integer(min_occurs=1, nillable=False, doc="Идентификатор МО (IdLPU)"),
+         _text("Идентификатор записи (IdAppointment из GetPatientHistory)", required=True),
+         _text("Причина отмены для пациента"), _returns=NoticeReceipt)
+    def BookingCancelled(ctx: Any, LpuId: int, VisitId: str, Reason: str | None) -> Any:
+        """Запись на ТМК отменена в МИС: напоминания не придут, пользователь уведомлён."""
+        lpu, visit = _visit(LpuId, VisitId)
+        return _receipt(_notices(ctx).booking_cancelled(lpu, visit, (Reason or "").strip() or None))
+
+    @rpc(_text("СНИЛС законного представителя", required=True),
+         PatientIdentity.customize(min_occurs=1, nillable=False), _returns=Boolean)
+    def RegisterRepresentative(ctx: Any, RepresentativeSnils: str, Patient: PatientIdentity) -> Any:
+        """Указать, что пользователь — законный представитель пациента (seed 004 §5)."""
+        _notices(ctx).register_representative(_snils(RepresentativeSnils, "RepresentativeSnils"),
+                                              _person(Patient, "Patient"))
+        return True
+
+    @rpc(_text("СНИЛС законного представителя", required=True), _text("СНИЛС пациента", required=True),
+         _returns=Boolean)
+    def WithdrawRepresentative(ctx: Any, RepresentativeSnils: str, PatientSnils: str) -> Any:
+        """Снять представительство; False, если его не было."""
+        return _notices(ctx).withdraw_representative(_snils(RepresentativeSnils, "RepresentativeSnils"),
+                                                     _snils(PatientSnils, "PatientSnils"))
+
+
+def build_service(notices: Notices | None, wsdl_dir: Path) -> SoapService:
+    application = Application([TmkNotifications], tns=NAMESPACE, name="TmkNotifications",
+                              in_protocol=Soap11(validator="lxml"), out_protocol=Soap11())
+    application.tmk = notices
+    return SoapService(SERVICE_NAME, application, wsdl_dir / f"{SERVICE_NAME}.wsdl")
