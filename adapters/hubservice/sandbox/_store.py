@@ -210,16 +210,18 @@ class ScheduleStore:
                              (f"V{self._visits:06d}", slot.id, lpu_id, person.no, now.isoformat()))
         return speciality
 
-    def take_all(self, doctor_id: str | None = None, speciality_id: str | None = None) -> int:
-        """Scenario control: every free slot of a doctor (or of a specialty's doctors, or all) is taken."""
+    def take_all(self, doctor_id: str | None = None, speciality_id: str | None = None, day: date | None = None) -> int:
+        """Scenario control: every free slot of a doctor (or of a specialty's doctors, or all; on one day) is taken."""
         ids = [d.id for d in DOCTORS if (doctor_id is None or d.id == doctor_id)
                and (speciality_id is None or d.speciality_id == speciality_id)]
         if not ids:
             return 0
         marks = ",".join("?" * len(ids))
         with self._lock:
-            return self._db.execute(f"UPDATE slot SET person = 0 WHERE person IS NULL AND doctor_id IN ({marks})",
-                                    ids).rowcount
+            on_day = " AND substr(start, 1, 10) = ?" if day is not None else ""
+            args = [*ids, day.isoformat()] if day is not None else ids
+            return self._db.execute(f"UPDATE slot SET person = 0 WHERE person IS NULL AND doctor_id IN ({marks})"
+                                    + on_day, args).rowcount
 
     def _has_repeat(self, lpu_id: int, person: int, speciality: Speciality, start: datetime) -> bool:
         window = timedelta(days=speciality.repeat_days)

@@ -1,0 +1,264 @@
+"""The booking dialog in one process: the bot against the sandbox MAX and the sandbox МИС, and every
+error branch of seed 004 §6 showing its message and the way back."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from adapters.hubservice import ScheduleClient, hubservice_upstream
+from adapters.hubservice.sandbox import create_hubservice_wsgi
+from adapters.hubservice.sandbox._store import ScheduleStore
+from adapters.max import MaxBot
+from adapters.max.sandbox import MaxWorld, create_sandbox_app
+from adapters.max.tmk import TmkBot, TmkSettings
+from adapters.max.tmk._people import Account, Person
+from adapters.max.tmk._script import MessengerUser
+from bridge.delivery import Outbox, RetryPolicy, Upstream, UpstreamConfig
+from bridge.store import OneTimeTokens, Pseudonymizer, Store
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from fastapi.testclient import TestClient
+
+TOKEN, SECRET, USER = "t-token", "webhook-secret-1", 700001
+MOTHER = Person("Смирнова", "Анна", "Сергеевна", date(1988, 3, 14), "13748291500")
+SON = Person("Смирнов", "Артём", "Дмитриевич", date(2015, 9, 9), "17489322600")
+
+
+def _snils(first9: str) -> str:
+    from bridge.identifiers import snils_check_digits
+    return first9 + snils_check_digits(first9)
+
+
+MOTHER = Person("Смирнова", "Анна", "Сергеевна", date(1988, 3, 14), _snils("137482915"))
+SON = Person("Смирнов", "Артём", "Дмитриевич", date(2015, 9, 9), _snils("174893226"))
+
+
+class Harness:
+    def __init__(self, tmp: Path, goals: list[str] | None = None) -> None:
+        self.schedule_store = ScheduleStore(today=datetime.now(UTC).date())
+        self.world = MaxWorld(token=TOKEN)
+        self.store = Store(f"sqlite:///{tmp / 'bridge.db'}")
+        from adapters.max import MIGRATIONS
+        self.store.upgrade([MIGRATIONS])
+        self.bot_ref: list[TmkBot] = []
+
+        def webhook(request: httpx.Request) -> httpx.Response:
+            status = self.bot_ref[0].receive(dict(request.headers), request.content)
+            return httpx.Response(status, json={})
+
+        self.max_app = TestClient(create_sandbox_app(self.world, webhook_transport=httpx.MockTransport(webhook)))  # type: ignore[arg-type]
+        self.max_app.__enter__()
+        retry = RetryPolicy(max_attempts=2, backoff_initial=0.01, max_retry_after=1.0)
+        max_up = Upstream(UpstreamConfig(name="max", base_url="http://testserver", retry=retry),
+                          transport=self.max_app._transport)
+        mis = hubservice_upstream(UpstreamConfig(name="hubservice", base_url="http://mis", retry=retry),
+                                  httpx.WSGITransport(app=create_hubservice_wsgi(self.schedule_store)))
+        settings = TmkSettings(token=TOKEN, webhook_secret=SECRET, public_url="http://bridge.test",
+                               max_chats=[-1001], timezone="UTC", subscribe_on_start=False,
+                               **({"goals": goals} if goals is not None else {}),
+                               schedule={"guid": "g", "endpoint": "/hubservice"})
+        secret = b"unit-test-secret-0123456789abcdef"
+        self.outbox = Outbox(self.store)
+        self.tmk = TmkBot(settings, store=self.store, secret=secret, pseudonym=Pseudonymizer(secret),
+                          tokens=OneTimeTokens(self.store, secret), outbox=self.outbox,
+                          bot=MaxBot(max_up, TOKEN), schedule=ScheduleClient(mis, "g"), sferum=None,
+                          clock=lambda: datetime.now(UTC))
+        self.bot_ref.append(self.tmk)
+        self.max_app.post("/subscriptions", headers={"Authorization": TOKEN},
+                          json={"url": "http://bridge.test/max/webhook", "secret": SECRET})
+        self.user = MessengerUser("http://unused", USER)
+        self.user._max = self.max_app  # type: ignore[assignment]
+
+    def linked_user(self) -> MessengerUser:
+        """A user who shared their phone and logged in through ЕСИА (the link made directly)."""
+        self.user.start()
+        self.tmk.records.save_phone(USER, "79132456718")
+        self.tmk.records.link(USER, Account(MOTHER, (SON,), "79132456718"))
+        self.user.write("привет")
+        return self.user
+
+    def close(self) -> None:
+        self.max_app.__exit__(None, None, None)
+        self.store.dispose()
+
+
+@pytest.fixture
+def harness(tmp_path: Path) -> Iterator[Harness]:
+    h = Harness(tmp_path)
+    yield h
+    h.close()
+
+
+def _to_doctor(user: MessengerUser, speciality: str, mo: str, doctor: str, who: str = "child") -> None:
+    if who == "child":
+        user.press("Записать другого")
+        user.press("Смирнов А.")
+    else:
+        user.press("Записать себя")
+    user.press("Повторная")
+    user.press(speciality)
+    user.press(mo)
+    assert user.press(doctor).text.startswith("Выберите дату")
+
+
+def _problem(user: MessengerUser, words: str) -> None:
+    screen = user.screen()
+    assert words in screen.text, screen.text
+    assert screen.labels() == ["← Назад", "Главное меню"], screen.labels()
+
+
+def test_child_booking_edits_one_message_and_books_in_the_mis(harness: Harness) -> None:
+    user = harness.linked_user()
+    menu = user.screen()
+    _to_doctor(user, "Педиатрия", "ДП", "Михайлова")
+    first_date = user.screen().buttons[0]["text"]
+    user.press(first_date)
+    user.press(user.screen().buttons[0]["text"])
+    summary = user.screen()
+    assert "Пациент: Смирнов А. Д., 09.09.2015" in summary.text and "Детская поликлиника № 7" in summary.text
+    booked = user.press("Согласен")
+    assert booked.text.startswith("Вы записаны на ТМК") and booked.mid == menu.mid and booked.edits >= 9
+    assert harness.schedule_store.visits(102, "10200002", datetime(2000, 1, 1))  # the child's visit in the МИС
+    listing = harness.tmk.bookings.listing()
+    assert len(listing) == 1 and listing[0]["visit_id"] and listing[0]["state"] == "booked"
+    reminders = harness.outbox.list(kind="tmk.reminder")
+    assert sorted(m.payload["kind"] for m in reminders) == ["15m", "24h"] or [m.payload["kind"] for m in reminders] == ["15m"]
+    upcoming = user.press("Предстоящие записи")
+    assert "Педиатрия" in upcoming.text and "Смирнов А. Д." in upcoming.text
+
+
+def test_no_goals(tmp_path: Path) -> None:
+    h = Harness(tmp_path, goals=[])
+    try:
+        user = h.linked_user()
+        user.press("Записать себя")
+        _problem(user, "нет целей консультации")
+        assert user.press("← Назад").text.startswith("Главное меню")
+    finally:
+        h.close()
+
+
+def test_no_specialities(harness: Harness) -> None:
+    user = harness.linked_user()
+    user.press("Записать себя")
+    harness.schedule_store.take_all()
+    user.press("Повторная")
+    _problem(user, "нет специальностей")
+    assert user.press("← Назад").text.startswith("Выберите цель")
+
+
+def test_no_mos(harness: Harness) -> None:
+    user = harness.linked_user()
+    user.press("Записать себя")
+    user.press("Повторная")
+    harness.schedule_store.take_all(speciality_id="36")
+    user.press("Кардиология")
+    _problem(user, "Нет медицинских организаций")
+    back = user.press("← Назад")
+    assert back.text.startswith("Выберите специальность") and "Кардиология" not in back.labels()
+
+
+def test_no_doctors_with_a_messenger_id(harness: Harness) -> None:
+    user = harness.linked_user()
+    user.press("Записать себя")
+    user.press("Повторная")
+    user.press("Хирургия")
+    user.press("ГП")
+    _problem(user, "нет врачей")
+    assert user.press("← Назад").text.startswith("Выберите медицинскую")
+
+
+def test_no_dates(harness: Harness) -> None:
+    user = harness.linked_user()
+    user.press("Записать себя")
+    user.press("Повторная")
+    user.press("Кардиология")
+    user.press("КДЦ")
+    harness.schedule_store.take_all(doctor_id="d1031")
+    user.press("Фёдоров")
+    _problem(user, "нет свободных дат")
+    # back to the doctors: the МИС now lists КДЦ's only cardiologist as fully booked, so that step says so
+    _problem(user.press("← Назад") and user, "нет врачей")
+    assert user.press("← Назад").text.startswith("Выберите медицинскую")
+
+
+def test_no_slots(harness: Harness) -> None:
+    user = harness.linked_user()
+    _to_doctor(user, "Педиатрия", "ДП", "Михайлова")
+    first = next(b for b in user.screen().buttons if b["payload"].split("|")[1].startswith("t:"))
+    harness.schedule_store.take_all(doctor_id="d1021", day=date.fromisoformat(first["payload"].split("t:")[1]))
+    user.press(first["text"])
+    _problem(user, "свободного времени для ТМК не осталось")
+    back = user.press("← Назад")
+    assert back.text.startswith("Выберите дату") and first["text"] not in back.labels()
+
+
+def test_booking_refused_by_the_mis_age_rule(harness: Harness) -> None:
+    user = harness.linked_user()
+    _to_doctor(user, "Терапия", "ГП", "Смирнова О")   # an 11-year-old to an adults' therapist
+    user.press(user.screen().buttons[0]["text"])
+    user.press(user.screen().buttons[0]["text"])
+    user.press("Согласен")
+    _problem(user, "Запись не выполнена. К врачу этой специальности нельзя записать пациента такого возраста")
+    assert user.press("← Назад").text.startswith("Проверьте запись")
+    assert harness.tmk.bookings.listing() == []
+
+
+def test_patient_not_in_the_mo_is_told_at_the_mo_step(harness: Harness) -> None:
+    harness.tmk.records.link(USER, Account(Person("Неизвестная", "Ольга", "", date(1990, 1, 1), _snils("100200300")),
+                                           (), "79132456718"))
+    user = harness.user
+    user.start()
+    user.press("Записать себя")
+    user.press("Повторная")
+    user.press("Кардиология")
+    user.press("ГП")
+    _problem(user, "Пациент с такими данными не найден")
+
+
+def test_stale_buttons_and_expiry(harness: Harness) -> None:
+    user = harness.linked_user()
+    old = user.screen()
+    user.write("ещё раз")             # a new message: a new session
+    payload = next(b["payload"] for b in old.buttons if b["text"].startswith("Записать себя"))
+    harness.max_app.post(f"/_sandbox/max/users/{USER}/press", json={"payload": payload})
+    # the sandbox only lets the last message be pressed: send the stale press as MAX would, by webhook
+    body = {"update_type": "message_callback", "timestamp": 1, "callback": {
+        "timestamp": 1, "callback_id": "stale-1", "payload": payload,
+        "user": {"user_id": USER, "first_name": "Анна", "is_bot": False, "last_activity_time": 1}},
+        "message": {"body": {"mid": old.mid, "seq": 1, "text": old.text}, "timestamp": 1,
+                    "recipient": {"chat_id": 1, "chat_type": "dialog", "user_id": USER}}}
+    assert harness.tmk.receive({"X-Max-Bot-Api-Secret": SECRET}, json.dumps(body).encode()) == 200
+    assert "больше не действует" in harness.world.messages[old.mid].text
+
+
+def test_webhook_without_the_secret_changes_nothing(harness: Harness) -> None:
+    body = json.dumps({"update_type": "bot_started", "timestamp": 1, "chat_id": 5, "user": {
+        "user_id": 4242, "first_name": "X", "is_bot": False, "last_activity_time": 1}}).encode()
+    assert harness.tmk.receive({}, body) == 401
+    assert harness.tmk.receive({"X-Max-Bot-Api-Secret": "wrong-secret"}, body) == 401
+    assert harness.tmk.records.user(4242) is None
+    assert harness.tmk.receive({"X-Max-Bot-Api-Secret": SECRET}, body) == 200
+    assert harness.tmk.records.user(4242) is not None
+
+
+def test_a_redelivered_update_is_handled_once(harness: Harness) -> None:
+    user = harness.linked_user()
+    before = len(user.messages())
+    body = {"update_type": "message_created", "timestamp": 1, "message": {
+        "body": {"mid": "mid.dup-1", "seq": 5, "text": "меню"}, "timestamp": 1,
+        "sender": {"user_id": USER, "first_name": "Анна", "is_bot": False, "last_activity_time": 1},
+        "recipient": {"chat_id": 1, "chat_type": "dialog", "user_id": USER}}}
+    raw: Any = json.dumps(body).encode()
+    for _ in range(3):
+        assert harness.tmk.receive({"X-Max-Bot-Api-Secret": SECRET}, raw) == 200
+    assert len(user.messages()) == before + 1
