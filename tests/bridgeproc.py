@@ -94,13 +94,20 @@ class SandboxProcess(BridgeProcess):
     bridge_config: dict[str, Any] = field(default_factory=dict)
 
 
-def start_sandbox(tmp: Path, adapters: tuple[str, ...] = ("egisz",), ready_timeout: float = 30.0) -> SandboxProcess:
-    """Run ``bridge sandbox`` alone, so bridges can die and restart while the sandbox keeps its state."""
+def start_sandbox(tmp: Path, adapters: tuple[str, ...] = ("egisz",), ready_timeout: float = 30.0,
+                  bridge_port: int | None = None) -> SandboxProcess:
+    """Run ``bridge sandbox`` alone, so bridges can die and restart while the sandbox keeps its state.
+
+    ``bridge_port``: where the bridge will listen (the sandboxes call it back: webhooks, ЕСИА return).
+    """
     tmp.mkdir(parents=True, exist_ok=True)
-    base = free_port_block(4)
+    base = free_port_block(8)
     config_path = tmp / "sandbox.yaml"
-    config_path.write_text(yaml.safe_dump({"adapters": list(adapters), "sandbox_base_port": base,
-                                           "sandbox_dir": str(tmp / "keys"), "sandbox": True}), encoding="utf-8")
+    config: dict[str, Any] = {"adapters": list(adapters), "sandbox_base_port": base, "sandbox_dir": str(tmp / "keys"),
+                              "sandbox": True, "host": "127.0.0.1"}
+    if bridge_port is not None:
+        config["port"] = bridge_port
+    config_path.write_text(yaml.safe_dump(config), encoding="utf-8")
     written = tmp / "bridge-upstreams.yaml"
     log_path = tmp / "sandbox.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("BRIDGE_")}
@@ -129,7 +136,7 @@ def start_bridge(
 ) -> BridgeProcess:
     """Run ``bridge serve [--sandbox]`` with a config written to ``tmp``; wait for /readyz."""
     tmp.mkdir(parents=True, exist_ok=True)
-    port = free_port()
+    port = int((config or {}).get("port") or free_port())
     base = free_port_block(len(sandbox_peers) + 6)
     settings: dict[str, Any] = {
         "port": port,

@@ -120,8 +120,6 @@ class Conversation:
     def _press(self, update: MessageCallback) -> None:
         user_id = update.user.user_id
         session, _, action = (update.payload or "").partition("|")
-        if session == "remind":
-            session, action = "", "up"       # «Предстоящие записи» under a reminder
         user = self._records.user(user_id)
         dialog = self._records.dialog(user_id)
         mid = update.message.mid if update.message is not None else None
@@ -129,7 +127,11 @@ class Conversation:
             self._press_unlinked(update, user_id, dialog, session, action, mid)
             return
         who = user.account.user.short_name
-        if dialog is None or (session and session != dialog.session):
+        if session == "remind":   # under a reminder: a fresh dialog in a new message, the reminder kept
+            mid = None
+            dialog = self._records.start_dialog(user_id, menu_state(), None)
+            session, action = dialog.session, "up"
+        if dialog is None or session != dialog.session:
             fresh = self._records.start_dialog(user_id, menu_state(), mid)
             self._show(update, mid, Screens(fresh.session).stale(who), "Меню обновлено")
             return
