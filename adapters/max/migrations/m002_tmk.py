@@ -93,6 +93,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("tmk_representation", "tmk_chat_pool", "tmk_seen_update", "tmk_booking", "tmk_dialog", "tmk_user_patient",
-                  "tmk_user"):
+    for table in ("tmk_representation", "tmk_chat_pool", "tmk_seen_update", "tmk_booking", "tmk_dialog",
+                  "tmk_user_patient", "tmk_user"):
         op.drop_table(table)

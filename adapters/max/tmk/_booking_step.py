@@ -70,7 +70,7 @@ class BookingStep:
             _metrics.DIALOG_ERRORS.labels("booking").inc()
             text = exc.message if isinstance(exc, ScheduleRefused) else UNAVAILABLE
             trail = [s for s in state.get("trail") or [] if s != "summary"]
-            state.update(screen="problem", offered={}, trail=trail + ["summary"])
+            state.update(screen="problem", offered={}, trail=[*trail, "summary"])
             return state, screens.problem(f"Запись не выполнена. {text}"), "Запись не выполнена"
         start, end = datetime.fromisoformat(slot["start"]), datetime.fromisoformat(slot["end"])
         visit_id = self._visit_id(ref, start)

@@ -114,7 +114,8 @@ class Bookings:
 
     def set_state(self, booking_id: str, state: str) -> bool:
         with self._store.engine.begin() as db:
-            return bool(db.execute(t.bookings.update().where(t.bookings.c.id == booking_id, t.bookings.c.state == BOOKED)
+            return bool(db.execute(t.bookings.update()
+                                   .where(t.bookings.c.id == booking_id, t.bookings.c.state == BOOKED)
                                    .values(state=state, updated_at=self._clock())).rowcount)
 
     def set_chat(self, booking_id: str, chat: dict[str, Any]) -> None:

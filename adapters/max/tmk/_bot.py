@@ -47,7 +47,8 @@ class TmkBot:
 
         self.records = Records(store, Sealer(secret, "tmk"), pseudonym, clock)
         self.bookings = Bookings(store, Sealer(secret, "tmk"), self.records.person_key, outbox, clock)
-        self.identity = Identity(self.records, tokens, settings.public_url, timedelta(minutes=settings.link_ttl_minutes))
+        self.identity = Identity(self.records, tokens, settings.public_url,
+                                 timedelta(minutes=settings.link_ttl_minutes))
         lpu_names: dict[int, str] = {}
 
         def lpu_full_name(lpu_id: int) -> str:

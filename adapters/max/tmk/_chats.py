@@ -102,7 +102,8 @@ class ConsultationChats:
                 free = db.execute(sa.select(t.chat_pool.c.chat_id).where(t.chat_pool.c.booking_id.is_(None))
                                   .order_by(t.chat_pool.c.chat_id).limit(1)).scalar()
                 if free is None:
-                    raise ChatUnavailable("no free pre-created MAX chat left in the pool (adapter_settings.max.max_chats)")
+                    raise ChatUnavailable("no free pre-created MAX chat left in the pool "
+                                          "(adapter_settings.max.max_chats)")
                 taken = db.execute(t.chat_pool.update().where(t.chat_pool.c.chat_id == free,
                                                               t.chat_pool.c.booking_id.is_(None))
                                    .values(booking_id=booking_id, assigned_at=sa.func.now())).rowcount

@@ -11,13 +11,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 from adapters.hubservice import PatientData, PatientRef, ScheduleClient, ScheduleRefused
 from adapters.max.tmk._people import Account, Person
 from adapters.max.tmk._screens import Option, day_text
 from bridge.delivery import UpstreamUnavailable
 
+T = TypeVar("T")
 UNAVAILABLE = ("Расписание медицинских организаций сейчас недоступно. Попробуйте через несколько минут "
                "или вернитесь назад.")
 
@@ -73,7 +75,8 @@ class BookingFlow:
                                       "Начните запись заново.")
 
     def patient_step(self, account: Account) -> Step:
-        options = tuple(Option(f"p:{key}", f"{p.short_name}, {p.birth_date:%d.%m.%Y}") for key, p in self.others(account))
+        options = tuple(Option(f"p:{key}", f"{p.short_name}, {p.birth_date:%d.%m.%Y}")
+                        for key, p in self.others(account))
         if not options:
             raise StepProblem("identity", "В Госуслугах у вас нет детей, и медицинская организация не указала вас "
                                           "законным представителем другого пациента. Записать можно только себя.")
@@ -91,7 +94,7 @@ class BookingFlow:
     def speciality_step(self) -> Step:
         names: dict[str, str] = {}
         for lpu in self._ask("speciality", self._schedule.lpus):
-            for spec in self._ask("speciality", lambda lpu_id=lpu.id: self._schedule.specialities(lpu_id)):
+            for spec in self._ask("speciality", partial(self._schedule.specialities, lpu.id)):
                 if spec.free > 0:
                     names.setdefault(str(spec.id), spec.name)
         if not names:
@@ -103,7 +106,7 @@ class BookingFlow:
     def mo_step(self, speciality_id: str, speciality_name: str) -> Step:
         options = []
         for lpu in self._ask("mo", self._schedule.lpus):
-            specs = self._ask("mo", lambda lpu_id=lpu.id: self._schedule.specialities(lpu_id))
+            specs = self._ask("mo", partial(self._schedule.specialities, lpu.id))
             if any(str(s.id) == speciality_id and s.free > 0 for s in specs):
                 options.append(Option(f"m:{lpu.id}", lpu.short_name or lpu.full_name))
         if not options:
@@ -157,7 +160,7 @@ class BookingFlow:
         return Step("slot", f"Выберите время ({day_text(day)}):",
                     tuple(Option(f"a:{s.id}", f"{s.start:%H:%M}") for s in slots), per_row=3), known
 
-    def _ask(self, step: str, call: Callable[[], Any]) -> Any:
+    def _ask(self, step: str, call: Callable[[], T]) -> T:
         try:
             return call()
         except ScheduleRefused as refused:

@@ -70,15 +70,16 @@ class Identity:
         try:
             user = Person.from_esia(person)
         except ValueError:
-            return LinkOutcome(user_id, None, "Госуслуги не передали ФИО, дату рождения или СНИЛС: записаться нельзя.")
+            return LinkOutcome(user_id, None,
+                               "Госуслуги не передали ФИО, дату рождения или СНИЛС: записаться нельзя.")
         linked = self._records.user(user_id)
         shared = linked.phone if linked else None
         verified = normalise_phone(person.get("MobilePhone"))
         if shared is None:
             return LinkOutcome(user_id, None, "Сначала поделитесь номером телефона в боте, затем войдите снова.")
         if verified is None or verified != shared:
-            return LinkOutcome(user_id, None, "Номер телефона в MAX не совпадает с подтверждённым номером в Госуслугах. "
-                                              "Поделитесь в боте номером, указанным в Госуслугах.")
+            return LinkOutcome(user_id, None, "Номер телефона в MAX не совпадает с подтверждённым номером "
+                                              "в Госуслугах. Поделитесь в боте номером, указанным в Госуслугах.")
         children = []
         for child in person.get("Children") or []:
             try:

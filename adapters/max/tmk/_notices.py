@@ -38,7 +38,8 @@ class Notices:
         self._clock = clock
         self._local = local_time
 
-    def invite_for_sick_leave(self, patient_snils: str, sick_leave: str, doctor: str, speciality: str | None) -> NoticeResult:
+    def invite_for_sick_leave(self, patient_snils: str, sick_leave: str, doctor: str,
+                              speciality: str | None) -> NoticeResult:
         users = self._records.users_for_patient(patient_snils)
         delivered = 0
         for user in users:
@@ -60,7 +61,8 @@ class Notices:
         booking = self._booking(lpu_id, visit_id)
         self._bookings.set_state(booking.id, FINISHED)
         user = self._records.user(booking.user_id)
-        text = (f"Телемедицинская консультация завершена.\nНачало: {moment_text(start)}\nОкончание: {moment_text(end)}\n"
+        text = (f"Телемедицинская консультация завершена.\nНачало: {moment_text(start)}\n"
+                f"Окончание: {moment_text(end)}\n"
                 f"Цель: {goal or booking.details.get('goal')}\nВрач: {doctor}\nПациент: {booking.patient.short_name}\n"
                 f"Номер записи: {booking.number}")
         sent = user is not None and self._send(user, NewMessage(text), "consultation_finished")
@@ -69,7 +71,8 @@ class Notices:
     def booking_cancelled(self, lpu_id: int, visit_id: str, reason: str | None) -> NoticeResult:
         booking = self._booking(lpu_id, visit_id)
         if booking.state != BOOKED:
-            raise RuleViolation("BookingNotActive", f"запись уже {'отменена' if booking.state == CANCELLED else 'завершена'}")
+            done = "отменена" if booking.state == CANCELLED else "завершена"
+            raise RuleViolation("BookingNotActive", f"запись уже {done}")
         self._bookings.set_state(booking.id, CANCELLED)   # its reminders see this and are not sent
         user = self._records.user(booking.user_id)
         text = (f"Запись на телемедицинскую консультацию отменена медицинской организацией.\n"

@@ -63,7 +63,8 @@ class Reminders:
             _metrics.REMINDERS.labels(kind, "superseded").inc()
             return Rejected("reminder.superseded", "the 15-minute reminder is due: one reminder, not two")
         user = self._records.user(booking.user_id)
-        if message.attempts > 1 and user is not None and user.chat_id and self._already_sent(user.chat_id, booking, kind):
+        if (message.attempts > 1 and user is not None and user.chat_id
+                and self._already_sent(user.chat_id, booking, kind)):
             return Delivered()
         link = None
         if kind == "15m":

@@ -97,13 +97,15 @@ class TmkNotifications(BridgeServiceBase):
     def InviteToTmkForSickLeave(ctx: Any, Snils: str, SickLeaveNumber: str, DoctorName: str,
                                 Speciality: str | None) -> Any:
         """Пригласить пациента записаться на ТМК для закрытия листка нетрудоспособности (seed 004 §6м)."""
-        result = _notices(ctx).invite_for_sick_leave(_snils(Snils, "Snils"), _required(SickLeaveNumber, "SickLeaveNumber"),
+        result = _notices(ctx).invite_for_sick_leave(_snils(Snils, "Snils"),
+                                                     _required(SickLeaveNumber, "SickLeaveNumber"),
                                                      _required(DoctorName, "DoctorName"), Speciality)
         return _receipt(result)
 
     @rpc(Integer(min_occurs=1, nillable=False, doc="Идентификатор МО (IdLPU)"),
          _text("Идентификатор записи (IdAppointment из GetPatientHistory)", required=True),
-         DateTime(min_occurs=1, nillable=False, doc="Начало ТМК"), DateTime(min_occurs=1, nillable=False, doc="Окончание ТМК"),
+         DateTime(min_occurs=1, nillable=False, doc="Начало ТМК"),
+         DateTime(min_occurs=1, nillable=False, doc="Окончание ТМК"),
          _text("Цель ТМК"), _text("ФИО врача, проводившего ТМК", required=True), _returns=NoticeReceipt)
     def ConsultationFinished(ctx: Any, LpuId: int, VisitId: str, Start: datetime, End: datetime, Goal: str | None,
                              DoctorName: str) -> Any:

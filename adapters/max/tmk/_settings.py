@@ -67,7 +67,7 @@ class TmkSettings(BaseModel):
     link_ttl_minutes: int = Field(15, ge=1, le=24 * 60)
     consultation_platform: Literal["max", "sferum"] = "max"
     max_chats: list[int] = Field(default_factory=list)   # pre-created MAX groups where the bot is admin
-    schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
+    schedule: ScheduleSettings = Field(default_factory=lambda: ScheduleSettings(days_ahead=14))
     sferum: SferumSettings | None = None
 
     @field_validator("public_url")
