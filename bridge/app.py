@@ -6,6 +6,7 @@ import asyncio
 import os
 import re
 import socket
+import threading
 import uuid
 from collections.abc import AsyncIterator, Callable, MutableMapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -121,8 +122,9 @@ def build_context(settings: Settings, store: Store | None = None) -> tuple[Adapt
     adapters = [load_adapter(name) for name in settings.adapters]
     store.upgrade([a.migrations for a in adapters if a.migrations is not None])
     secret = settings.pseudonym_secret()
+    clock = settings.clock()
     outbox = Outbox(store, max_attempts=settings.outbox_max_attempts, backoff_initial=settings.outbox_backoff_initial,
-                    backoff_max=settings.outbox_backoff_max)
+                    backoff_max=settings.outbox_backoff_max, clock=clock)
     context = AdapterContext(
         settings=settings,
         store=store,
@@ -131,7 +133,8 @@ def build_context(settings: Settings, store: Store | None = None) -> tuple[Adapt
         journal=OperationJournal(store),
         tokens=OneTimeTokens(store, secret),
         outbox=outbox,
-        scheduler=Scheduler(JobRuns(store, holder=instance_name())),
+        scheduler=Scheduler(JobRuns(store, holder=instance_name()), clock=clock),
+        clock=clock,
     )
     return context, adapters
 
@@ -184,6 +187,15 @@ def create_app(settings: Settings, store: Store | None = None) -> ASGIApp:
 
 
 
+def _run_start_tasks(tasks: list[Callable[[], None]]) -> None:
+    """Adapters' start work, off the event loop so that a slow upstream does not hold readiness."""
+    for task in tasks:
+        try:
+            task()
+        except Exception:
+            _log.exception("bridge.start_task.failed", task=getattr(task, "__qualname__", "?"))
+
+
 def _lifespan(context: AdapterContext) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     """Start the delivery workers and the scheduler; on shutdown stop taking work, finish what is
     in hand within the deadline, and leave the rest (its leases expire) to other instances."""
@@ -194,6 +206,8 @@ def _lifespan(context: AdapterContext) -> Callable[[FastAPI], AbstractAsyncConte
         pool = context.outbox.start(workers=settings.outbox_workers) if settings.outbox_workers else None
         if settings.scheduler:
             context.scheduler.start()
+        if context.on_start:
+            threading.Thread(target=_run_start_tasks, args=(context.on_start,), name="start-tasks", daemon=True).start()
         try:
             yield
         finally:
