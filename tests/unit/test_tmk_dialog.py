@@ -29,8 +29,6 @@ with warnings.catch_warnings():
     from fastapi.testclient import TestClient
 
 TOKEN, SECRET, USER = "t-token", "webhook-secret-1", 700001
-MOTHER = Person("Смирнова", "Анна", "Сергеевна", date(1988, 3, 14), "13748291500")
-SON = Person("Смирнов", "Артём", "Дмитриевич", date(2015, 9, 9), "17489322600")
 
 
 def _snils(first9: str) -> str:
@@ -263,3 +261,81 @@ def test_a_redelivered_update_is_handled_once(harness: Harness) -> None:
     for _ in range(3):
         assert harness.tmk.receive({"X-Max-Bot-Api-Secret": SECRET}, raw) == 200
     assert len(user.messages()) == before + 1
+
+
+def _book_child(harness: Harness) -> Any:
+    user = harness.linked_user()
+    _to_doctor(user, "Педиатрия", "ДП", "Михайлова")
+    user.press(user.screen().buttons[1]["text"])
+    user.press(user.screen().buttons[0]["text"])
+    user.press("Согласен")
+    booking = harness.tmk.bookings.listing()[0]
+    return user, booking
+
+
+def test_the_mis_cancels_a_booking_and_its_reminders_do_not_go(harness: Harness) -> None:
+    user, booking = _book_child(harness)
+    result = harness.tmk.notices.booking_cancelled(102, booking["visit_id"], "врач заболел")
+    assert result.delivered == 1 and result.reason is None
+    assert "отменена медицинской организацией" in user.screen().text and "врач заболел" in user.screen().text
+    assert harness.tmk.bookings.listing()[0]["state"] == "cancelled"
+    for message in harness.outbox.list(kind="tmk.reminder"):
+        outcome = harness.tmk.reminders.deliver(message)
+        assert type(outcome).__name__ == "Rejected" and outcome.code == "reminder.cancelled"  # type: ignore[union-attr]
+    from bridge.errors import RuleViolation
+    with pytest.raises(RuleViolation):
+        harness.tmk.notices.booking_cancelled(102, booking["visit_id"], None)
+
+
+def test_the_mis_says_the_consultation_finished(harness: Harness) -> None:
+    user, booking = _book_child(harness)
+    start = datetime.fromisoformat(booking["start_at"])
+    result = harness.tmk.notices.consultation_finished(102, booking["visit_id"], start, start.replace(minute=25),
+                                                       None, "Михайлова Анна Дмитриевна")
+    assert result.delivered == 1
+    text = user.screen().text
+    assert text.startswith("Телемедицинская консультация завершена") and "Михайлова" in text and "Цель:" in text
+    from bridge.errors import InvalidField
+    with pytest.raises(InvalidField):
+        harness.tmk.notices.consultation_finished(102, "V999999", start, start, None, "X")
+
+
+def test_sick_leave_invitation_leads_into_the_dialog(harness: Harness) -> None:
+    user = harness.linked_user()
+    result = harness.tmk.notices.invite_for_sick_leave(MOTHER.snils, "910000000001", "Смирнова О. П.", "Терапия")
+    assert result.delivered == 1
+    assert "листок нетрудоспособности № 910000000001" in user.screen().text
+    assert user.press("Записаться на ТМК").text.startswith("Выберите цель")
+    nobody = harness.tmk.notices.invite_for_sick_leave(_snils("100200300"), "1", "X", None)
+    assert nobody.delivered == 0 and nobody.reason and "не подключили" in nobody.reason
+
+
+def test_a_represented_person_from_the_mis_is_offered(harness: Harness) -> None:
+    ward = Person("Козлова", "Вера", "Ивановна", date(1941, 2, 3), _snils("123456795"))
+    harness.tmk.notices.register_representative(MOTHER.snils, ward)
+    user = harness.linked_user()
+    labels = user.press("Записать другого").labels()
+    assert any(label.startswith("Козлова В. И.") for label in labels)
+    assert harness.tmk.notices.withdraw_representative(MOTHER.snils, ward.snils)
+    user.press("← Назад")
+    assert not any(label.startswith("Козлова") for label in user.press("Записать другого").labels())
+
+
+def test_a_stopped_bot_marks_the_user_unreachable_and_the_mis_is_told(harness: Harness) -> None:
+    user, booking = _book_child(harness)
+    user.stop()
+    result = harness.tmk.notices.booking_cancelled(102, booking["visit_id"], None)
+    assert result.delivered == 0 and result.reason and "остановил" in result.reason
+    assert harness.tmk.records.user(USER).unreachable  # type: ignore[union-attr]
+
+
+def test_an_expired_dialog_starts_again_at_the_menu(harness: Harness) -> None:
+    user = harness.linked_user()
+    user.press("Записать себя")
+    dialog = harness.tmk.records.dialog(USER)
+    assert dialog is not None
+    from adapters.max.tmk import _tables as t
+    with harness.store.engine.begin() as db:
+        db.execute(t.dialogs.update().values(updated_at=datetime(2020, 1, 1, tzinfo=UTC)))
+    screen = user.press("Повторная")
+    assert "Запись прервана" in screen.text and screen.labels()[0] == "Записать себя на ТМК"
