@@ -348,6 +348,13 @@ class Outbox:
             session.commit()
         return int(getattr(result, "rowcount", 0) or 0)
 
+    def overdue(self, kind: str, older_than: timedelta) -> int:
+        """Pending messages of ``kind`` due more than ``older_than`` ago (not yet delivered)."""
+        cutoff = self._now() - older_than
+        with self._store.session() as session:
+            return int(session.execute(select(func.count()).select_from(TABLE).where(
+                C.kind == kind, C.state == PENDING, C.created_at < cutoff)).scalar_one())
+
     def stats(self) -> OutboxStats:
         now = self._now()
         with self._store.session() as session:

@@ -89,7 +89,7 @@ def _story(world: dict[str, Any], sandbox: SandboxProcess, bridge: BridgeProcess
     user.press("Педиатрия")
     user.press("ДП")
     user.press("Михайлова")
-    user.press(user.screen().buttons[1]["text"])     # the second date offered: more than a day ahead
+    user.press(user.choices("t")[-1])     # the last date offered: days ahead, so both reminders lie in the future
     user.press(user.screen().buttons[0]["text"])
     assert "Смирнов А. Д." in user.screen().text
     assert user.press("Согласен").text.startswith("Вы записаны на ТМК")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import warnings
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +18,11 @@ from adapters.hubservice.sandbox import create_hubservice_wsgi
 from adapters.hubservice.sandbox._store import ScheduleStore
 from adapters.max import MaxBot
 from adapters.max.sandbox import MaxWorld, create_sandbox_app
+from adapters.max.sandbox._world import BOT_USER_ID, SandboxChat
 from adapters.max.tmk import TmkBot, TmkSettings
 from adapters.max.tmk._people import Account, Person
 from adapters.max.tmk._script import MessengerUser
+from adapters.sferum import SferumClient, SferumWorld, create_sferum_sandbox
 from bridge.delivery import Outbox, RetryPolicy, Upstream, UpstreamConfig
 from bridge.store import OneTimeTokens, Pseudonymizer, Store
 
@@ -41,7 +43,8 @@ SON = Person("Смирнов", "Артём", "Дмитриевич", date(2015, 
 
 
 class Harness:
-    def __init__(self, tmp: Path, goals: list[str] | None = None) -> None:
+    def __init__(self, tmp: Path, goals: list[str] | None = None, platform: str = "max") -> None:
+        self.now: datetime | None = None      # None: real time; set it to move the bot's clock
         self.schedule_store = ScheduleStore(today=datetime.now(UTC).date())
         self.world = MaxWorld(token=TOKEN)
         self.store = Store(f"sqlite:///{tmp / 'bridge.db'}")
@@ -60,16 +63,27 @@ class Harness:
                           transport=self.max_app._transport)
         mis = hubservice_upstream(UpstreamConfig(name="hubservice", base_url="http://mis", retry=retry),
                                   httpx.WSGITransport(app=create_hubservice_wsgi(self.schedule_store)))
+        self.world.chats[-1001] = SandboxChat(-1001, "ТМК", {BOT_USER_ID}, owner_id=BOT_USER_ID)
+        self.world.user(502001, "Анна", "Михайлова").started = True
+        self.sferum_world = SferumWorld(token="s-token")
+        self.sferum_app = TestClient(create_sferum_sandbox(self.sferum_world))  # type: ignore[arg-type]
+        self.sferum_app.__enter__()
+        sferum = SferumClient(Upstream(UpstreamConfig(name="sferum", base_url="http://testserver", retry=retry),
+                                       transport=self.sferum_app._transport), "s-token")
         settings = TmkSettings(token=TOKEN, webhook_secret=SECRET, public_url="http://bridge.test",
                                max_chats=[-1001], timezone="UTC", subscribe_on_start=False,
+                               consultation_platform=platform, sferum={"token": "s-token"},
                                **({"goals": goals} if goals is not None else {}),
                                schedule={"guid": "g", "endpoint": "/hubservice"})
         secret = b"unit-test-secret-0123456789abcdef"
-        self.outbox = Outbox(self.store)
+        def clock() -> datetime:
+            return self.now or datetime.now(UTC)
+
+        self.outbox = Outbox(self.store, clock=clock)
         self.tmk = TmkBot(settings, store=self.store, secret=secret, pseudonym=Pseudonymizer(secret),
                           tokens=OneTimeTokens(self.store, secret), outbox=self.outbox,
-                          bot=MaxBot(max_up, TOKEN), schedule=ScheduleClient(mis, "g"), sferum=None,
-                          clock=lambda: datetime.now(UTC))
+                          bot=MaxBot(max_up, TOKEN), schedule=ScheduleClient(mis, "g"), sferum=sferum, clock=clock)
+        self.tmk.start()
         self.bot_ref.append(self.tmk)
         self.max_app.post("/subscriptions", headers={"Authorization": TOKEN},
                           json={"url": "http://bridge.test/max/webhook", "secret": SECRET})
@@ -86,6 +100,7 @@ class Harness:
 
     def close(self) -> None:
         self.max_app.__exit__(None, None, None)
+        self.sferum_app.__exit__(None, None, None)
         self.store.dispose()
 
 
@@ -266,7 +281,7 @@ def test_a_redelivered_update_is_handled_once(harness: Harness) -> None:
 def _book_child(harness: Harness) -> Any:
     user = harness.linked_user()
     _to_doctor(user, "Педиатрия", "ДП", "Михайлова")
-    user.press(user.screen().buttons[1]["text"])
+    user.press(last_date(user))      # days ahead: both reminders are due in the future
     user.press(user.screen().buttons[0]["text"])
     user.press("Согласен")
     booking = harness.tmk.bookings.listing()[0]
@@ -339,3 +354,79 @@ def test_an_expired_dialog_starts_again_at_the_menu(harness: Harness) -> None:
         db.execute(t.dialogs.update().values(updated_at=datetime(2020, 1, 1, tzinfo=UTC)))
     screen = user.press("Повторная")
     assert "Запись прервана" in screen.text and screen.labels()[0] == "Записать себя на ТМК"
+
+
+def last_date(user: MessengerUser) -> str:
+    return user.choices("t")[-1]
+
+
+def _reminders_sent(harness: Harness) -> dict[str, int]:
+    counts = {"24h": 0, "15m": 0}
+    for message in harness.world.bot_messages(USER):
+        for attachment in message.attachments:
+            for row in (attachment.get("payload") or {}).get("buttons") or []:
+                for button in row:
+                    if str(button.get("payload", "")).startswith("remind|"):
+                        counts[str(button["payload"]).rsplit("|", 1)[1]] += 1
+    return counts
+
+
+def test_reminders_go_late_when_the_bridge_was_down_and_never_twice(harness: Harness) -> None:
+    _, booking = _book_child(harness)
+    start = datetime.fromisoformat(booking["start_at"])
+    harness.now = start - timedelta(hours=20)           # down through the 24-hour mark: four hours late
+    harness.outbox.run_once("w1")
+    assert _reminders_sent(harness) == {"24h": 1, "15m": 0}
+    harness.now = start - timedelta(minutes=10)          # and through the 15-minute mark
+    harness.outbox.run_once("w1")
+    harness.outbox.run_once("w2")
+    assert _reminders_sent(harness) == {"24h": 1, "15m": 1}
+    assert harness.tmk.bookings.listing()[0]["chat"] == {"platform": "max", "chat_id": -1001}
+    assert {502001, USER} <= harness.world.chats[-1001].members
+
+
+def test_a_missed_day_ahead_reminder_gives_way_to_the_fifteen_minute_one(harness: Harness) -> None:
+    _, booking = _book_child(harness)
+    start = datetime.fromisoformat(booking["start_at"])
+    harness.now = start - timedelta(minutes=5)            # down through both marks
+    harness.outbox.run_once("w1")
+    assert _reminders_sent(harness) == {"24h": 0, "15m": 1}
+    harness.now = start + timedelta(minutes=1)
+    harness.outbox.run_once("w1")
+    assert _reminders_sent(harness) == {"24h": 0, "15m": 1}
+
+
+def test_no_reminder_after_the_start(harness: Harness) -> None:
+    _, booking = _book_child(harness)
+    harness.now = datetime.fromisoformat(booking["start_at"]) + timedelta(seconds=1)
+    harness.outbox.run_once("w1")
+    assert _reminders_sent(harness) == {"24h": 0, "15m": 0}
+    assert {m.last_error_code for m in harness.outbox.list(kind="tmk.reminder")} == {"reminder.too_late"}
+
+
+def test_sferum_hosts_the_consultation_chat(tmp_path: Path) -> None:
+    h = Harness(tmp_path, platform="sferum")
+    try:
+        _, booking = _book_child(h)
+        h.now = datetime.fromisoformat(booking["start_at"]) - timedelta(minutes=14)
+        h.outbox.run_once("w1")
+        chats = list(h.sferum_world.chats.values())
+        assert len(chats) == 1
+        members = {m.phone: (m.chat_role, m.member_role) for m in chats[0].members.values()}
+        assert members == {"79211021000": ("teacher", "admin"), "79132456718": ("student", "member")}
+        reminder = h.world.last_bot_message(USER)
+        assert reminder is not None and chats[0].invite_link in json.dumps(reminder.attachments)
+        assert "пациент Смирнов А. Д." in chats[0].title
+    finally:
+        h.close()
+
+
+def test_reminders_a_stopped_user_missed_are_listed_for_the_mis(harness: Harness) -> None:
+    user, booking = _book_child(harness)
+    user.stop()
+    start = datetime.fromisoformat(booking["start_at"])
+    harness.now = start - timedelta(hours=23)
+    harness.outbox.run_once("w1")
+    missed = harness.tmk.notices.undelivered_reminders(start - timedelta(days=3))
+    assert missed == [{"LpuId": 102, "VisitId": booking["visit_id"], "Kind": "24h",
+                       "DueAt": start - timedelta(hours=24), "Reason": "пользователь остановил бот в MAX"}]

@@ -18,7 +18,7 @@ from adapters.max.tmk._flow import BookingFlow
 from adapters.max.tmk._identity import Identity
 from adapters.max.tmk._notices import Notices
 from adapters.max.tmk._records import Records
-from adapters.max.tmk._reminders import Reminders
+from adapters.max.tmk._reminders import LATE_AFTER, Reminders
 from adapters.max.tmk._settings import TmkSettings
 from adapters.max.tmk._upcoming import Upcoming
 from adapters.sferum import SferumClient
@@ -68,8 +68,9 @@ class TmkBot:
         self.chats = ConsultationChats(settings.consultation_platform, self.bookings, store, bot, sferum,
                                        lambda uid: (u.phone if (u := self.records.user(uid)) else None), local_time)
         self.reminders = Reminders(bot, self.bookings, self.records, self.chats, settings.conditions, clock, local_time)
-        self.notices = Notices(bot, self.records, self.bookings, clock, local_time)
+        self.notices = Notices(bot, self.records, self.bookings, outbox, clock, local_time)
         outbox.register(REMINDER, self.reminders.deliver)
+        _metrics.REMINDERS_OVERDUE.set_function(lambda: float(outbox.overdue(REMINDER, LATE_AFTER)))
 
     def start(self) -> None:
         """At the instance's start: the chat pool seeded, the webhook subscribed (MAX drops a failing one)."""

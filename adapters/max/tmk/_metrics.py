@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 WEBHOOK_REQUESTS = Counter("bridge_max_webhook_requests_total", "MAX webhook requests by outcome.", ["outcome"])
 UPDATES = Counter("bridge_max_updates_total", "MAX updates by type and outcome.", ["update_type", "outcome"])
@@ -17,3 +17,5 @@ CHATS = Counter("bridge_tmk_consultation_chats_total", "Consultation chats by pl
                 ["platform", "outcome"])
 NOTIFICATIONS = Counter("bridge_tmk_notifications_total", "Notices the МИС asked the bot to send, by kind and outcome.",
                         ["kind", "outcome"])
+REMINDERS_OVERDUE = Gauge("bridge_tmk_reminders_overdue",
+                          "Reminders due more than 60 s ago and not sent yet (read from the store at scrape).")

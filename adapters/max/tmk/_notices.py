@@ -11,15 +11,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from adapters.max._client import MaxBot
 from adapters.max._types import InlineKeyboard, NewMessage, UserUnreachable
 from adapters.max.tmk import _metrics
-from adapters.max.tmk._bookings import BOOKED, CANCELLED, FINISHED, Booking, Bookings
+from adapters.max.tmk._bookings import BOOKED, CANCELLED, FINISHED, REMINDER, Booking, Bookings
 from adapters.max.tmk._people import Person
 from adapters.max.tmk._records import LinkedUser, Records
 from adapters.max.tmk._screens import Screens, moment_text
-from bridge.delivery import UpstreamUnavailable
+from bridge.delivery import Outbox, UpstreamUnavailable
 from bridge.errors import InvalidField, RuleViolation
 
 
@@ -30,8 +31,9 @@ class NoticeResult:
 
 
 class Notices:
-    def __init__(self, bot: MaxBot, records: Records, bookings: Bookings, clock: Callable[[], datetime],
-                 local_time: Callable[[datetime], datetime]) -> None:
+    def __init__(self, bot: MaxBot, records: Records, bookings: Bookings, outbox: Outbox,
+                 clock: Callable[[], datetime], local_time: Callable[[datetime], datetime]) -> None:
+        self._outbox = outbox
         self._bot = bot
         self._records = records
         self._bookings = bookings
@@ -87,6 +89,19 @@ class Notices:
 
     def withdraw_representative(self, representative_snils: str, patient_snils: str) -> bool:
         return self._records.withdraw_representation(representative_snils, patient_snils)
+
+    def undelivered_reminders(self, since: datetime, limit: int = 1000) -> list[dict[str, Any]]:
+        """Reminders due since ``since`` that did not reach the user because they stopped the bot:
+        the МИС reaches those patients another way. No personal data: the МО and the visit."""
+        found = []
+        for message in self._outbox.list(state="rejected", kind=REMINDER, limit=limit):
+            if message.last_error_code != "chat.denied" or message.created_at < since:
+                continue
+            booking = self._bookings.get(str(message.payload.get("booking")))
+            if booking is not None:
+                found.append({"LpuId": booking.lpu_id, "VisitId": booking.visit_id, "Kind": message.payload["kind"],
+                              "DueAt": message.created_at, "Reason": "пользователь остановил бот в MAX"})
+        return found
 
     # --- helpers ---------------------------------------------------------------------------------
 

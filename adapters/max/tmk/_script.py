@@ -68,6 +68,11 @@ class MessengerUser:
                 return self.screen()
         raise AssertionError(f"no button {label!r} on the screen: {current.labels()}\n{current.text}")
 
+    def choices(self, kind: str) -> list[str]:
+        """Labels of the offered choices of one kind (``t`` dates, ``a`` times…), in order."""
+        return [str(b["text"]) for b in self.screen().buttons
+                if b.get("type") == "callback" and f"|{kind}:" in str(b.get("payload", ""))]
+
     def link(self, label: str) -> str:
         for button in self.screen().buttons:
             if button.get("type") == "link" and str(button.get("text", "")).startswith(label):

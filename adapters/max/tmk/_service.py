@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from spyne import Application, Boolean, ComplexModel, DateTime, Integer, Unicode
+from spyne import Application, Array, Boolean, ComplexModel, DateTime, Integer, Unicode
 from spyne import rpc as _spyne_rpc
 from spyne.protocol.soap import Soap11
 
@@ -42,6 +42,17 @@ class NoticeReceipt(ComplexModel):  # type: ignore[misc]
     _type_info = [
         ("Delivered", Integer(doc="Скольким пользователям MAX доставлено уведомление")),
         ("Reason", Unicode(doc="Почему не всем (пусто, если всем)")),
+    ]
+
+
+class UndeliveredReminder(ComplexModel):  # type: ignore[misc]
+    __namespace__ = NAMESPACE
+    _type_info = [
+        ("LpuId", Integer(doc="Идентификатор МО (IdLPU)")),
+        ("VisitId", Unicode(doc="Идентификатор записи (IdAppointment)")),
+        ("Kind", Unicode(doc="24h — за сутки, 15m — за 15 минут")),
+        ("DueAt", DateTime(doc="Когда напоминание должно было уйти (UTC)")),
+        ("Reason", Unicode),
     ]
 
 
@@ -131,6 +142,12 @@ class TmkNotifications(BridgeServiceBase):
         _notices(ctx).register_representative(_snils(RepresentativeSnils, "RepresentativeSnils"),
                                               _person(Patient, "Patient"))
         return True
+
+    @rpc(DateTime(min_occurs=1, nillable=False, doc="С какого момента (UTC)"), _returns=Array(UndeliveredReminder))
+    def ListUndeliveredReminders(ctx: Any, Since: datetime) -> Any:
+        """Напоминания, не доставленные потому, что пользователь остановил бот: свяжитесь с пациентом иначе."""
+        since = Since if Since.tzinfo is not None else Since.replace(tzinfo=UTC)
+        return [UndeliveredReminder(**row) for row in _notices(ctx).undelivered_reminders(since)]
 
     @rpc(_text("СНИЛС законного представителя", required=True), _text("СНИЛС пациента", required=True),
          _returns=Boolean)
