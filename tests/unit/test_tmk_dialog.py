@@ -85,6 +85,10 @@ class Harness:
                           bot=MaxBot(max_up, TOKEN), schedule=ScheduleClient(mis, "g"), sferum=sferum, clock=clock)
         self.tmk.start()
         self.bot_ref.append(self.tmk)
+        self.make_instance = lambda: TmkBot(
+            settings, store=self.store, secret=secret, pseudonym=Pseudonymizer(secret),
+            tokens=OneTimeTokens(self.store, secret), outbox=Outbox(self.store, clock=clock),
+            bot=MaxBot(max_up, TOKEN), schedule=ScheduleClient(mis, "g"), sferum=sferum, clock=clock)
         self.max_app.post("/subscriptions", headers={"Authorization": TOKEN},
                           json={"url": "http://bridge.test/max/webhook", "secret": SECRET})
         self.user = MessengerUser("http://unused", USER)
@@ -430,3 +434,21 @@ def test_reminders_a_stopped_user_missed_are_listed_for_the_mis(harness: Harness
     missed = harness.tmk.notices.undelivered_reminders(start - timedelta(days=3))
     assert missed == [{"LpuId": 102, "VisitId": booking["visit_id"], "Kind": "24h",
                        "DueAt": start - timedelta(hours=24), "Reason": "пользователь остановил бот в MAX"}]
+
+
+def test_the_dialog_moves_between_instances_on_one_store(harness: Harness) -> None:
+    """Each press lands on another instance (as behind a load balancer): the dialog goes on regardless."""
+    user = harness.linked_user()
+    other = harness.make_instance()
+    instances = [harness.tmk, other]
+    steps = ["Записать другого", "Смирнов А.", "Повторная", "Педиатрия", "ДП", "Михайлова"]
+    for i, label in enumerate(steps):
+        harness.bot_ref[0] = instances[i % 2]
+        user.press(label)
+    harness.bot_ref[0] = instances[0]
+    user.press(last_date(user))
+    harness.bot_ref[0] = instances[1]
+    user.press(user.choices("a")[0])
+    harness.bot_ref[0] = instances[0]
+    assert user.press("Согласен").text.startswith("Вы записаны на ТМК")
+    assert len(other.bookings.listing()) == 1
