@@ -130,3 +130,19 @@ def _story(world: dict[str, Any], sandbox: SandboxProcess, bridge: BridgeProcess
     assert len(final["24h"]) == 1 and len(final["15m"]) == 1
     metrics = httpx.get(f"{bridge.url}/metrics").text
     assert 'bridge_tmk_reminders_total{kind="15m",outcome="sent"} 1.0' in metrics
+
+
+def test_bridge_demo_shows_the_booking_screen_by_screen(bridge: BridgeProcess) -> None:
+    import subprocess
+    import sys
+
+    from tests.bridgeproc import ROOT
+
+    out = subprocess.run([sys.executable, "-m", "bridge", "demo", "--url", bridge.url], capture_output=True,
+                         text=True, cwd=ROOT, timeout=240, env=bridge.env)
+    assert out.returncode == 0, out.stderr[-2000:]
+    text = out.stdout
+    for screen in ("── пользователь запускает бота", "── ребёнок из Госуслуг", "Выберите врача:",
+                   "Проверьте запись на ТМК:", "Вы записаны на ТМК. Номер записи: ТМК-",
+                   "[Предстоящие записи]  [Главное меню]"):
+        assert screen in text, screen

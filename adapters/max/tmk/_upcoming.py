@@ -23,8 +23,8 @@ class Upcoming:
         found = []
         for b in self._bookings.upcoming(user_id):
             text = (f"{moment_text(self._local(b.start_at))} — {b.details.get('speciality')}, "
-                    f"врач {b.doctor.get('name')}, {b.details.get('lpu')}. Пациент: {b.patient.short_name}. "
-                    f"Цель: {b.details.get('goal')}. Номер записи: {b.number}")
+                    f"врач {b.doctor.get('name')}, {b.details.get('lpu')}\nПациент: {b.patient.short_name}\n"
+                    f"Цель: {b.details.get('goal')}\nНомер записи: {b.number}")
             link = b.chat.get("link") if b.chat and now >= b.start_at - LINK_FROM else None
             if link is None and now >= b.start_at - LINK_FROM:
                 text += "\nСсылка на чат появится в ближайшие минуты."
