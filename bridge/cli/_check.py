@@ -22,6 +22,10 @@ def _where(doc: YamlDocument | None, path: tuple[str, ...]) -> str:
 def check_all(settings: Settings, config_file: Path | None = None) -> list[str]:
     problems: list[str] = []
     doc = load_yaml(config_file) if config_file is not None and config_file.exists() else None
+    if settings.sandbox:   # check what `serve --sandbox` would run: the sandboxes' settings merged in
+        from bridge.cli._serve import with_sandbox_upstreams
+
+        settings = with_sandbox_upstreams(settings)[0]
     for name in settings.adapters:
         try:
             adapter = load_adapter(name)
