@@ -23,10 +23,11 @@ from bridge.scheduling._jobs import (
 )
 
 _log = get_logger("bridge.scheduling")
-JOB_RUNS = Counter("bridge_job_runs_total", "Job runs by job, trigger and outcome.", ["job", "trigger", "outcome"])
+# The label is job_name, not job: Prometheus's own `job` label (the scrape job) would shadow it.
+JOB_RUNS = Counter("bridge_job_runs_total", "Job runs by job, trigger and outcome.", ["job_name", "trigger", "outcome"])
 JOB_LAST_SUCCESS = Gauge("bridge_job_last_success_timestamp_seconds",
-                         "When a job last succeeded on this instance (Unix time).", ["job"])
-JOB_SECONDS = Histogram("bridge_job_duration_seconds", "Duration of job runs.", ["job"],
+                         "When a job last succeeded on this instance (Unix time).", ["job_name"])
+JOB_SECONDS = Histogram("bridge_job_duration_seconds", "Duration of job runs.", ["job_name"],
                         buckets=(0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600))
 
 Window = tuple[datetime | None, datetime | None]

@@ -191,8 +191,7 @@ def esia() -> dict[str, Any]:
 
 
 def egisz() -> dict[str, Any]:
-    # Prometheus renames the bridge's `job` label (the scheduled job) to exported_job: its own `job` is the scrape job.
-    job = 'exported_job="egisz.intake"'
+    job = 'job_name="egisz.intake"'
     return dashboard("mis-bridge-egisz", "MIS Bridge / ЕГИСЗ", "Attachment applications: intake, replies, the upstream.", [
         stat("Hours since the intake last succeeded",
              f"(time() - max(bridge_job_last_success_timestamp_seconds{{{INST},{job}}})) / 3600", "h",

@@ -164,7 +164,7 @@ def test_chart_templates_name_only_defined_values() -> None:
 
 def test_chart_renders_with_helm() -> None:
     """Helm's own engine (helm-python-sdk: Helm's Go SDK, no helm binary) renders and lints the chart."""
-    helm = pytest.importorskip("helm_python", reason="pip install helm-python-sdk to render the chart with Helm")
+    import helm_python as helm  # in the dev extra: CI renders the chart for real
     values = {"database": {"url": "postgresql://bridge:secret@db:5432/bridge"}, "replicaCount": 3}
     lint = helm.lint(str(CHART), values, strict=True)
     assert not lint["errors"], lint
