@@ -12,10 +12,9 @@ from collections.abc import AsyncIterator, Callable, MutableMapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
-from a2wsgi import WSGIMiddleware
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.routing import Route
 
 from bridge.adapters import Adapter, AdapterContext, load_adapter
@@ -23,11 +22,12 @@ from bridge.config import Settings
 from bridge.delivery import Outbox
 from bridge.delivery._outbox_admin import admin_routes as outbox_admin_routes
 from bridge.mapping import MappingSet
+from bridge.metrics import exposition
 from bridge.observability import bind_request_id, get_logger
 from bridge.sandbox._faults import ASGIApp, Receive, Scope, Send
 from bridge.scheduling import JobRuns, Scheduler
 from bridge.scheduling._admin import admin_routes as jobs_admin_routes
-from bridge.soap import SoapEndpoint, SoapService
+from bridge.soap import SoapEndpoint, SoapPostsFirst, SoapService, WsgiOneHop
 from bridge.store import OneTimeTokens, OperationJournal, Pseudonymizer, Store
 
 _log = get_logger("bridge.app")
@@ -62,16 +62,6 @@ class RequestIdMiddleware:
         await self.app(scope, receive, send_with_id)
 
 
-def _bind_in_thread(wsgi: Callable[..., Any]) -> Callable[..., Any]:
-    """Re-bind the request id inside the worker thread that runs the WSGI (spyne) code."""
-
-    def app(environ: dict[str, Any], start_response: Any) -> Any:
-        bind_request_id(environ.get("HTTP_X_REQUEST_ID"))
-        return wsgi(environ, start_response)
-
-    return app
-
-
 def _public_address(request: Request, service: str) -> str:
     proto = request.headers.get("x-forwarded-proto", request.url.scheme).split(",")[0].strip().lower()
     if proto not in ("http", "https"):
@@ -90,12 +80,12 @@ class _SoapRoute:
         self.service = service
         self.wsdl = service.wsdl()
         self.path = f"/soap/{service.name}"
-        self.rpc = WSGIMiddleware(_bind_in_thread(SoapEndpoint(service)))
+        self.rpc = SoapEndpoint(service).asgi()  # one thread hop per call; the request id's context goes along
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         method = scope["method"]
         if method == "POST":
-            await self.rpc(scope, receive, send)  # type: ignore[arg-type]
+            await self.rpc(scope, receive, send)
             return
         request = Request(scope, receive)
         response: Response
@@ -154,9 +144,11 @@ def create_app(settings: Settings, store: Store | None = None) -> ASGIApp:
             app.include_router(router)
     app.include_router(outbox_admin_routes(outbox))
     app.include_router(jobs_admin_routes(context.scheduler))
+    soap_posts: dict[str, WsgiOneHop] = {}
     for service in services:
         soap_route = _SoapRoute(service)
         app.router.routes.append(Route(soap_route.path, soap_route, methods=["GET", "HEAD", "POST"]))
+        soap_posts[soap_route.path] = soap_route.rpc
     app.state.services = [s.name for s in services]
 
     @app.get("/healthz", include_in_schema=False)
@@ -179,10 +171,10 @@ def create_app(settings: Settings, store: Store | None = None) -> ASGIApp:
 
     @app.get("/metrics", include_in_schema=False)
     def metrics() -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+        return Response(exposition(), media_type=CONTENT_TYPE_LATEST)  # all workers' with --workers N
 
     _log.info("bridge.ready", services=app.state.services, store=store.dialect)
-    return RequestIdMiddleware(app)
+    return RequestIdMiddleware(SoapPostsFirst(app, soap_posts))  # SOAP calls skip FastAPI's routing
 
 
 

@@ -38,10 +38,12 @@ def serve(
     sandbox: bool = typer.Option(False, "--sandbox", help="Also serve the sandbox peers on loopback."),
     host: str | None = typer.Option(None, help="Listen address (default 127.0.0.1)."),
     port: int | None = typer.Option(None, help="Listen port (default 8080)."),
+    workers: int = typer.Option(1, "--workers", min=1, max=64,
+                                help="Worker processes on one socket (about one per core; see docs/performance.md)."),
 ) -> None:
     """Serve the bridge (and with --sandbox, the sandbox peers it then talks to)."""
     settings = _settings(config, host=host, port=port, sandbox=sandbox or None)
-    serve_blocking(settings)
+    serve_blocking(settings, workers=workers)
 
 
 @app.command()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import re
 import sys
+import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -22,6 +23,10 @@ from typing import Any
 import spyne.const
 from lxml import etree
 from spyne import Application, Fault, ServiceBase
+from spyne.const.http import HTTP_405
+from spyne.error import RequestNotAllowed
+from spyne.protocol import ProtocolBase
+from spyne.protocol.soap.soap11 import Soap11, resolve_hrefs
 from spyne.server.wsgi import WsgiApplication
 
 from bridge.delivery import (
@@ -34,6 +39,7 @@ from bridge.delivery import (
 from bridge.errors import BridgeError
 from bridge.metrics import SOAP_REQUEST_SECONDS, SOAP_REQUESTS
 from bridge.observability import current_request_id, get_logger, mask_text
+from bridge.soap._asgi import WsgiOneHop
 from bridge.soap._wsdl import WsdlDocument
 
 _log = get_logger("bridge.soap")
@@ -45,7 +51,9 @@ spyne.const.MIN_GC_INTERVAL = float("inf")
 _DOCTYPE = re.compile(rb"<!\s*DOCTYPE", re.IGNORECASE)
 _SOAP11 = "http://schemas.xmlsoap.org/soap/envelope/"
 _SOAP12 = "http://www.w3.org/2003/05/soap-envelope"
-_SAFE_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False, remove_comments=True)
+# What the bridge insists on whatever the service's protocol says: no entities, no network, no huge trees.
+_SAFE_OPTIONS = {"resolve_entities": False, "no_network": True, "huge_tree": False, "remove_comments": True}
+_PARSED_KEY = "bridge.soap.parsed"
 # Russian leads for spyne's own Client faults (their English detail is kept after the colon).
 _LEADS = {
     "Client.XMLSyntaxError": "запрос не является корректным XML",
@@ -54,13 +62,26 @@ _LEADS = {
 }
 
 
-def _envelope_problem(body: bytes) -> tuple[str, str] | None:
-    """Checked before spyne: well-formed XML (any encoding error included — spyne raised on invalid
-    UTF-8), the SOAP 1.1 envelope's version, and exactly one Body."""
+class _Parsers(threading.local):
+    """One lxml parser per thread (a parser is not to be shared by threads), built from the
+    service's own parser options (spyne's) with the bridge's safety options on top."""
+
+    def __init__(self, options: dict[str, Any]) -> None:
+        self.parser = etree.XMLParser(**options)
+
+
+def _parse(body: bytes, parsers: _Parsers) -> tuple[Any, Any] | tuple[str, str]:
+    """The request parsed once, for the checks below and for spyne: (root, xml ids), or a fault."""
     try:
-        root = etree.fromstring(body, _SAFE_PARSER)
+        root, ids = etree.XMLID(body, parsers.parser)
     except etree.XMLSyntaxError as exc:
         return "Client.XMLSyntaxError", f"{_LEADS['Client.XMLSyntaxError']}: {mask_text(str(exc))[:200]}"
+    return root, ids
+
+
+def _envelope_problem(root: Any) -> tuple[str, str] | None:
+    """Checked before spyne: the SOAP 1.1 envelope's version, and exactly one Body (well-formed XML,
+    any encoding error included, is checked by the parse itself — spyne raised on invalid UTF-8)."""
     if root.tag == f"{{{_SOAP12}}}Envelope":
         # SOAP 1.1 §4.4.1: an Envelope in another namespace is a VersionMismatch.
         return "VersionMismatch", f"ожидается конверт SOAP 1.1 ({_SOAP11}), получен SOAP 1.2"
@@ -70,6 +91,8 @@ def _envelope_problem(body: bytes) -> tuple[str, str] | None:
     if len(bodies) != 1:
         return "Client.InvalidEnvelope", f"в конверте должен быть ровно один Body, а их {len(bodies)}"
     return None
+
+
 _FAULT_ENVELOPE = (
     '<?xml version="1.0" encoding="UTF-8"?>'
     '<soap11env:Envelope xmlns:soap11env="http://schemas.xmlsoap.org/soap/envelope/"><soap11env:Body>'
@@ -156,10 +179,26 @@ class SoapEndpoint(WsgiApplication):  # type: ignore[misc]
         self.service_name = service.name
         self.event_manager.add_listener("wsgi_return", self._on_return)
         self.event_manager.add_listener("wsgi_exception", self._on_fault)
+        self._parsers = _Parsers({**service.application.in_protocol.parser_kwargs, **_SAFE_OPTIONS})
+
+    def asgi(self) -> WsgiOneHop:
+        """This endpoint as an ASGI application: body read on the event loop, one thread hop per call."""
+        return WsgiOneHop(self, max_body=self.max_content_length)
+
+    def __call__(self, req_env: dict[str, Any], start_response: Any, wsgi_url: Any = None) -> Iterable[bytes]:
+        if req_env.get("REQUEST_METHOD") == "POST":
+            # The WSDL is served by the bridge (WsdlDocument); spyne's URL reconstruction and
+            # WSDL detection are not needed for a call.
+            return self.handle_rpc(req_env, start_response)
+        return super().__call__(req_env, start_response, wsgi_url)  # type: ignore[no-any-return]
 
     def handle_rpc(self, req_env: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         started = time.perf_counter()
         try:
+            if _declared_length(req_env) > self.max_content_length:
+                req_env[_STATE_KEY] = ("unknown", "client_fault", "Client.RequestTooLong")
+                return _fault_response(start_response, "Client.RequestTooLong",
+                                       f"{_LEADS['Client.RequestTooLong']}: Request too long")
             try:
                 body = req_env["wsgi.input"].read()
             except Exception:
@@ -174,11 +213,14 @@ class SoapEndpoint(WsgiApplication):  # type: ignore[misc]
                 req_env[_STATE_KEY] = ("unknown", "client_fault", "Client.DTDForbidden")
                 return _fault_response(start_response, "Client.DTDForbidden",
                                        "SOAP-сообщение не может содержать объявление DTD (<!DOCTYPE …>)")
-            problem = _envelope_problem(body)
+            parsed = _parse(body, self._parsers)
+            problem = parsed if isinstance(parsed[0], str) else _envelope_problem(parsed[0])
             if problem is not None:
                 code, text = problem
                 req_env[_STATE_KEY] = ("unknown", "client_fault", code)
                 return _fault_response(start_response, code, text)
+            # spyne takes the parsed document (generate_contexts below) instead of parsing it again.
+            req_env[_PARSED_KEY] = parsed
             req_env["wsgi.input"], req_env["CONTENT_LENGTH"] = io.BytesIO(body), str(len(body))
             # Consumed here, so that nothing spyne raises escapes into the server's thread.
             return list(self._handle(req_env, start_response))
@@ -200,6 +242,30 @@ class SoapEndpoint(WsgiApplication):  # type: ignore[misc]
                 faultcode=faultcode,
                 elapsed_ms=round(elapsed * 1000, 1),
             )
+
+    def generate_contexts(self, ctx: Any, in_string_charset: Any = None) -> Any:
+        """spyne's ServerBase.generate_contexts, taking the document handle_rpc already parsed."""
+        parsed = ctx.transport.req_env.pop(_PARSED_KEY, None)
+        if parsed is None:
+            return super().generate_contexts(ctx, in_string_charset)
+        protocol = self.app.in_protocol
+        try:
+            # What spyne's Soap11.create_in_document checks before it parses (SOAP over HTTP).
+            if ctx.transport.get_request_content_type() is None or ctx.transport.get_request_method() != "POST":
+                ctx.transport.resp_code = HTTP_405
+                raise RequestNotAllowed("You must issue a POST request with the Content-Type header properly set.")
+            ctx.in_document = parsed
+            if type(protocol).decompose_incoming_envelope is Soap11.decompose_incoming_envelope:
+                _decompose_soap11(protocol, ctx)
+            else:
+                protocol.decompose_incoming_envelope(ctx, ProtocolBase.REQUEST)
+            return protocol.generate_method_contexts(ctx)
+        except Fault as exc:
+            ctx.in_object = None
+            ctx.in_error = exc
+            ctx.out_error = exc
+            ctx.fire_event("method_exception_object")
+            return (ctx,)
 
     def _handle(self, req_env: dict[str, Any], start_response: Any) -> Any:
         return super().handle_rpc(req_env, start_response)
@@ -262,6 +328,40 @@ def _sanitize(error: Any) -> Fault:
             text = f"Внутренняя ошибка шлюза (request id {current_request_id()})"
         return Fault(faultcode=code, faultstring=mask_text(text)[:_MAX_FAULT_TEXT])
     return Fault(faultcode="Server", faultstring=f"Внутренняя ошибка шлюза (request id {current_request_id()})")
+
+
+def _decompose_soap11(protocol: Any, ctx: Any) -> None:
+    """spyne's Soap11.decompose_incoming_envelope (and its _from_soap), finding Header and Body by
+    walking the envelope's children instead of compiling two XPath expressions per request."""
+    envelope, xmlids = ctx.in_document
+    soap_env = protocol.ns_soap_env
+    if xmlids:
+        resolve_hrefs(envelope, xmlids)
+    if envelope.tag != f"{{{soap_env}}}Envelope":
+        raise Fault("Client.SoapError", f"No {{{soap_env}}}Envelope element was found!")
+    header_tag, body_tag = f"{{{soap_env}}}Header", f"{{{soap_env}}}Body"
+    headers = [child for child in envelope if child.tag == header_tag]
+    bodies = [child for child in envelope if child.tag == body_tag]
+    if not headers and not bodies:
+        raise Fault("Client.SoapError", "Soap envelope is empty!")
+    header = list(headers[0]) if headers else None
+    body: Any = bodies[0][0] if bodies and len(bodies[0]) > 0 else None
+    ctx.in_document = envelope
+    # As in spyne, an empty Body fails on body.tag here (AttributeError: a Server fault).
+    if body.tag == f"{{{soap_env}}}Fault":
+        ctx.in_body_doc = body
+        return
+    ctx.in_header_doc = header
+    ctx.in_body_doc = body
+    ctx.method_request_string = body.tag
+    protocol.validate_body(ctx, ProtocolBase.REQUEST)
+
+
+def _declared_length(req_env: dict[str, Any]) -> int:
+    try:
+        return int(req_env.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return 0
 
 
 def _fault_response(start_response: Any, code: str, text: str, exc_info: Any = None) -> list[bytes]:

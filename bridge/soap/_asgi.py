@@ -1,0 +1,167 @@
+"""Serving a SOAP endpoint (a WSGI application) from the ASGI server with one thread hop.
+
+a2wsgi, which this replaces on the SOAP path, runs the WSGI application in a worker thread and
+goes back to the event loop for every read of the body, for ``start_response`` and for every
+chunk of the answer: four or more cross-thread round trips per call, each a concurrent Future,
+a Condition and a wake-up of the loop. A SOAP call has a small, bounded body and a small answer,
+so here the body is read on the event loop first (at most ``max_body`` bytes), the application
+runs once in the thread pool with the whole body in hand and returns the whole answer, and the
+answer is sent in one message. The upstream calls the application makes still block only its
+worker thread, never the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import io
+import sys
+from collections.abc import Callable, Iterable, MutableMapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Any]
+Send = Callable[[Message], Any]
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+#: Threads per process that run SOAP calls (and so wait for upstreams). A call to a slow upstream
+#: holds its thread for as long as the upstream takes, so this bounds the calls in flight per
+#: worker (a2wsgi gave 10 per service). More is not free: when the upstream answers at once, every
+#: thread is busy with Python code and they queue for the GIL and for httpx's pool lock; at
+#: saturation 32 threads cost ~20% more CPU per call than 8, with a p99 twice as long; 16 served
+#: as many calls as 8 with a p99 in between (docs/performance.md). 16 keeps more calls in flight
+#: than before without most of that cost.
+DEFAULT_THREADS = 16
+
+_executor: ThreadPoolExecutor | None = None
+
+
+def _shared_executor(threads: int) -> ThreadPoolExecutor:
+    global _executor
+    if _executor is None:
+        _executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="soap")
+    return _executor
+
+
+class _Answer:
+    """What the WSGI application answered, collected in the worker thread."""
+
+    __slots__ = ("body", "headers", "status")
+
+    def __init__(self) -> None:
+        self.status = 500
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.body = b""
+
+    def start_response(self, status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
+        self.status = int(status.split(" ", 1)[0])
+        self.headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]
+
+
+def _run(app: WsgiApp, environ: dict[str, Any]) -> _Answer:
+    answer = _Answer()
+    result = app(environ, answer.start_response)
+    try:
+        answer.body = b"".join(result)
+    finally:
+        close = getattr(result, "close", None)
+        if close is not None:
+            close()
+    return answer
+
+
+def _environ(scope: Scope, body: bytes, length: int) -> dict[str, Any]:
+    server = scope.get("server") or ("localhost", 80)
+    client = scope.get("client") or ("", 0)
+    environ: dict[str, Any] = {
+        "REQUEST_METHOD": scope["method"],
+        "SCRIPT_NAME": scope.get("root_path", "").encode("utf-8").decode("latin-1"),
+        "PATH_INFO": scope["path"].encode("utf-8").decode("latin-1"),
+        "QUERY_STRING": scope.get("query_string", b"").decode("latin-1"),
+        "SERVER_NAME": str(server[0]),
+        "SERVER_PORT": str(server[1]),
+        "SERVER_PROTOCOL": f"HTTP/{scope.get('http_version', '1.1')}",
+        "REMOTE_ADDR": str(client[0]),
+        "REMOTE_PORT": str(client[1]),
+        "CONTENT_LENGTH": str(length),
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": scope.get("scheme", "http"),
+        "wsgi.input": io.BytesIO(body),
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": True,
+        "wsgi.multiprocess": True,
+        "wsgi.run_once": False,
+    }
+    for raw_name, raw_value in scope.get("headers", ()):
+        name = raw_name.decode("latin-1").upper().replace("-", "_")
+        value = raw_value.decode("latin-1")
+        if name == "CONTENT_TYPE":
+            environ["CONTENT_TYPE"] = value
+            continue
+        if name == "CONTENT_LENGTH":
+            continue  # what was actually read is what counts
+        key = f"HTTP_{name}"
+        environ[key] = f"{environ[key]},{value}" if key in environ else value
+    return environ
+
+
+class WsgiOneHop:
+    """An ASGI application that runs a WSGI application with the whole body, in one thread hop.
+
+    A body longer than ``max_body`` is not read past the limit: the application is called with an
+    empty body and ``CONTENT_LENGTH`` set to what was received (over the limit), so it can refuse it.
+    A client that goes away before the body is complete gets nothing, and nothing runs.
+    """
+
+    def __init__(self, app: WsgiApp, max_body: int, threads: int = DEFAULT_THREADS) -> None:
+        self.app = app
+        self.max_body = max_body
+        self.executor = _shared_executor(threads)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        chunks: list[bytes] = []
+        received = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            received += len(chunk)
+            if received <= self.max_body:
+                chunks.append(chunk)
+            if not message.get("more_body", False) or received > self.max_body:
+                break
+        body = b"".join(chunks) if received <= self.max_body else b""
+        environ = _environ(scope, body, received)
+        context = contextvars.copy_context()  # the request id bound by the middleware, for log lines
+        loop = asyncio.get_running_loop()
+        answer: _Answer = await loop.run_in_executor(self.executor, context.run, _run, self.app, environ)
+        headers = answer.headers
+        if not any(k == b"content-length" for k, _ in headers):
+            headers = [*headers, (b"content-length", str(len(answer.body)).encode())]
+        await send({"type": "http.response.start", "status": answer.status, "headers": headers})
+        await send({"type": "http.response.body", "body": answer.body})
+
+
+class SoapPostsFirst:
+    """In front of the web framework: a POST to a SOAP face goes straight to its endpoint.
+
+    Routing a SOAP call through FastAPI (its error, exception, body-limit and exit-stack
+    middlewares, then every route's match before the SOAP routes) cost about 5% of the CPU of a
+    call; the endpoint catches its own errors and bounds its own body, so it needs none of that.
+    Everything else, GET ?wsdl included, goes to the framework as before.
+    """
+
+    def __init__(self, app: Callable[[Scope, Receive, Send], Any], posts: dict[str, WsgiOneHop]) -> None:
+        self.app = app
+        self.posts = posts
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            endpoint = self.posts.get(scope["path"])
+            if endpoint is not None:
+                await endpoint(scope, receive, send)
+                return
+        await self.app(scope, receive, send)

@@ -1,0 +1,122 @@
+"""The SOAP hot path: the request parsed once, one thread hop, SOAP calls in front of FastAPI."""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from spyne import Application, Unicode, rpc
+from spyne.protocol.soap import Soap11
+from spyne.protocol.soap.soap11 import Soap11 as Soap11Class
+
+from bridge.errors import CallerError
+from bridge.soap import BridgeServiceBase, SoapEndpoint, SoapPostsFirst, SoapService, WsgiOneHop, generated_wsdl
+
+NS = "urn:test:echo"
+
+
+class Echo(BridgeServiceBase):
+    @rpc(Unicode(min_occurs=1, nillable=False), _returns=Unicode)
+    def Shout(ctx: Any, Text: str) -> str:
+        if Text == "refuse":
+            raise CallerError("Text: refused")
+        return Text.upper()
+
+
+def envelope(text: str, op: str = "Shout") -> bytes:
+    return (
+        '<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" '
+        f'xmlns:t="{NS}"><soapenv:Header/><soapenv:Body><t:{op}><t:Text>{text}</t:Text></t:{op}>'
+        "</soapenv:Body></soapenv:Envelope>"
+    ).encode()
+
+
+@pytest.fixture(scope="module")
+def endpoint() -> Iterator[SoapEndpoint]:
+    application = Application([Echo], tns=NS, name="Echo", in_protocol=Soap11(validator="lxml"),
+                              out_protocol=Soap11())
+    with tempfile.TemporaryDirectory() as tmp:
+        wsdl = Path(tmp) / "echo.wsdl"
+        wsdl.write_bytes(generated_wsdl(application, "http://localhost/soap/SERVICE"))
+        yield SoapEndpoint(SoapService("echo", application, wsdl))
+
+
+def call(app: Any, body: bytes, headers: dict[str, str] | None = None, method: str = "POST") -> httpx.Response:
+    async def go() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://bridge") as client:
+            return await client.request(method, "/soap/echo", content=body, headers={
+                "Content-Type": "text/xml; charset=utf-8", **(headers or {})})
+
+    return asyncio.run(go())
+
+
+def test_a_call_is_answered_without_spyne_parsing_the_request_again(
+    endpoint: SoapEndpoint, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def parse_again(*_: Any) -> None:
+        raise AssertionError("spyne parsed the request a second time")
+
+    monkeypatch.setattr(Soap11Class, "create_in_document", parse_again)
+    answer = call(endpoint.asgi(), envelope("hello"), {"SOAPAction": '"Shout"'})
+    assert answer.status_code == 200, answer.text
+    assert "<tns:ShoutResult>HELLO</tns:ShoutResult>" in answer.text
+    assert answer.headers["content-length"] == str(len(answer.content))
+
+
+@pytest.mark.parametrize(("body", "headers", "code"), [
+    (envelope("hello"), {"SOAPAction": '"Other"'}, "Client.SOAPAction"),
+    (envelope("refuse"), {}, "Client"),
+    (envelope("x", op="Nope"), {}, "Client.SchemaValidationError"),
+    (b"<soapenv:Envelope xmlns:soapenv='http://schemas.xmlsoap.org/soap/envelope/'><soapenv:Body>"
+     b"<t:Shout xmlns:t='urn:test:echo'/></soapenv:Body></soapenv:Envelope>", {}, "Client.SchemaValidationError"),
+    (b'<Envelope xmlns="urn:not-soap"><Body/></Envelope>', {}, "Client.SoapError"),
+    (b"<a><b></a>", {}, "Client.XMLSyntaxError"),
+])
+def test_faults_are_the_same_as_before(endpoint: SoapEndpoint, body: bytes, headers: dict[str, str], code: str) -> None:
+    answer = call(endpoint.asgi(), body, headers)
+    assert answer.status_code == 500
+    assert f"<faultcode>soap11env:{code}</faultcode>" in answer.text, answer.text
+
+
+def test_a_body_over_the_limit_is_not_read_to_the_end(endpoint: SoapEndpoint) -> None:
+    hop = endpoint.asgi()
+    assert isinstance(hop, WsgiOneHop) and hop.max_body == endpoint.max_content_length
+    answer = call(hop, envelope("x" * (endpoint.max_content_length + 1)))
+    assert answer.status_code == 500
+    assert "Client.RequestTooLong" in answer.text
+    assert "размера" in answer.text
+
+
+def test_a_client_gone_before_the_body_is_complete_runs_nothing(endpoint: SoapEndpoint) -> None:
+    sent: list[Any] = []
+    messages = iter([{"type": "http.request", "body": b"<a>", "more_body": True}, {"type": "http.disconnect"}])
+
+    async def receive() -> Any:
+        return next(messages)
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/soap/echo", "headers": [], "query_string": b""}
+    asyncio.run(endpoint.asgi()(scope, receive, send))
+    assert sent == []
+
+
+def test_soap_posts_skip_the_framework_and_everything_else_reaches_it(endpoint: SoapEndpoint) -> None:
+    reached: list[str] = []
+
+    async def framework(scope: Any, receive: Any, send: Any) -> None:
+        reached.append(f"{scope['method']} {scope['path']}")
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    app = SoapPostsFirst(framework, {"/soap/echo": endpoint.asgi()})
+    assert call(app, envelope("hi")).status_code == 200
+    assert call(app, b"", method="GET").status_code == 204
+    assert reached == ["GET /soap/echo"]
