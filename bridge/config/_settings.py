@@ -102,7 +102,7 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _test_clock_only_against_sandboxes(self) -> Settings:
-        if self.test_clock_file is None:
+        if self.test_clock_file is None or self.sandbox:   # serve --sandbox points every upstream at a sandbox
             return self
         remote = sorted(name for name, up in self.upstreams.items()
                         if urlsplit(up.base_url).hostname not in ("127.0.0.1", "localhost", "::1"))

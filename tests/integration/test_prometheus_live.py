@@ -46,37 +46,8 @@ DASHBOARDS = sorted((MONITORING / "grafana" / "dashboards").glob("*.json"))
 # bridge_tmk_* metrics, and the upstreams only the bot calls (max, sferum, hubservice). Their queries
 # must parse now; they need not return data until the bot lands — then empty this set (and drive
 # the bot's traffic here) so that they are held to returning data like the rest.
-AWAITING_BOT_TRAFFIC: set[tuple[str, str]] = {
-    *{("mis-bridge-max", title) for title in (
-        "Webhook requests by outcome",
-        "Updates by type and outcome",
-        "Consultation chats by platform and outcome",
-        "Notifications by kind and outcome",
-        "Calls per second by endpoint and final status (after retries)",
-        "Share of calls failing after retries",
-        "Single attempts by status (retries included)",
-        "Retries per second",
-        "Latency p95 by endpoint (retries and back-off included)",
-        "Circuit state (0 closed, 1 half-open, 2 open)",
-    )},
-    *{("mis-bridge-mis", title) for title in (
-        "Bookings by outcome",
-        "Dialog errors by step",
-        "Calls per second by endpoint and final status (after retries)",
-        "Share of calls failing after retries",
-        "Single attempts by status (retries included)",
-        "Retries per second",
-        "Latency p95 by endpoint (retries and back-off included)",
-        "Circuit state (0 closed, 1 half-open, 2 open)",
-    )},
-    *{("mis-bridge-business", title) for title in (
-        "Reminders overdue now",
-        "Bookings by outcome",
-        "Reminders by kind and outcome",
-        "Reminder lateness p95 by kind",
-        "Consultation chats by platform and outcome",
-    )},
-}
+# Panels no traffic of this test feeds (empty: the bot's booking, reminder and chat run below feed them all).
+AWAITING_BOT_TRAFFIC: set[tuple[str, str]] = set()
 
 # The alerts the fault run must make fire.
 EXPECTED_FIRING = {
@@ -173,7 +144,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[BridgeProc
     fast = {"base_url": "http://placeholder.invalid", "circuit_fail_max": 3, "circuit_reset_seconds": 300,
             "max_attempts": 2, "backoff_initial": 0.05, "backoff_max": 0.1, "read_timeout": 3}
     bridge = start_bridge(tmp / "bridge", config={
-        "adapters": ["esia", "egisz"],
+        "adapters": ["esia", "egisz", "max"],
+        "test_clock_file": str(tmp / "bridge" / "clock"),
+        "adapter_settings": {"max": {"consultation_platform": "sferum"}},
         "upstreams": {"esia": fast, "egisz": fast},
         "outbox_max_attempts": 1,          # one failed delivery makes a dead letter
         "outbox_backoff_initial": 0.1, "outbox_backoff_max": 0.5,
@@ -252,6 +225,42 @@ def stuck_outbox(bridge: BridgeProcess, count: int) -> None:
         store.dispose()
 
 
+def bot_traffic(bridge: BridgeProcess) -> None:
+    """A parent books a ТМК for a child in the sandbox MAX (one dialog error on the way), the shared clock
+    moves to 15 minutes before (reminder, Sferum chat), and the МИС sends a sick-leave invitation."""
+    from adapters.max.tmk._script import MessengerUser
+    from bridge.clock import FileClock
+
+    wait_until("the bot's webhook subscription", lambda: httpx.get(
+        f"{bridge.sandbox_urls['max']}/subscriptions", headers={"Authorization": "sandbox-max-token"},
+        timeout=10).json().get("subscriptions"), 20)
+    user = MessengerUser(bridge.sandbox_urls["max"], 770001)
+    try:
+        user.start()
+        user.share_phone("+79132456718")
+        assert "Вход через Госуслуги выполнен" in user.login_with_esia()
+        for label in ("Записать себя", "Повторная", "Хирургия", "ГП"):   # no surgeon holds ТМК in Sferum
+            user.press(label)
+        assert "нет врачей" in user.screen().text
+        for label in ("Главное меню", "Записать другого", "Смирнов А.", "Повторная", "Педиатрия", "ДП",
+                      "Михайлова"):
+            user.press(label)
+        user.press(user.choices("t")[-1])
+        user.press(user.choices("a")[0])
+        assert user.press("Согласен").text.startswith("Вы записаны")
+        start = datetime.fromisoformat(httpx.get(f"{bridge.url}/admin/tmk/bookings", timeout=10).json()[0]["start_at"])
+        FileClock.shift_to(bridge.log_path.parent / "clock", start - timedelta(minutes=15) + timedelta(seconds=1))
+        wait_until("the 15-minute reminder", lambda: any(
+            "remind|" in json.dumps(m["buttons"]) and "15m" in json.dumps(m["buttons"]) for m in user.messages()), 30)
+    finally:
+        user.close()
+    tmk = zeep.Client(bridge.wsdl_url("max-tmk")).service
+    from bridge.identifiers import snils_check_digits
+    assert tmk.InviteToTmkForSickLeave(Snils="137482915" + snils_check_digits("137482915"),
+                                       SickLeaveNumber="910000000001", DoctorName="Смирнова О. П.",
+                                       Speciality="Терапия").Delivered == 1
+
+
 def fail_sandboxes(bridge: BridgeProcess) -> None:
     for upstream in ("esia", "egisz"):
         answer = httpx.put(f"{bridge.sandbox_urls[upstream]}/_sandbox/faults",
@@ -305,6 +314,7 @@ def test_panels_return_data_and_faults_fire_alerts(stack: tuple[BridgeProcess, P
     intake = httpx.post(f"{bridge.url}/admin/egisz/intake", timeout=60)
     assert intake.status_code == 200, intake.text
     reply_to_one(bridge)
+    bot_traffic(bridge)
     wait_until("the reply's delivery", lambda: httpx.get(f"{bridge.url}/admin/outbox/stats", timeout=5)
                .json().get("counts", {}).get("delivered", 0) >= 1, 20)
 
