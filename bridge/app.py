@@ -10,6 +10,7 @@ import threading
 import uuid
 from collections.abc import AsyncIterator, Callable, MutableMapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from datetime import datetime, timedelta
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
@@ -17,6 +18,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.routing import Route
 
+from bridge._guard import AccessGuard
 from bridge.adapters import Adapter, AdapterContext, load_adapter
 from bridge.config import Settings
 from bridge.delivery import Outbox
@@ -25,10 +27,10 @@ from bridge.mapping import MappingSet
 from bridge.metrics import exposition
 from bridge.observability import bind_request_id, get_logger
 from bridge.sandbox._faults import ASGIApp, Receive, Scope, Send
-from bridge.scheduling import JobRuns, Scheduler
+from bridge.scheduling import Job, JobRuns, Scheduler
 from bridge.scheduling._admin import admin_routes as jobs_admin_routes
-from bridge.soap import SoapEndpoint, SoapPostsFirst, SoapService, WsgiOneHop
-from bridge.store import OneTimeTokens, OperationJournal, Pseudonymizer, Store
+from bridge.soap import AccessPolicy, Client, SoapEndpoint, SoapPostsFirst, SoapService, WsgiOneHop
+from bridge.store import AuditJournal, OneTimeTokens, OperationJournal, Pseudonymizer, Store
 
 _log = get_logger("bridge.app")
 _HOST = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]{1,253})(:\d{1,5})?$")
@@ -76,11 +78,13 @@ def _public_address(request: Request, service: str) -> str:
 class _SoapRoute:
     """One URL per service: GET ?wsdl gives the contract, POST goes to spyne."""
 
-    def __init__(self, service: SoapService) -> None:
+    def __init__(self, service: SoapService, access: AccessPolicy | None = None,
+                 audit: AuditJournal | None = None) -> None:
         self.service = service
         self.wsdl = service.wsdl()
         self.path = f"/soap/{service.name}"
-        self.rpc = SoapEndpoint(service).asgi()  # one thread hop per call; the request id's context goes along
+        # one thread hop per call; the request id's context goes along
+        self.rpc = SoapEndpoint(service, access, audit).asgi()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         method = scope["method"]
@@ -144,9 +148,15 @@ def create_app(settings: Settings, store: Store | None = None) -> ASGIApp:
             app.include_router(router)
     app.include_router(outbox_admin_routes(outbox))
     app.include_router(jobs_admin_routes(context.scheduler))
+    access = access_policy(settings, store, context.clock)
+    audit = AuditJournal(store, context.clock)
+    context.components["audit"] = audit
+    context.scheduler.add(Job("audit.purge", "17 3 * * *",
+                              lambda _: audit.purge(timedelta(days=settings.audit_retention_days)),
+                              lambda _runs, _slot: (None, None)))
     soap_posts: dict[str, WsgiOneHop] = {}
     for service in services:
-        soap_route = _SoapRoute(service)
+        soap_route = _SoapRoute(service, access, audit)
         app.router.routes.append(Route(soap_route.path, soap_route, methods=["GET", "HEAD", "POST"]))
         soap_posts[soap_route.path] = soap_route.rpc
     app.state.services = [s.name for s in services]
@@ -174,7 +184,16 @@ def create_app(settings: Settings, store: Store | None = None) -> ASGIApp:
         return Response(exposition(), media_type=CONTENT_TYPE_LATEST)  # all workers' with --workers N
 
     _log.info("bridge.ready", services=app.state.services, store=store.dialect)
-    return RequestIdMiddleware(SoapPostsFirst(app, soap_posts))  # SOAP calls skip FastAPI's routing
+    guarded = AccessGuard(SoapPostsFirst(app, soap_posts),  # SOAP calls skip FastAPI's routing
+                          settings.admin_token_value(), settings.metrics_token_value(), audit)
+    return RequestIdMiddleware(guarded)
+
+
+def access_policy(settings: Settings, store: Store, clock: Callable[[], datetime]) -> AccessPolicy:
+    clients = [Client(c.name, c.username, c.password_value(), c.certificate_sha256, tuple(c.allow_ips),
+                      tuple(c.mos) if c.mos is not None else None, c.rate_per_second) for c in settings.clients]
+    return AccessPolicy(clients, store, settings.trusted_proxies,
+                        timedelta(seconds=settings.ws_security_window_seconds), clock)
 
 
 
@@ -207,6 +226,9 @@ def _lifespan(context: AdapterContext) -> Callable[[FastAPI], AbstractAsyncConte
             await asyncio.to_thread(context.scheduler.stop, deadline)
             if pool is not None:
                 await asyncio.to_thread(pool.stop, deadline)
+            audit = context.components.get("audit")
+            if audit is not None:
+                await asyncio.to_thread(audit.close)   # what is queued reaches the journal
             context.close()
             context.store.dispose()
             _log.info("bridge.stopped")

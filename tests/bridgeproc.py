@@ -165,6 +165,8 @@ def start_bridge(
         env=env,
     )
     _wait_ready(bridge, f"{bridge.url}/readyz", ready_timeout)
-    upstreams = httpx.get(f"{bridge.url}/admin/upstreams", timeout=5).json()
+    token = settings.get("admin_token")
+    upstreams = httpx.get(f"{bridge.url}/admin/upstreams", timeout=5,
+                          headers={"Authorization": f"Bearer {token}"} if token else {}).json()
     bridge.sandbox_urls = {name: u["base_url"] for name, u in upstreams.items()}
     return bridge

@@ -12,6 +12,7 @@ from adapters.egisz._replies import Replies, Reply
 from bridge.delivery import Outbox
 from bridge.errors import InvalidField, RuleViolation
 from bridge.scheduling import JobAlreadyRunning, Scheduler
+from bridge.soap import current_caller
 from bridge.store import Store
 
 
@@ -25,13 +26,19 @@ class Attachments:
         self._scheduler = scheduler
         self.mo_oids = mo_oids
 
+    def _mos(self) -> tuple[str, ...]:
+        """The MOs of this call: those configured, narrowed to the calling МИС client's own (docs/security.md).
+        A client never sees or answers another MO's application: to it, such an id does not exist."""
+        allowed = current_caller().mos
+        return self.mo_oids if allowed is None else tuple(m for m in self.mo_oids if m in allowed)
+
     def search(self, since: date, until: date, *, patient_guid: str | None = None, snils: str | None = None,
                type: str | None = None, attachment_type: str | None = None,
                status: int | None = None) -> list[dict[str, Any]]:
         criteria = SearchCriteria(since, until, patient_guid, snils, ApplicationType(type) if type else None,
                                   attachment_type, status)
         with self._store.session() as session:
-            found = self._applications.search(session, self.mo_oids, criteria)
+            found = self._applications.search(session, self._mos(), criteria)
             return [{
                 "Id": a.id,
                 "FullName": " ".join(str(p) for p in (a.card.get("LastName"), a.card.get("FirstName"),
@@ -45,7 +52,7 @@ class Attachments:
         if not application_id:
             raise InvalidField("Id", "обязательное поле не заполнено")
         with self._store.session() as session:
-            a = self._applications.get(session, self.mo_oids, application_id)
+            a = self._applications.get(session, self._mos(), application_id)
             history = self._applications.history(session, a.id)
             pending = self._outbox.get(a.reply_pending) if a.reply_pending else None
             card = {k: v for k, v in a.card.items() if k != "DataWarnings"}
@@ -71,7 +78,7 @@ class Attachments:
                       doctor_name=fields.get("DoctorName"), doctor_position=fields.get("DoctorPosition"),
                       refusal_reason=fields.get("RefusalReason"), reply_date=fields.get("ReplyDate"),
                       employee=fields.get("Employee"), idempotency_key=fields.get("IdempotencyKey"))
-        receipt = self._replies.submit(self.mo_oids, application_id, reply)
+        receipt = self._replies.submit(self._mos(), application_id, reply)
         return {"MessageId": receipt.message_id, "Duplicate": receipt.duplicate, "Status": receipt.status,
                 "Message": "такой ответ уже принят" if receipt.duplicate else "ответ принят и отправляется в ЕГИСЗ"}
 

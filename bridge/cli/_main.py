@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from bridge.cli._audit import audit
 from bridge.cli._check import check_all
 from bridge.cli._common import settings_or_exit
 from bridge.cli._jobs import app as jobs_app
@@ -25,6 +26,8 @@ wsdl_app = typer.Typer(help="The frozen WSDL contracts in wsdl/.", no_args_is_he
 app.add_typer(wsdl_app, name="wsdl")
 db_app = typer.Typer(help="The store.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+
+app.command("audit")(audit)
 
 ConfigOption = typer.Option(None, "--config", "-c", help="YAML config file (or BRIDGE_CONFIG).")
 
@@ -117,11 +120,13 @@ def wsdl_diff(config: Path | None = ConfigOption) -> None:
 
 @db_app.command("upgrade")
 def db_upgrade(config: Path | None = ConfigOption) -> None:
-    """Migrate the store to the newest schema."""
+    """Migrate the store to the newest schema: the core's tables and every configured adapter's."""
+    from bridge.adapters import load_adapter
     from bridge.store import Store
 
     settings = _settings(config)
-    Store(settings.database_url).upgrade()
+    migrations = [m for m in (load_adapter(name).migrations for name in settings.adapters) if m is not None]
+    Store(settings.database_url).upgrade(migrations)
     typer.echo("store is at the newest revision")
 
 

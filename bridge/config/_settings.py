@@ -8,12 +8,13 @@ they never sit in the YAML or the repository.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from bridge.clock import Clock, FileClock, system_clock
@@ -69,6 +70,38 @@ class UpstreamSettings(BaseModel):
         )
 
 
+class ClientSettings(BaseModel):
+    """A МИС allowed to call the SOAP faces (docs/security.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+    username: str | None = None                      # WS-Security UsernameToken
+    password: SecretStr | None = None
+    password_file: Path | None = None
+    certificate_sha256: str | None = Field(None, pattern=r"^[0-9A-Fa-f:]{64,95}$")   # TLS client certificate
+    allow_ips: list[str] = Field(default_factory=list)  # CIDRs; empty: any address
+    mos: list[str] | None = None                      # MO OIDs it acts for; None: all the bridge serves
+    rate_per_second: float | None = Field(None, gt=0)
+
+    @model_validator(mode="after")
+    def _credentials(self) -> ClientSettings:
+        if self.username is None and self.certificate_sha256 is None:
+            raise ValueError("give username (+ password_file) or certificate_sha256")
+        if self.username is not None and self.password is None and self.password_file is None:
+            raise ValueError("username needs password_file (or password)")
+        for network in self.allow_ips:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError:
+                raise ValueError(f"allow_ips: {network!r} is not an address or CIDR") from None
+        return self
+
+    def password_value(self) -> str | None:
+        if self.password_file is not None:
+            return self.password_file.read_text(encoding="utf-8").strip()
+        return self.password.get_secret_value() if self.password is not None else None
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="BRIDGE_", env_nested_delimiter="__", extra="forbid", validate_default=True
@@ -97,6 +130,16 @@ class Settings(BaseSettings):
     sandbox_host: str = "127.0.0.1"
     sandbox_base_port: int = Field(8090, ge=1, le=65500)
     sandbox_dir: Path = Path("var") / "sandbox"   # sandbox keys and certificates
+    # Who may call: МИС clients (none: anyone — development only), proxies whose forwarding headers count.
+    clients: list[ClientSettings] = Field(default_factory=list)
+    trusted_proxies: list[str] = Field(default_factory=list)
+    ws_security_window_seconds: int = Field(300, ge=30, le=3600)
+    # Admin API (/admin/*) and /metrics: a bearer token each; without one, admin answers loopback only.
+    admin_token: SecretStr | None = None
+    admin_token_file: Path | None = None
+    metrics_token: SecretStr | None = None
+    metrics_token_file: Path | None = None
+    audit_retention_days: int = Field(365, ge=1, le=3650)
     # Tests only: shift the bridge's clock by the offset in this file (bridge.clock.FileClock).
     test_clock_file: Path | None = None
 
@@ -110,6 +153,12 @@ class Settings(BaseSettings):
             raise ValueError("test_clock_file: a shifted clock is for tests against loopback sandboxes only; "
                              f"upstreams not on loopback: {', '.join(remote)}")
         return self
+
+    def admin_token_value(self) -> str | None:
+        return _secret_value(self.admin_token, self.admin_token_file)
+
+    def metrics_token_value(self) -> str | None:
+        return _secret_value(self.metrics_token, self.metrics_token_file)
 
     def clock(self) -> Clock:
         return system_clock if self.test_clock_file is None else FileClock(self.test_clock_file)
@@ -191,3 +240,9 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
             field_name = ".".join(str(p) for p in loc)
             problems.append(f"{where}: {field_name}: {err['msg']}")
         raise ConfigError(problems) from None
+
+
+def _secret_value(value: SecretStr | None, path: Path | None) -> str | None:
+    if path is not None:
+        return path.read_text(encoding="utf-8").strip() or None
+    return value.get_secret_value() if value is not None else None

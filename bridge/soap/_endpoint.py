@@ -39,8 +39,10 @@ from bridge.delivery import (
 from bridge.errors import BridgeError
 from bridge.metrics import SOAP_REQUEST_SECONDS, SOAP_REQUESTS
 from bridge.observability import current_request_id, get_logger, mask_text
+from bridge.soap._access import ANONYMOUS, AccessDenied, AccessPolicy, Caller, bind_caller, unbind_caller
 from bridge.soap._asgi import WsgiOneHop
 from bridge.soap._wsdl import WsdlDocument
+from bridge.store import AuditJournal
 
 _log = get_logger("bridge.soap")
 
@@ -173,10 +175,13 @@ def _check_soap_action(ctx: Any) -> None:
 class SoapEndpoint(WsgiApplication):  # type: ignore[misc]
     """The WSGI application of one SOAP service, with the bridge's policies."""
 
-    def __init__(self, service: SoapService) -> None:
+    def __init__(self, service: SoapService, access: AccessPolicy | None = None,
+                 audit: AuditJournal | None = None) -> None:
         service.application.event_manager.add_listener("method_call", _check_soap_action)
         super().__init__(service.application)
         self.service_name = service.name
+        self._access = access
+        self._audit = audit
         self.event_manager.add_listener("wsgi_return", self._on_return)
         self.event_manager.add_listener("wsgi_exception", self._on_fault)
         self._parsers = _Parsers({**service.application.in_protocol.parser_kwargs, **_SAFE_OPTIONS})
@@ -194,6 +199,8 @@ class SoapEndpoint(WsgiApplication):  # type: ignore[misc]
 
     def handle_rpc(self, req_env: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         started = time.perf_counter()
+        caller: Caller = ANONYMOUS
+        body_element: Any = None
         try:
             if _declared_length(req_env) > self.max_content_length:
                 req_env[_STATE_KEY] = ("unknown", "client_fault", "Client.RequestTooLong")
@@ -219,11 +226,22 @@ class SoapEndpoint(WsgiApplication):  # type: ignore[misc]
                 code, text = problem
                 req_env[_STATE_KEY] = ("unknown", "client_fault", code)
                 return _fault_response(start_response, code, text)
+            body_element = _first_body_element(parsed[0])
+            if self._access is not None:
+                try:
+                    caller = self._access.identify(req_env, parsed[0])
+                except AccessDenied as denied:
+                    req_env[_STATE_KEY] = (_local_name(body_element), "client_fault", denied.faultcode)
+                    return _fault_response(start_response, denied.faultcode, denied.text)
             # spyne takes the parsed document (generate_contexts below) instead of parsing it again.
             req_env[_PARSED_KEY] = parsed
             req_env["wsgi.input"], req_env["CONTENT_LENGTH"] = io.BytesIO(body), str(len(body))
             # Consumed here, so that nothing spyne raises escapes into the server's thread.
-            return list(self._handle(req_env, start_response))
+            bound = bind_caller(caller)
+            try:
+                return list(self._handle(req_env, start_response))
+            finally:
+                unbind_caller(bound)
         except Exception:
             _log.exception("soap.unexpected_error", service=self.service_name)
             req_env[_STATE_KEY] = ("unknown", "server_fault", "Server")
@@ -240,8 +258,14 @@ class SoapEndpoint(WsgiApplication):  # type: ignore[misc]
                 operation=operation,
                 outcome=outcome,
                 faultcode=faultcode,
+                client=caller.name,
                 elapsed_ms=round(elapsed * 1000, 1),
             )
+            if self._audit is not None:
+                self._audit.record(client=caller.name, face="soap", service=self.service_name,
+                                   operation=operation if operation != "unknown" else _local_name(body_element),
+                                   outcome=outcome, objects=_object_ids(body_element), faultcode=faultcode,
+                                   request_id=current_request_id(), remote=caller.remote or req_env.get("REMOTE_ADDR"))
 
     def generate_contexts(self, ctx: Any, in_string_charset: Any = None) -> Any:
         """spyne's ServerBase.generate_contexts, taking the document handle_rpc already parsed."""
@@ -355,6 +379,37 @@ def _decompose_soap11(protocol: Any, ctx: Any) -> None:
     ctx.in_body_doc = body
     ctx.method_request_string = body.tag
     protocol.validate_body(ctx, ProtocolBase.REQUEST)
+
+
+def _first_body_element(envelope: Any) -> Any:
+    body = envelope.find(f"{{{_SOAP11}}}Body")
+    if body is None:
+        return None
+    for child in body:
+        if isinstance(child.tag, str):
+            return child
+    return None
+
+
+def _local_name(element: Any) -> str:
+    if element is None or not isinstance(element.tag, str):
+        return "unknown"
+    return str(etree.QName(element).localname)[:64]
+
+
+def _object_ids(element: Any) -> str | None:
+    """The ids a call names, for the audit journal: elements called …Id (two levels), short values only."""
+    if element is None:
+        return None
+    found: list[str] = []
+    for child in element.iter():
+        if child is element or not isinstance(child.tag, str):
+            continue
+        name = etree.QName(child).localname
+        value = (child.text or "").strip()
+        if name.endswith("Id") and name != "IdempotencyKey" and value and len(value) <= 64 and len(found) < 8:
+            found.append(f"{name}={value}")
+    return ";".join(found) or None
 
 
 def _declared_length(req_env: dict[str, Any]) -> int:
