@@ -64,14 +64,19 @@ class RequestIdMiddleware:
         await self.app(scope, receive, send_with_id)
 
 
-def _public_address(request: Request, service: str) -> str:
-    proto = request.headers.get("x-forwarded-proto", request.url.scheme).split(",")[0].strip().lower()
+def _public_address(request: Request, service: str, trusted: Callable[[str | None], bool]) -> str:
+    """Where the WSDL tells the МИС to call: from the Host header when it is a sane host[:port], from
+    X-Forwarded-Host/-Proto only behind a trusted proxy, else the address the server listens on."""
+    scheme = request.scope.get("scheme", "http")
+    via_proxy = trusted((request.scope.get("client") or (None, 0))[0])
+    proto = (request.headers.get("x-forwarded-proto", scheme) if via_proxy else scheme).split(",")[0].strip().lower()
     if proto not in ("http", "https"):
-        proto = request.url.scheme
-    host = request.headers.get("x-forwarded-host") or request.headers.get("host") or ""
+        proto = scheme
+    host = (request.headers.get("x-forwarded-host") if via_proxy else None) or request.headers.get("host") or ""
     host = host.split(",")[0].strip()
-    if not _HOST.match(host):
-        host = f"{request.url.hostname}:{request.url.port}" if request.url.port else str(request.url.hostname)
+    if len(host) > 255 or not _HOST.match(host):
+        server = request.scope.get("server") or ("127.0.0.1", 80)
+        host = f"{server[0]}:{server[1]}"
     return f"{proto}://{host}/soap/{service}"
 
 
@@ -81,6 +86,7 @@ class _SoapRoute:
     def __init__(self, service: SoapService, access: AccessPolicy | None = None,
                  audit: AuditJournal | None = None) -> None:
         self.service = service
+        self.trusted: Callable[[str | None], bool] = access.trusted if access is not None else (lambda _: False)
         self.wsdl = service.wsdl()
         self.path = f"/soap/{service.name}"
         # one thread hop per call; the request id's context goes along
@@ -94,7 +100,7 @@ class _SoapRoute:
         request = Request(scope, receive)
         response: Response
         if method in ("GET", "HEAD") and "wsdl" in {k.lower() for k in request.query_params}:
-            response = Response(self.wsdl.render(_public_address(request, self.service.name)),
+            response = Response(self.wsdl.render(_public_address(request, self.service.name, self.trusted)),
                                 media_type="text/xml; charset=utf-8")
         else:
             response = JSONResponse(

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from adapters.max._client import MaxBot
 from adapters.max._ratelimit import StoreRateLimiter
+from adapters.max._webhook import MAX_BODY_BYTES
 from adapters.max.tmk import TmkBot, TmkSettings, build_service
 from adapters.max.tmk._identity import page, token_problem
 from bridge.adapters import AdapterContext, SandboxPeers
@@ -83,8 +84,13 @@ class MaxAdapter:
 
         @router.post("/max/webhook", include_in_schema=False)
         async def webhook(request: Request) -> Response:
-            body = await request.body()
-            status = await _in_thread(lambda: tmk.receive(dict(request.headers), body))
+            body = bytearray()
+            async for chunk in request.stream():     # read at most the limit: a huge body is never held
+                body += chunk
+                if len(body) > MAX_BODY_BYTES:
+                    return JSONResponse({"error": "too_large", "message": f"тело больше {MAX_BODY_BYTES} байт"},
+                                        status_code=413)
+            status = await _in_thread(lambda: tmk.receive(dict(request.headers), bytes(body)))
             if status == 200:
                 return JSONResponse({"ok": True})
             return JSONResponse({"error": "rejected" if status < 500 else "failed"}, status_code=status)

@@ -18,7 +18,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 SECRET_HEADER = "X-Max-Bot-Api-Secret"
+MAX_BODY_BYTES = 1024 * 1024   # an Update is a few KiB; anything this big is not from MAX
 _TEL = re.compile(r"^TEL[^:]*:(.+)$", re.MULTILINE)
+_INT64 = 2**63
 
 
 class WebhookRejected(Exception):
@@ -40,8 +42,10 @@ class MaxUser:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> MaxUser:
-        return cls(user_id=int(data["user_id"]), first_name=str(data.get("first_name", "")),
-                   last_name=data.get("last_name"), username=data.get("username"), is_bot=bool(data.get("is_bot")))
+        data = _object(data)
+        return cls(user_id=_int(data["user_id"]), first_name=_text(data.get("first_name")) or "",
+                   last_name=_text(data.get("last_name")), username=_text(data.get("username")),
+                   is_bot=bool(data.get("is_bot")))
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,22 +80,32 @@ class IncomingMessage:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> IncomingMessage:
-        body = data.get("body") or {}
-        recipient = data.get("recipient") or {}
+        data = _object(data)
+        body = _object(data.get("body") or {})
+        recipient = _object(data.get("recipient") or {})
         sender = data.get("sender")
-        return cls(mid=str(body.get("mid", "")), seq=body.get("seq"), text=body.get("text"),
-                   timestamp=int(data.get("timestamp", 0)), sender=MaxUser.from_json(sender) if sender else None,
-                   chat_id=recipient.get("chat_id"), chat_type=recipient.get("chat_type"),
-                   recipient_user_id=recipient.get("user_id"), attachments=tuple(body.get("attachments") or ()))
+        attachments = body.get("attachments") or []
+        if not isinstance(attachments, list):
+            raise TypeError("attachments: expected a list")
+        return cls(mid=_text(body.get("mid")) or "", seq=_opt_int(body.get("seq")), text=_text(body.get("text")),
+                   timestamp=_int(data.get("timestamp", 0)), sender=MaxUser.from_json(sender) if sender else None,
+                   chat_id=_opt_int(recipient.get("chat_id")), chat_type=_text(recipient.get("chat_type")),
+                   recipient_user_id=_opt_int(recipient.get("user_id")),
+                   attachments=tuple(_object(a) for a in attachments))
 
     @property
     def contact(self) -> Contact | None:
         for attachment in self.attachments:
             if attachment.get("type") == "contact":
-                payload = attachment.get("payload") or {}
+                payload = attachment.get("payload")
+                payload = payload if isinstance(payload, Mapping) else {}
                 info = payload.get("max_info")
-                return Contact(vcf_info=str(payload.get("vcf_info") or ""), hash=payload.get("hash"),
-                               user=MaxUser.from_json(info) if info else None)
+                try:
+                    user = MaxUser.from_json(info) if info else None
+                except (KeyError, TypeError, ValueError):
+                    user = None
+                return Contact(vcf_info=_text(payload.get("vcf_info")) or "", hash=_text(payload.get("hash")),
+                               user=user)
         return None
 
 
@@ -176,44 +190,85 @@ def verify_secret(headers: Mapping[str, str], secret: str) -> None:
 
 
 def read_webhook(headers: Mapping[str, str], body: bytes | str, secret: str | None) -> Update:
-    """Check the secret (when one was set at subscription) and parse the body into an Update."""
+    """Check the secret (when one was set at subscription) and parse the body into an Update.
+
+    Anything that is not an Update of the expected shape — too big, not JSON, nested beyond the
+    parser's depth, a field of the wrong type or out of range — is a WebhookRejected (413/400).
+    """
     if secret is not None:
         verify_secret(headers, secret)
+    if len(body) > MAX_BODY_BYTES:
+        raise WebhookRejected(f"body larger than {MAX_BODY_BYTES} bytes", 413)
     try:
         data = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise WebhookRejected("body is not JSON", 400) from None
     if not isinstance(data, dict):
         raise WebhookRejected("body is not an Update object", 400)
     try:
         return parse_update(data)
     except (KeyError, TypeError, ValueError):
-        raise WebhookRejected("Update is missing required fields", 400) from None
+        raise WebhookRejected("Update is missing required fields or has fields of the wrong type", 400) from None
 
 
 def parse_update(data: Mapping[str, Any]) -> Update:
-    kind = str(data.get("update_type", ""))
-    ts = int(data.get("timestamp", 0))
-    locale = data.get("user_locale")
+    """An Update from its JSON object; TypeError/ValueError/KeyError for a field missing or of the wrong type."""
+    kind = _text(data.get("update_type")) or ""
+    ts = _int(data.get("timestamp", 0))
+    locale = _text(data.get("user_locale"))
     if kind == "message_created":
         return MessageCreated(ts, IncomingMessage.from_json(data["message"]), locale, data)
     if kind == "message_edited":
         return MessageEdited(ts, IncomingMessage.from_json(data["message"]), data)
     if kind == "message_callback":
-        callback = data["callback"]
+        callback = _object(data["callback"])
         message = data.get("message")
-        return MessageCallback(ts, str(callback["callback_id"]), callback.get("payload"),
+        return MessageCallback(ts, _required_text(callback["callback_id"]), _text(callback.get("payload")),
                                MaxUser.from_json(callback["user"]),
                                IncomingMessage.from_json(message) if message else None, locale, data)
     if kind == "bot_started":
-        return BotStarted(ts, int(data["chat_id"]), MaxUser.from_json(data["user"]), data.get("payload"), locale, data)
+        return BotStarted(ts, _int(data["chat_id"]), MaxUser.from_json(data["user"]), _text(data.get("payload")),
+                          locale, data)
     if kind == "bot_stopped":
-        return BotStopped(ts, int(data["chat_id"]), MaxUser.from_json(data["user"]), locale, data)
+        return BotStopped(ts, _int(data["chat_id"]), MaxUser.from_json(data["user"]), locale, data)
     if kind == "user_added":
-        inviter = data.get("inviter_id")
-        return UserAdded(ts, int(data["chat_id"]), MaxUser.from_json(data["user"]),
-                         int(inviter) if inviter is not None else None, bool(data.get("is_channel")), data)
+        return UserAdded(ts, _int(data["chat_id"]), MaxUser.from_json(data["user"]),
+                         _opt_int(data.get("inviter_id")), bool(data.get("is_channel")), data)
     return RawUpdate(kind, ts, data)
+
+
+def _object(value: Any) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise TypeError("expected a JSON object")
+    return value
+
+
+def _text(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    raise TypeError("expected a string")
+
+
+def _required_text(value: Any) -> str:
+    text = _text(value)
+    if text is None:
+        raise TypeError("expected a string")
+    return text
+
+
+def _int(value: Any) -> int:
+    """A JSON integer (or a string of one, as some senders write ids) that fits int64."""
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit() and len(value) <= 20:
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError("expected an integer")
+    if not -_INT64 <= value < _INT64:
+        raise ValueError("integer out of range")
+    return value
+
+
+def _opt_int(value: Any) -> int | None:
+    return None if value is None else _int(value)
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:

@@ -45,3 +45,17 @@ def check_all(settings: Settings, config_file: Path | None = None) -> list[str]:
     if not problems:
         problems.extend(drift(settings))
     return problems
+
+
+def check_warnings(settings: Settings) -> list[str]:
+    """What is allowed but unsafe in production: said, not failed."""
+    from bridge.signing import key_file_warnings, secret_files
+
+    warnings = key_file_warnings(secret_files(settings.model_dump()))
+    if not settings.sandbox:
+        if not settings.clients:
+            warnings.append("clients: no МИС clients configured: the SOAP faces accept any caller as 'anonymous' "
+                            "(docs/security.md)")
+        if settings.metrics_token_value() is None:
+            warnings.append("metrics_token_file: not set: /metrics is readable by anyone who reaches the bridge")
+    return warnings

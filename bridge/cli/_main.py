@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from bridge.cli._audit import audit
-from bridge.cli._check import check_all
+from bridge.cli._check import check_all, check_warnings
 from bridge.cli._common import settings_or_exit
 from bridge.cli._jobs import app as jobs_app
 from bridge.cli._serve import serve_blocking
@@ -66,6 +66,8 @@ def check(config: Path | None = ConfigOption) -> None:
     """Validate config, mappings and WSDL; print every problem with file, line and field."""
     settings = _settings(config)
     problems = check_all(settings, config or config_file_from_env())
+    for warning in check_warnings(settings):
+        typer.echo(f"warning: {warning}", err=True)
     for problem in problems:
         typer.echo(problem, err=True)
     if problems:

@@ -20,6 +20,7 @@ def _uvicorn(app: Any, host: str, port: int) -> uvicorn.Server:
     config = uvicorn.Config(
         app, host=host, port=port, access_log=False, log_config=None, lifespan="on",
         timeout_graceful_shutdown=10,
+        proxy_headers=False,   # forwarding headers count only from trusted_proxies, checked by the bridge
     )
     return uvicorn.Server(config)
 

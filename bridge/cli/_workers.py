@@ -115,6 +115,7 @@ def serve_workers(settings: Settings, workers: int) -> None:
     config = uvicorn.Config(
         functools.partial(worker_app, settings, str(run_dir)), factory=True, host=settings.host, port=settings.port,
         workers=workers, access_log=False, log_config=None, lifespan="on", timeout_graceful_shutdown=10,
+        proxy_headers=False,   # forwarding headers count only from trusted_proxies, checked by the bridge
     )
     socket = config.bind_socket()
     log.info("bridge.listening", url=f"http://{settings.host}:{settings.port}", workers=workers)

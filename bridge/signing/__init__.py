@@ -27,6 +27,7 @@ from bridge.signing._gost import base64url, streebog256
 from bridge.signing._metrics import observe_certificate
 from bridge.signing._openssl import OpenSslSigner
 from bridge.signing._opensslcli import check_gost_engine, generate_test_key
+from bridge.signing._permissions import key_file_warnings, secret_files
 from bridge.signing._protocol import Signer
 from bridge.signing._python import PythonSigner
 
@@ -44,9 +45,11 @@ __all__ = [
     "certificate_subject",
     "check_gost_engine",
     "generate_test_key",
+    "key_file_warnings",
     "load_certificate",
     "load_signer",
     "observe_certificate",
+    "secret_files",
     "streebog256",
     "verify_cms_detached",
     "verify_raw",

@@ -159,6 +159,10 @@ class AccessPolicy:
                                                      f"для клиента {client.name}; повторите запрос позже")
         return Caller(client.name, frozenset(client.mos) if client.mos is not None else None, remote)
 
+    def trusted(self, peer: str | None) -> bool:
+        """Whether ``peer`` is one of the proxies whose forwarding headers count."""
+        return self._trusted(peer)
+
     def _trusted(self, peer: str | None) -> bool:
         try:
             address = ipaddress.ip_address(peer or "")

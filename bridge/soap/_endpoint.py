@@ -92,6 +92,8 @@ def _envelope_problem(root: Any) -> tuple[str, str] | None:
     bodies = [child for child in root if child.tag == f"{{{_SOAP11}}}Body"]
     if len(bodies) != 1:
         return "Client.InvalidEnvelope", f"в конверте должен быть ровно один Body, а их {len(bodies)}"
+    if not any(isinstance(child.tag, str) for child in bodies[0]):
+        return "Client.InvalidEnvelope", "Body пуст: в нём должен быть элемент вызываемой операции"
     return None
 
 

@@ -128,3 +128,18 @@ def test_tls_client_certificate_through_a_trusted_proxy(store: Store) -> None:
 def test_no_clients_configured_is_open_as_anonymous(store: Store) -> None:
     access = AccessPolicy([], store)
     assert access.open and access.identify({"REMOTE_ADDR": "1.2.3.4"}, envelope()).name == "anonymous"
+
+
+def test_the_wsdl_address_believes_forwarding_headers_only_from_trusted_proxies() -> None:
+    from starlette.requests import Request
+
+    from bridge.app import _public_address
+
+    scope = {"type": "http", "scheme": "http", "server": ("10.0.0.5", 8080), "client": ("172.16.0.2", 1234),
+             "path": "/soap/x", "method": "GET", "query_string": b"wsdl",
+             "headers": [(b"host", b"10.0.0.5:8080"), (b"x-forwarded-host", b"bridge.example.ru"),
+                         (b"x-forwarded-proto", b"https")]}
+    assert _public_address(Request(scope), "x", lambda peer: peer == "172.16.0.2") == "https://bridge.example.ru/soap/x"
+    assert _public_address(Request(scope), "x", lambda peer: False) == "http://10.0.0.5:8080/soap/x"
+    scope["headers"] = [(b"host", b"a" * 10_000)]
+    assert _public_address(Request(scope), "x", lambda peer: False) == "http://10.0.0.5:8080/soap/x"

@@ -104,3 +104,18 @@ def test_jobs_cli_lists_and_runs_the_intake(tmp_path: Path) -> None:
     assert "egisz.intake: failed" in ran.output and "UpstreamConnectError" in ran.output
     unknown = CliRunner().invoke(app, ["jobs", "run", "nope", "--config", str(config)])
     assert unknown.exit_code == 2
+
+
+def test_check_warns_about_readable_keys_and_open_faces(tmp_path: Path) -> None:
+    key = tmp_path / "pseudonym.key"
+    key.write_text("k" * 32, encoding="utf-8")
+    key.chmod(0o644)
+    config = write(tmp_path, f"pseudonym_key_file: {key}\nadapters: [egisz]\n"
+                             "upstreams: {egisz: {base_url: 'http://127.0.0.1:9'}}\n"
+                             "adapter_settings: {egisz: {mo_oids: ['1.2.643.5.1.13.13.12.2.22.1234']}}\n")
+    result = CliRunner().invoke(app, ["check", "--config", str(config)])
+    assert "warning: pseudonym_key_file" in result.output and str(key) in result.output
+    assert "warning: clients: no МИС clients configured" in result.output
+    key.chmod(0o600)
+    result = CliRunner().invoke(app, ["check", "--config", str(config)])
+    assert "warning: pseudonym_key_file" not in result.output
