@@ -76,7 +76,9 @@ class EsiaAdapter:
         consumers = context.components.setdefault(LOGIN_CONSUMERS, {})
         return [login_routes(lambda: self._login(context), callback, portal,
                              secure_cookie=callback.startswith("https://"),
-                             demo_portal=bool(login_settings and login_settings.demo_portal), consumers=consumers)]
+                             demo_portal=bool(login_settings and login_settings.demo_portal
+                                              and context.settings.sandbox),   # a sandbox page only
+                             consumers=consumers)]
 
     def login(self, context: AdapterContext) -> EsiaLogin | None:
         """The ЕСИА login other adapters start for their own purposes (see LOGIN_CONSUMERS)."""

@@ -25,6 +25,7 @@ class Clinic:
     short_name: str
     full_name: str
     district: int | None
+    oid: str | None = None       # the MO's OID in the ФРМО (what МИС clients are scoped by)
 
 
 @dataclass(frozen=True)
@@ -126,7 +127,7 @@ class ScheduleClient:
 
     def lpus(self, district: int | None = None) -> list[Clinic]:
         result = self._call("GetLPUList", idDistrict=district)
-        return [Clinic(int(c.IdLPU), c.LPUShortName or "", c.LPUFullName or "", c.District)
+        return [Clinic(int(c.IdLPU), c.LPUShortName or "", c.LPUFullName or "", c.District, c.Oid or None)
                 for c in _items(result.ListLPU, "Clinic") if c.IsActive is not False]
 
     def specialities(self, lpu_id: int, patient: PatientRef | None = None) -> list[Speciality]:

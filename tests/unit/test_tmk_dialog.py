@@ -452,3 +452,22 @@ def test_the_dialog_moves_between_instances_on_one_store(harness: Harness) -> No
     harness.bot_ref[0] = instances[0]
     assert user.press("Согласен").text.startswith("Вы записаны на ТМК")
     assert len(other.bookings.listing()) == 1
+
+
+def test_a_mis_client_acts_only_on_its_own_mos_bookings(harness: Harness) -> None:
+    from bridge.errors import InvalidField
+    from bridge.soap import Caller
+    from bridge.soap._access import bind_caller, unbind_caller
+
+    _, booking = _book_child(harness)                 # ДП № 7: OID 1.2.643.5.1.13.13.12.2.78.102
+    other = bind_caller(Caller("gp1-mis", frozenset({"1.2.643.5.1.13.13.12.2.78.101"})))
+    try:
+        with pytest.raises(InvalidField):
+            harness.tmk.notices.booking_cancelled(102, booking["visit_id"], None)
+    finally:
+        unbind_caller(other)
+    own = bind_caller(Caller("dp7-mis", frozenset({"1.2.643.5.1.13.13.12.2.78.102"})))
+    try:
+        assert harness.tmk.notices.booking_cancelled(102, booking["visit_id"], None).delivered == 1
+    finally:
+        unbind_caller(own)

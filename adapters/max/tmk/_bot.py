@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from adapters.hubservice import ScheduleClient
+from adapters.hubservice import Clinic, ScheduleClient
 from adapters.max._client import MaxBot
 from adapters.max._webhook import MessageCallback, MessageCreated, Update, WebhookRejected, read_webhook
 from adapters.max.tmk import _metrics
@@ -49,15 +49,23 @@ class TmkBot:
         self.bookings = Bookings(store, Sealer(secret, "tmk"), self.records.person_key, outbox, clock)
         self.identity = Identity(self.records, tokens, settings.public_url,
                                  timedelta(minutes=settings.link_ttl_minutes))
-        lpu_names: dict[int, str] = {}
+        clinics: dict[int, Clinic] = {}
+
+        def clinic(lpu_id: int) -> Clinic | None:
+            if lpu_id not in clinics:
+                try:
+                    clinics.update({c.id: c for c in schedule.lpus()})
+                except Exception:  # a name is a nicety: never fail a booking over it
+                    return None
+            return clinics.get(lpu_id)
 
         def lpu_full_name(lpu_id: int) -> str:
-            if lpu_id not in lpu_names:
-                try:
-                    lpu_names.update({c.id: c.full_name for c in schedule.lpus()})
-                except Exception:  # a name is a nicety: never fail a booking over it
-                    return ""
-            return lpu_names.get(lpu_id, "")
+            found = clinic(lpu_id)
+            return found.full_name if found else ""
+
+        def lpu_oid(lpu_id: int) -> str | None:
+            found = clinic(lpu_id)
+            return found.oid if found else None
 
         flow = BookingFlow(schedule, settings.goals, settings.consultation_platform, settings.schedule.days_ahead,
                            clock, lambda: local_time(clock()), self.records.represented_by)
@@ -68,7 +76,7 @@ class TmkBot:
         self.chats = ConsultationChats(settings.consultation_platform, self.bookings, store, bot, sferum,
                                        lambda uid: (u.phone if (u := self.records.user(uid)) else None), local_time)
         self.reminders = Reminders(bot, self.bookings, self.records, self.chats, settings.conditions, clock, local_time)
-        self.notices = Notices(bot, self.records, self.bookings, outbox, clock, local_time)
+        self.notices = Notices(bot, self.records, self.bookings, outbox, clock, local_time, lpu_oid)
         outbox.register(REMINDER, self.reminders.deliver)
         _metrics.REMINDERS_OVERDUE.set_function(lambda: float(outbox.overdue(REMINDER, LATE_AFTER)))
 

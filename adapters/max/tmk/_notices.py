@@ -22,6 +22,7 @@ from adapters.max.tmk._records import LinkedUser, Records
 from adapters.max.tmk._screens import Screens, moment_text
 from bridge.delivery import Outbox, UpstreamUnavailable
 from bridge.errors import InvalidField, RuleViolation
+from bridge.soap import current_caller
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,9 @@ class NoticeResult:
 
 class Notices:
     def __init__(self, bot: MaxBot, records: Records, bookings: Bookings, outbox: Outbox,
-                 clock: Callable[[], datetime], local_time: Callable[[datetime], datetime]) -> None:
+                 clock: Callable[[], datetime], local_time: Callable[[datetime], datetime],
+                 lpu_oids: Callable[[int], str | None] | None = None) -> None:
+        self._lpu_oids = lpu_oids      # IdLPU → MO OID (GetLPUList), to keep a МИС client to its MOs
         self._outbox = outbox
         self._bot = bot
         self._records = records
@@ -98,7 +101,8 @@ class Notices:
             if message.last_error_code != "chat.denied" or message.created_at < since:
                 continue
             booking = self._bookings.get(str(message.payload.get("booking")))
-            if booking is not None:
+            allowed = current_caller().mos
+            if booking is not None and (allowed is None or self._lpu_oid(booking.lpu_id) in allowed):
                 found.append({"LpuId": booking.lpu_id, "VisitId": booking.visit_id, "Kind": message.payload["kind"],
                               "DueAt": message.created_at, "Reason": "пользователь остановил бот в MAX"})
         return found
@@ -107,9 +111,15 @@ class Notices:
 
     def _booking(self, lpu_id: int, visit_id: str) -> Booking:
         booking = self._bookings.by_visit(lpu_id, visit_id)
+        allowed = current_caller().mos
+        if booking is not None and allowed is not None and self._lpu_oid(lpu_id) not in allowed:
+            booking = None   # another MO's booking: to this client it does not exist
         if booking is None:
             raise InvalidField("VisitId", "запись с таким идентификатором в этой МО не делалась через бот")
         return booking
+
+    def _lpu_oid(self, lpu_id: int) -> str | None:
+        return self._lpu_oids(lpu_id) if self._lpu_oids is not None else None
 
     @staticmethod
     def _who(user: LinkedUser, snils: str) -> tuple[str, str]:
