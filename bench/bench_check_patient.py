@@ -8,8 +8,10 @@ One run starts, on loopback:
 
 - the sandbox ЕСИА as its own process (``bridge sandbox --write-config``), so that what a bridge
   process spends is the bridge's alone;
-- **before**: ``bridge serve`` (one process) from commit ``--baseline`` (``git archive``), the code
-  before the performance work, unless ``--baseline none``;
+- **before**: ``bridge serve`` (one process, or ``--workers N`` with ``--baseline-workers N``) from
+  commit ``--baseline`` (``git archive``), the code before the performance work, unless
+  ``--baseline none``. A baseline that has ``--workers`` (from 9ec7a61 on) can be measured with as
+  many workers as "after ×N", to compare one change with the commit before it;
 - **after ×1**: ``bridge serve`` from this tree, one process;
 - **after ×N**: ``bridge serve --workers N`` from this tree;
 
@@ -201,7 +203,15 @@ def render(args: argparse.Namespace, run: dict[str, Any], info: dict[str, str], 
             f"{fmt_ms(median([r.p99 for r in runs]))} | {_cpu(runs, 'bridge')} | {_cpu(runs, 'sandbox')} | "
             f"{median([r.load for r in runs]):.1f} |"
         )
-    if "bridged:before" in sat:
+    if "bridged:before" in sat and args.baseline_workers > 1:
+        same = f"bridged:{after}"
+        ratio = median([r.rps for r in sat[same]]) / median([r.rps for r in sat["bridged:before"]])
+        cpu_before = median([r.cpu_ms_per_req["bridge"] for r in sat["bridged:before"]])
+        cpu_after = median([r.cpu_ms_per_req["bridge"] for r in sat[same]])
+        out += ["", f"Bridged throughput after ×{args.workers} / before ×{args.baseline_workers}: **{ratio:.2f}×**; "
+                f"bridge CPU per CheckPatient (all processes) {cpu_before:.2f} → {cpu_after:.2f} ms "
+                f"({100 * (cpu_after / cpu_before - 1):+.0f}%)."]
+    elif "bridged:before" in sat:
         ratio = median([r.rps for r in sat[f"bridged:{after}"]]) / median([r.rps for r in sat["bridged:before"]])
         per_proc = median([r.rps for r in sat["bridged:after1"]]) / median([r.rps for r in sat["bridged:before"]])
         cpu_before = median([r.cpu_ms_per_req["bridge"] for r in sat["bridged:before"]])
@@ -291,6 +301,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=2, help="worker processes of the 'after ×N' bridge")
     parser.add_argument("--baseline", default=DEFAULT_BASELINE,
                         help="commit whose bridge is measured as 'before' (git archive); 'none' to skip")
+    parser.add_argument("--baseline-workers", type=int, default=1,
+                        help="worker processes of the 'before' bridge (the baseline must know --workers)")
     parser.add_argument("--tree", type=Path, default=ROOT, help="source tree measured as 'after' (default: this one)")
     parser.add_argument("--match", action="store_true", help="seed the account so CheckPatient answers MATCH")
     parser.add_argument("--log-level", default="WARNING", help="bridge log_level (keep WARNING for numbers)")
@@ -342,13 +354,15 @@ def measure(
         subject = subprocess.run(["git", "log", "-1", "--format=%s", args.baseline], cwd=ROOT, capture_output=True,
                                  text=True).stdout.strip()
         run["baseline_subject"] = subject[:60] + ("…" if len(subject) > 60 else "")
-        bridges["before"] = start_bridge_from(baseline, work / "before", "before", sandbox, log_level=args.log_level)
+        bridges["before"] = start_bridge_from(baseline, work / "before", "before", sandbox,
+                                              workers=args.baseline_workers, log_level=args.log_level)
     bridges["after1"] = start_bridge_from(tree, work / "after1", "after ×1", sandbox, log_level=args.log_level)
     if args.workers > 1:
         bridges["afterN"] = start_bridge_from(tree, work / "afterN", f"after ×{args.workers}", sandbox,
                                               workers=args.workers, log_level=args.log_level)
     run["after"] = after
-    titles = {"before": f"before (`{args.baseline}`, 1 process)", "after1": "after, 1 process",
+    before = "1 process" if args.baseline_workers == 1 else f"`--workers {args.baseline_workers}`"
+    titles = {"before": f"before (`{args.baseline}`, {before})", "after1": "after, 1 process",
               "afterN": f"after, `--workers {args.workers}`"}
     esia = sandbox.sandbox_urls["esia"]
     sandbox_pid = sandbox.process.pid

@@ -72,6 +72,8 @@ class CircuitBreaker:
 
     def _admit(self) -> bool:
         """Whether the call may go, and whether it is the half-open trial."""
+        if self._state == CLOSED:  # the common case, read without the lock: as if admitted just before a change
+            return False
         with self._lock:
             if self._state == CLOSED:
                 return False
@@ -85,6 +87,8 @@ class CircuitBreaker:
             return True
 
     def _succeeded(self, trial: bool) -> None:
+        if not trial and self._failures == 0:  # nothing to reset: as if this success came before a failure
+            return
         with self._lock:
             self._failures = 0
             if trial:

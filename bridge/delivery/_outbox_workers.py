@@ -15,6 +15,10 @@ _log = get_logger("bridge.outbox")
 
 # run(worker_id, batch, may_continue) -> messages processed
 RunBatch = Callable[[str, int, Callable[[], bool]], int]
+#: Longest wait between two polls of an outbox that stays empty (seconds). The wait starts at the
+#: pool's ``poll_interval`` and doubles with every empty poll up to this, so an idle instance polls
+#: the store ~1/s per worker instead of 1/poll_interval; any delivered message resets it.
+IDLE_POLL_MAX = 1.0
 
 
 def worker_prefix() -> str:
@@ -29,13 +33,19 @@ class WorkerPool:
     deadline allows, hands back those it has not started, and exits. A handler still running
     at the deadline is left to finish (the threads are daemons); if the process exits first,
     that message's lease expires and another worker claims it again.
+
+    A worker that finds nothing waits ``poll_interval``, then twice that after the next empty
+    poll, and so on up to ``idle_poll_max`` (never less than ``poll_interval``); a message
+    enqueued while the outbox was idle therefore waits at most ``idle_poll_max`` to be claimed.
     """
 
-    def __init__(self, run: RunBatch, workers: int, poll_interval: float, batch: int) -> None:
+    def __init__(self, run: RunBatch, workers: int, poll_interval: float, batch: int,
+                 idle_poll_max: float = IDLE_POLL_MAX) -> None:
         if workers < 1:
             raise ValueError("workers must be at least 1")
         self._run = run
         self._poll = poll_interval
+        self._idle_max = max(poll_interval, idle_poll_max)
         self._batch = batch
         self._stopping = threading.Event()
         self._deadline: float | None = None
@@ -57,6 +67,7 @@ class WorkerPool:
         return deadline is None or time.monotonic() < deadline
 
     def _loop(self, worker_id: str) -> None:
+        idle_wait = self._poll
         while not self._stopping.is_set():
             try:
                 processed = self._run(worker_id, self._batch, self._may_continue)
@@ -65,7 +76,10 @@ class WorkerPool:
                 self._stopping.wait(max(self._poll, 1.0))
                 continue
             if processed == 0:
-                self._stopping.wait(self._poll)
+                self._stopping.wait(idle_wait)
+                idle_wait = min(idle_wait * 2, self._idle_max)
+            else:
+                idle_wait = self._poll
 
     def stop(self, deadline_seconds: float = 30.0) -> bool:
         """Stop claiming, finish what is held within ``deadline_seconds``; True if every worker ended."""

@@ -1,8 +1,14 @@
-"""What is worth retrying, and how long to wait: small policies in tenacity's style."""
+"""What is worth retrying, and how long to wait.
+
+``RetryPolicy.backoff`` and ``RetryPolicy.gives_up`` are what the delivery path's retry loop asks
+on every failed attempt; ``wait()`` and ``stop()`` are the same policy as tenacity strategies, for
+callers that use tenacity (tests/unit/test_delivery_loop.py holds the two to the same answers).
+"""
 
 from __future__ import annotations
 
 import email.utils
+import random
 import time
 from dataclasses import dataclass
 
@@ -37,6 +43,26 @@ class RetryPolicy:
             ),
             cap=self.max_retry_after,
         )
+
+    def backoff(self, attempt: int, exc: BaseException) -> float:
+        """Seconds to wait after failed attempt number ``attempt`` (1-based) that raised ``exc``.
+
+        Retry-After when the answer gave one (capped at ``max_retry_after``); else exponential
+        back-off with jitter: ``backoff_initial * 2**(attempt-1) + uniform(0, jitter)``, at most
+        ``backoff_max`` (tenacity's ``wait_exponential_jitter``, which ``wait()`` returns).
+        """
+        if isinstance(exc, RetryableStatus) and exc.retry_after is not None:
+            return min(exc.retry_after, self.max_retry_after)
+        jitter = random.uniform(0, self.jitter)
+        try:
+            result = self.backoff_initial * float(2 ** (attempt - 1)) + jitter
+        except OverflowError:
+            result = self.backoff_max
+        return max(0.0, min(result, self.backoff_max))
+
+    def gives_up(self, attempt: int, elapsed: float) -> bool:
+        """After failed attempt ``attempt``, ``elapsed`` seconds since the first began: stop?"""
+        return attempt >= self.max_attempts or elapsed >= self.budget_seconds
 
     def stop(self) -> tenacity.stop.stop_base:
         return tenacity.stop_after_attempt(self.max_attempts) | tenacity.stop_after_delay(

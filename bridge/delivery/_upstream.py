@@ -1,15 +1,22 @@
 """Upstream: the one path every call to an upstream takes.
 
 Timeouts and pooled connections (httpx), retries with exponential back-off and jitter for
-transient failures only (tenacity), a circuit breaker (_breaker.py), idempotency keys for
-calls that are not idempotent by nature, and one metric sample and log line per attempt.
-Adapters build requests and read answers; they never retry or time anything themselves.
-An adapter whose upstream refuses with HTTP 200 (VK-style ``{"error": …}``) tells the path
-so with ``retry_answer``, and the refusal is retried and counted like the status it names.
+transient failures only (RetryPolicy, in a plain loop), a circuit breaker (_breaker.py),
+idempotency keys for calls that are not idempotent by nature, and one metric sample and log
+line per attempt. Adapters build requests and read answers; they never retry or time anything
+themselves. An adapter whose upstream refuses with HTTP 200 (VK-style ``{"error": …}``) tells
+the path so with ``retry_answer``, and the refusal is retried and counted like the status it names.
+
+Every CheckPatient takes this path once, so its fixed cost per call is kept small (measured in
+docs/performance.md): the retry loop builds nothing when the first attempt answers, the URL of an
+endpoint without path parameters is merged with the base URL once, metric children are looked
+up once per label set, the success line is not even built unless DEBUG is on, and httpx's cookie
+jar is consulted only for answers that set a cookie.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -18,7 +25,7 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
-import tenacity
+from httpx._types import CookieTypes
 
 from bridge.delivery._breaker import CircuitOpenError, make_breaker
 from bridge.delivery._errors import (
@@ -42,6 +49,8 @@ from bridge.observability import current_request_id, get_logger
 
 _log = get_logger("bridge.delivery")
 _IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
+# Merged URLs kept per Upstream (emptied when full: a few hot URLs, and ids that come once).
+_MAX_CACHED_URLS = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +111,7 @@ class _Call:
 
     method: str
     endpoint: str
-    url: str
+    url: httpx.URL | str
     json: Any
     data: Mapping[str, str] | None
     content: bytes | None
@@ -117,6 +126,53 @@ def new_idempotency_key() -> str:
     return str(uuid.uuid4())
 
 
+class _Cookies(httpx.Cookies):
+    """httpx's cookie store, minus the cookie jar's work for answers that set no cookie.
+
+    httpx hands every response to ``http.cookiejar`` (an ``email.message.Message`` of all its
+    headers, two adapter objects, a lock), about a tenth of the client's CPU on a short call.
+    The jar only ever acts on Set-Cookie (and Set-Cookie2), so an answer without either skips it;
+    cookies that are set are kept and sent back as before.
+    """
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        headers = response.headers
+        if "set-cookie" in headers or "set-cookie2" in headers:
+            super().extract_cookies(response)
+
+
+class _Client(httpx.Client):
+    """``httpx.Client`` whose cookie store is ``_Cookies`` (httpx reads it via ``self.cookies``)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.cookies = super().cookies
+
+    @property
+    def cookies(self) -> httpx.Cookies:
+        return self._lazy_cookies
+
+    @cookies.setter
+    def cookies(self, cookies: CookieTypes) -> None:
+        self._lazy_cookies = _Cookies(cookies)
+
+
+class _Children:
+    """A metric's children by label values, looked up in prometheus_client once per label set."""
+
+    __slots__ = ("_children", "_metric")
+
+    def __init__(self, metric: Any) -> None:
+        self._metric = metric
+        self._children: dict[tuple[str, ...], Any] = {}
+
+    def __call__(self, *labels: str) -> Any:
+        child = self._children.get(labels)
+        if child is None:
+            child = self._children[labels] = self._metric.labels(*labels)
+        return child
+
+
 class Upstream:
     """A named upstream service reached over HTTP through the delivery policies.
 
@@ -127,7 +183,7 @@ class Upstream:
     def __init__(self, config: UpstreamConfig, transport: httpx.BaseTransport | None = None) -> None:
         self.config = config
         self.name = config.name
-        self._client = httpx.Client(
+        self._client = _Client(
             base_url=config.base_url,
             timeout=config.timeouts.to_httpx(),
             limits=httpx.Limits(
@@ -138,6 +194,10 @@ class Upstream:
         )
         self._breaker = make_breaker(config.name, config.circuit_fail_max, config.circuit_reset_seconds,
                                      counts_as_failure=lambda exc: not isinstance(exc, UpstreamRejected))
+        self._urls: dict[str, httpx.URL] = {}
+        self._requests = _Children(UPSTREAM_REQUESTS)
+        self._seconds = _Children(UPSTREAM_REQUEST_SECONDS)
+        self._attempts = _Children(UPSTREAM_ATTEMPTS)
 
     @property
     def circuit_state(self) -> str:
@@ -179,7 +239,10 @@ class Upstream:
         """
         method = method.upper()
         idempotent = method in _IDEMPOTENT_METHODS or idempotency_key is not None
-        url = endpoint.format(**{k: _quote(v) for k, v in (path_params or {}).items()})
+        relative = endpoint.format(**{k: _quote(v) for k, v in path_params.items()}) if path_params \
+            else endpoint.format()
+        cached = self._urls.get(relative)
+        url = cached if cached is not None else self._absolute(relative)
         send_headers = dict(headers or {})
         request_id = current_request_id()
         if request_id:
@@ -214,22 +277,49 @@ class Upstream:
             status = "protocol_error"
             raise
         finally:
-            UPSTREAM_REQUESTS.labels(self.name, endpoint, status).inc()
-            UPSTREAM_REQUEST_SECONDS.labels(self.name, endpoint).observe(time.perf_counter() - started)
+            self._requests(self.name, endpoint, status).inc()
+            self._seconds(self.name, endpoint).observe(time.perf_counter() - started)
+
+    def _absolute(self, url: str) -> httpx.URL | str:
+        """``url`` merged with the base URL exactly as httpx merges it, and kept for the next call.
+
+        httpx would parse it twice per call (``_merge_url``); an ``httpx.URL`` passes through.
+        A URL httpx refuses is returned as it is, for httpx to refuse in the attempt as before.
+        """
+        try:
+            target = httpx.URL(url)
+            if target.is_relative_url:
+                base = self._client.base_url
+                target = base.copy_with(raw_path=base.raw_path + target.raw_path.lstrip(b"/"))
+        except Exception:
+            return url
+        if len(self._urls) >= _MAX_CACHED_URLS:
+            self._urls.clear()
+        self._urls[url] = target
+        return target
 
     def _with_retries(self, call: _Call) -> httpx.Response:
+        """Attempts until one answers, the error is not worth retrying, or the policy gives up.
+
+        As tenacity did here before (``stop_after_attempt | stop_after_delay``, the policy's
+        wait, ``reraise=True``): the last attempt's exception is what escapes.
+        """
         policy = self.config.retry
-        retrying = tenacity.Retrying(
-            stop=policy.stop(),
-            wait=policy.wait(),
-            retry=tenacity.retry_if_exception(lambda exc: is_retryable_exception(exc, call.idempotent)),
-            reraise=True,
-        )
         endpoint = call.endpoint
         try:
-            for attempt in retrying:
-                with attempt:
-                    return self._attempt(call, attempt.retry_state.attempt_number)
+            attempt = 0
+            first_started = time.monotonic()
+            while True:
+                attempt += 1
+                try:
+                    return self._attempt(call, attempt)
+                except Exception as exc:
+                    if not is_retryable_exception(exc, call.idempotent):
+                        raise
+                    wait = policy.backoff(attempt, exc)
+                    if policy.gives_up(attempt, time.monotonic() - first_started):
+                        raise
+                time.sleep(wait)
         except _Refused as exc:
             raise UpstreamRefused(self.name, endpoint, exc.refusal.status, exc.refusal.reason) from None
         except RetryableStatus as exc:
@@ -242,7 +332,6 @@ class Upstream:
             raise UpstreamConnectError(self.name, endpoint, type(exc).__name__) from None
         except httpx.TransportError as exc:
             raise UpstreamUnavailable(self.name, endpoint, type(exc).__name__) from None
-        raise AssertionError("unreachable: tenacity either returns or raises")  # pragma: no cover
 
     def _attempt(self, call: _Call, attempt: int) -> httpx.Response:
         started = time.perf_counter()
@@ -261,19 +350,21 @@ class Upstream:
             raise
         finally:
             elapsed = time.perf_counter() - started
-            UPSTREAM_ATTEMPTS.labels(self.name, call.endpoint, outcome).inc()
-            # Successes at DEBUG (two lines per call at INFO cost ~48 GB a day at 1,000/s); every
-            # failed or refused attempt at WARNING.
-            (_log.debug if outcome.startswith(("2", "3")) else _log.warning)(
-                "upstream.attempt",
-                upstream=self.name,
-                endpoint=call.endpoint,
-                method=call.method,
-                attempt=attempt,
-                status=outcome,
-                elapsed_ms=round(elapsed * 1000, 1),
-                **({"refused": refusal.reason} if refusal is not None else {}),
-            )
+            self._attempts(self.name, call.endpoint, outcome).inc()
+            # Successes at DEBUG (two lines per call at INFO cost ~48 GB a day at 1,000/s), and
+            # not even built when DEBUG is off; every failed or refused attempt at WARNING.
+            succeeded = outcome.startswith(("2", "3"))
+            if not succeeded or _debug_enabled():
+                (_log.debug if succeeded else _log.warning)(
+                    "upstream.attempt",
+                    upstream=self.name,
+                    endpoint=call.endpoint,
+                    method=call.method,
+                    attempt=attempt,
+                    status=outcome,
+                    elapsed_ms=round(elapsed * 1000, 1),
+                    **({"refused": refusal.reason} if refusal is not None else {}),
+                )
         if refusal is not None:
             if status_is_retryable(refusal.status, call.idempotent):
                 raise _Refused(response, refusal)
@@ -289,6 +380,12 @@ class Upstream:
 
     def _final_status_error(self, endpoint: str, response: httpx.Response) -> Exception:
         return UpstreamServerError(self.name, endpoint, response.status_code)
+
+
+def _debug_enabled() -> bool:
+    """Whether structlog's level filter (configure_logging) lets a DEBUG event through."""
+    is_enabled_for = getattr(_log, "is_enabled_for", None)
+    return True if is_enabled_for is None else bool(is_enabled_for(logging.DEBUG))
 
 
 def _transport_outcome(exc: httpx.TransportError) -> str:
