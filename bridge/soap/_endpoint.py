@@ -404,13 +404,14 @@ def _object_ids(element: Any) -> str | None:
     if element is None:
         return None
     found: list[str] = []
-    for child in element.iter():
-        if child is element or not isinstance(child.tag, str):
-            continue
-        name = etree.QName(child).localname
-        value = (child.text or "").strip()
-        if name.endswith("Id") and name != "IdempotencyKey" and value and len(value) <= 64 and len(found) < 8:
-            found.append(f"{name}={value}")
+    for child in element:
+        for node in (child, *child):            # the operation's parameters and their members
+            tag = node.tag
+            if not isinstance(tag, str) or not tag.endswith("Id"):
+                continue
+            value = (node.text or "").strip()
+            if value and len(value) <= 64 and len(found) < 8:
+                found.append(f"{tag.rpartition('}')[2]}={value}")
     return ";".join(found) or None
 
 
