@@ -17,9 +17,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from bridge.observability import get_logger
 from bridge.store._engine import Store
 from bridge.store._time import as_utc
 
+_log = get_logger("bridge.audit")
 _meta = sa.MetaData()
 audit_table = sa.Table(
     "audit_entry", _meta,
@@ -154,6 +156,4 @@ class AuditJournal:
             with self._store.engine.begin() as db:
                 db.execute(audit_table.insert(), rows)
         except Exception:  # the journal must not take the bridge down; the failure is logged
-            from bridge.observability import get_logger
-
-            get_logger("bridge.audit").exception("audit.write_failed", entries=len(rows))
+            _log.exception("audit.write_failed", entries=len(rows))

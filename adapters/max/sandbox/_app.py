@@ -46,7 +46,6 @@ from adapters.max.sandbox._world import (
     StoredMessage,
     Subscription,
     now_ms,
-    stored_attachments,
 )
 from bridge.sandbox import FaultInjector, FaultPlan, fault_admin_routes
 
@@ -134,10 +133,7 @@ def create_sandbox_app(world: MaxWorld | None = None, faults: FaultPlan | None =
             message = _own_message(world, request.query_params["message_id"])
             if message is None:
                 return JSONResponse({"success": False, "message": "Message not found"})
-            message.text = body.get("text")
-            if body.get("attachments") is not None:  # null keeps them, [] removes them
-                message.attachments = stored_attachments(body["attachments"])
-            message.edits += 1
+            message.replace(body)
         return JSONResponse({"success": True})
 
     @app.delete("/messages")
@@ -199,11 +195,7 @@ def create_sandbox_app(world: MaxWorld | None = None, faults: FaultPlan | None =
             callback["answer"] = body
             new = body.get("message")
             if new is not None:
-                message = world.messages[callback["mid"]]
-                message.text = new.get("text")
-                if new.get("attachments") is not None:
-                    message.attachments = stored_attachments(new["attachments"])
-                message.edits += 1
+                world.messages[callback["mid"]].replace(new)
         return JSONResponse({"success": True})
 
     @app.post("/chats/{chat_id}/members")

@@ -84,6 +84,14 @@ class StoredMessage:
     edits: int = 0
     deleted: bool = False
 
+    def replace(self, body: dict[str, Any]) -> None:
+        """An edit (PUT /messages, or POST /answers with a message): text replaced; attachments
+        replaced when given (null keeps them, [] removes them)."""
+        self.text = body.get("text")
+        if body.get("attachments") is not None:
+            self.attachments = stored_attachments(body["attachments"])
+        self.edits += 1
+
     def to_json(self) -> dict[str, Any]:
         recipient: dict[str, Any] = {"chat_id": self.chat_id, "chat_type": self.chat_type}
         if self.user_id is not None:

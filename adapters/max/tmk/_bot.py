@@ -45,8 +45,9 @@ class TmkBot:
         def to_utc(local: datetime) -> datetime:
             return local.replace(tzinfo=zone).astimezone(ZoneInfo("UTC"))
 
-        self.records = Records(store, Sealer(secret, "tmk"), pseudonym, clock)
-        self.bookings = Bookings(store, Sealer(secret, "tmk"), self.records.person_key, outbox, clock)
+        sealer = Sealer(secret, "tmk")
+        self.records = Records(store, sealer, pseudonym, clock)
+        self.bookings = Bookings(store, sealer, self.records.person_key, outbox, clock)
         self.identity = Identity(self.records, tokens, settings.public_url,
                                  timedelta(minutes=settings.link_ttl_minutes))
         clinics: dict[int, Clinic] = {}
@@ -72,7 +73,7 @@ class TmkBot:
         booking = BookingStep(schedule, self.bookings, settings.goals, settings.conditions, to_utc, lpu_full_name)
         self.upcoming = Upcoming(self.bookings, clock, local_time)
         self.conversation = Conversation(bot, self.records, self.identity, flow, booking, self.upcoming,
-                                         settings.goals, timedelta(minutes=settings.dialog_ttl_minutes), clock)
+                                         timedelta(minutes=settings.dialog_ttl_minutes), clock)
         self.chats = ConsultationChats(settings.consultation_platform, self.bookings, store, bot, sferum,
                                        lambda uid: (u.phone if (u := self.records.user(uid)) else None), local_time)
         self.reminders = Reminders(bot, self.bookings, self.records, self.chats, settings.conditions, clock, local_time)

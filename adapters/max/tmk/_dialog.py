@@ -35,14 +35,13 @@ def menu_state() -> dict[str, Any]:
 
 class Conversation:
     def __init__(self, bot: MaxBot, records: Records, identity: Identity, flow: BookingFlow, booking: BookingStep,
-                 upcoming: Upcoming, goals: list[str], ttl: timedelta, clock: Callable[[], datetime]) -> None:
+                 upcoming: Upcoming, ttl: timedelta, clock: Callable[[], datetime]) -> None:
         self._bot = bot
         self._records = records
         self._identity = identity
         self._flow = flow
         self._booking = booking
         self._upcoming = upcoming
-        self._goals = goals
         self._ttl = ttl
         self._clock = clock
 
@@ -124,7 +123,7 @@ class Conversation:
         dialog = self._records.dialog(user_id)
         mid = update.message.mid if update.message is not None else None
         if user is None or user.account is None:
-            self._press_unlinked(update, user_id, dialog, session, action, mid)
+            self._press_unlinked(update, user_id, action, mid)
             return
         who = user.account.user.short_name
         if session == "remind":   # under a reminder: a fresh dialog in a new message, the reminder kept
@@ -152,8 +151,7 @@ class Conversation:
             return
         self._show(update, mid, screen, notice)
 
-    def _press_unlinked(self, update: MessageCallback, user_id: int, dialog: Dialog | None, session: str,
-                        action: str, mid: str | None) -> None:
+    def _press_unlinked(self, update: MessageCallback, user_id: int, action: str, mid: str | None) -> None:
         user = self._records.user(user_id)
         if action == "relink" and user is not None and user.phone is not None:
             fresh = self._records.start_dialog(user_id, {"screen": "login", "trail": []}, mid)

@@ -34,8 +34,8 @@ class NoticeResult:
 class Notices:
     def __init__(self, bot: MaxBot, records: Records, bookings: Bookings, outbox: Outbox,
                  clock: Callable[[], datetime], local_time: Callable[[datetime], datetime],
-                 lpu_oids: Callable[[int], str | None] | None = None) -> None:
-        self._lpu_oids = lpu_oids      # IdLPU → MO OID (GetLPUList), to keep a МИС client to its MOs
+                 lpu_oid: Callable[[int], str | None] = lambda _: None) -> None:
+        self._lpu_oid = lpu_oid        # IdLPU → MO OID (GetLPUList), to keep a МИС client to its MOs
         self._outbox = outbox
         self._bot = bot
         self._records = records
@@ -117,9 +117,6 @@ class Notices:
         if booking is None:
             raise InvalidField("VisitId", "запись с таким идентификатором в этой МО не делалась через бот")
         return booking
-
-    def _lpu_oid(self, lpu_id: int) -> str | None:
-        return self._lpu_oids(lpu_id) if self._lpu_oids is not None else None
 
     @staticmethod
     def _who(user: LinkedUser, snils: str) -> tuple[str, str]:
