@@ -1,17 +1,18 @@
 """Upstream: the one path every call to an upstream takes.
 
-Timeouts and pooled connections (httpx), retries with exponential back-off and jitter for
-transient failures only (RetryPolicy, in a plain loop), a circuit breaker (_breaker.py),
-idempotency keys for calls that are not idempotent by nature, and one metric sample and log
-line per attempt. Adapters build requests and read answers; they never retry or time anything
-themselves. An adapter whose upstream refuses with HTTP 200 (VK-style ``{"error": …}``) tells
-the path so with ``retry_answer``, and the refusal is retried and counted like the status it names.
+Timeouts and kept-alive connections (httpx's transport, a pool per thread: _transport.py),
+retries with exponential back-off and jitter for transient failures only (RetryPolicy, in a
+plain loop), a circuit breaker (_breaker.py), idempotency keys for calls that are not idempotent
+by nature, and one metric sample and log line per attempt. Adapters build requests and read
+answers; they never retry or time anything themselves. An adapter whose upstream refuses with
+HTTP 200 (VK-style ``{"error": …}``) tells the path so with ``retry_answer``, and the refusal is
+retried and counted like the status it names.
 
 Every CheckPatient takes this path once, so its fixed cost per call is kept small (measured in
 docs/performance.md): the retry loop builds nothing when the first attempt answers, the URL of an
 endpoint without path parameters is merged with the base URL once, metric children are looked
-up once per label set, the success line is not even built unless DEBUG is on, and httpx's cookie
-jar is consulted only for answers that set a cookie.
+up once per label set, the success line is not even built unless DEBUG is on, and the request goes
+straight to httpx's transport (``Exchange``), not through ``httpx.Client``'s layers.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
-from httpx._types import CookieTypes
 
 from bridge.delivery._breaker import CircuitOpenError, make_breaker
 from bridge.delivery._errors import (
@@ -44,6 +44,7 @@ from bridge.delivery._policy import (
     parse_retry_after,
     status_is_retryable,
 )
+from bridge.delivery._transport import Exchange, default_transport
 from bridge.metrics import UPSTREAM_ATTEMPTS, UPSTREAM_REQUEST_SECONDS, UPSTREAM_REQUESTS
 from bridge.observability import current_request_id, get_logger
 
@@ -126,37 +127,6 @@ def new_idempotency_key() -> str:
     return str(uuid.uuid4())
 
 
-class _Cookies(httpx.Cookies):
-    """httpx's cookie store, minus the cookie jar's work for answers that set no cookie.
-
-    httpx hands every response to ``http.cookiejar`` (an ``email.message.Message`` of all its
-    headers, two adapter objects, a lock), about a tenth of the client's CPU on a short call.
-    The jar only ever acts on Set-Cookie (and Set-Cookie2), so an answer without either skips it;
-    cookies that are set are kept and sent back as before.
-    """
-
-    def extract_cookies(self, response: httpx.Response) -> None:
-        headers = response.headers
-        if "set-cookie" in headers or "set-cookie2" in headers:
-            super().extract_cookies(response)
-
-
-class _Client(httpx.Client):
-    """``httpx.Client`` whose cookie store is ``_Cookies`` (httpx reads it via ``self.cookies``)."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.cookies = super().cookies
-
-    @property
-    def cookies(self) -> httpx.Cookies:
-        return self._lazy_cookies
-
-    @cookies.setter
-    def cookies(self, cookies: CookieTypes) -> None:
-        self._lazy_cookies = _Cookies(cookies)
-
-
 class _Children:
     """A metric's children by label values, looked up in prometheus_client once per label set."""
 
@@ -183,15 +153,9 @@ class Upstream:
     def __init__(self, config: UpstreamConfig, transport: httpx.BaseTransport | None = None) -> None:
         self.config = config
         self.name = config.name
-        self._client = _Client(
-            base_url=config.base_url,
-            timeout=config.timeouts.to_httpx(),
-            limits=httpx.Limits(
-                max_connections=config.max_connections,
-                max_keepalive_connections=config.max_connections,
-            ),
-            transport=transport,
-        )
+        self._base_url = _with_trailing_slash(httpx.URL(config.base_url))
+        self._exchange = Exchange(transport if transport is not None else default_transport(config.max_connections),
+                                  config.timeouts.to_httpx(), config.max_connections)
         self._breaker = make_breaker(config.name, config.circuit_fail_max, config.circuit_reset_seconds,
                                      counts_as_failure=lambda exc: not isinstance(exc, UpstreamRejected))
         self._urls: dict[str, httpx.URL] = {}
@@ -204,7 +168,7 @@ class Upstream:
         return self._breaker.state
 
     def close(self) -> None:
-        self._client.close()
+        self._exchange.close()
 
     def request(
         self,
@@ -289,7 +253,7 @@ class Upstream:
         try:
             target = httpx.URL(url)
             if target.is_relative_url:
-                base = self._client.base_url
+                base = self._base_url
                 target = base.copy_with(raw_path=base.raw_path + target.raw_path.lstrip(b"/"))
         except Exception:
             return url
@@ -338,7 +302,7 @@ class Upstream:
         outcome = "error"
         refusal: RetryAnswer | None = None
         try:
-            response = self._client.request(
+            response = self._exchange.send(
                 call.method, call.url, json=call.json, data=call.data, content=call.content, params=call.params,
                 headers=call.headers,
             )
@@ -380,6 +344,11 @@ class Upstream:
 
     def _final_status_error(self, endpoint: str, response: httpx.Response) -> Exception:
         return UpstreamServerError(self.name, endpoint, response.status_code)
+
+
+def _with_trailing_slash(url: httpx.URL) -> httpx.URL:
+    """The base URL as httpx.Client keeps it: relative paths are appended to it, not put in its place."""
+    return url if url.raw_path.endswith(b"/") else url.copy_with(raw_path=url.raw_path + b"/")
 
 
 def _debug_enabled() -> bool:
