@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -22,6 +23,7 @@ from bridge.store._engine import Store
 from bridge.store._time import as_utc
 
 _log = get_logger("bridge.audit")
+_BATCH = 1000  # entries per INSERT … VALUES statement
 _meta = sa.MetaData()
 audit_table = sa.Table(
     "audit_entry", _meta,
@@ -132,6 +134,13 @@ class AuditJournal:
                     self._thread.start()
 
     def _run(self) -> None:
+        """One transaction per ``flush_seconds`` at most: the first entry waits that long for others.
+
+        Writing each entry as it came cost a transaction per SOAP call whenever calls were not
+        arriving together (~0.2 ms of CPU each on SQLite, a round trip on PostgreSQL); the
+        journal promises no more than that window, so the writer sleeps through it and then
+        takes everything queued, and is not woken once per entry.
+        """
         while True:
             try:
                 first = self._queue.get(timeout=self._flush)
@@ -139,17 +148,22 @@ class AuditJournal:
                 continue
             if first is None:
                 return
+            time.sleep(self._flush)
             rows = [first]
-            while len(rows) < 500:
+            while True:
                 try:
                     row = self._queue.get_nowait()
                 except queue.Empty:
                     break
                 if row is None:
-                    self._write(rows)
+                    self._write_batches(rows)
                     return
                 rows.append(row)
-            self._write(rows)
+            self._write_batches(rows)
+
+    def _write_batches(self, rows: list[dict[str, Any]]) -> None:
+        for start in range(0, len(rows), _BATCH):
+            self._write(rows[start:start + _BATCH])
 
     def _write(self, rows: list[dict[str, Any]]) -> None:
         try:
