@@ -125,7 +125,7 @@ def test_lost_register_answer_is_retried_with_the_same_key(accounts: PatientAcco
         return response
 
     esia.__call__ = lose_register_once  # type: ignore[method-assign]
-    accounts._operations._upstream._client._transport = httpx.MockTransport(lose_register_once)  # type: ignore[attr-defined]
+    accounts._operations._upstream._exchange.transport = httpx.MockTransport(lose_register_once)  # type: ignore[attr-defined]
     issued = accounts.register(patient)
     assert esia.registry.count_accounts(dashed(patient["Snils"])) == 1
     keys = {r.headers["Idempotency-Key"] for r in esia.requests if r.url.path.endswith("/register")}
