@@ -5,20 +5,20 @@ goes back to the event loop for every read of the body, for ``start_response`` a
 chunk of the answer: four or more cross-thread round trips per call, each a concurrent Future,
 a Condition and a wake-up of the loop. A SOAP call has a small, bounded body and a small answer,
 so here the body is read on the event loop first (at most ``max_body`` bytes), the application
-runs once in the thread pool with the whole body in hand and returns the whole answer, and the
+runs once in a SOAP thread (_threads.py) with the whole body in hand and returns the whole answer, and the
 answer is sent in one message. The upstream calls the application makes still block only its
 worker thread, never the event loop.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextvars
 import io
 import sys
 from collections.abc import Callable, Iterable, MutableMapping
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+
+from bridge.soap._threads import ThreadHop
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -35,14 +35,15 @@ WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 #: than before without most of that cost.
 DEFAULT_THREADS = 16
 
-_executor: ThreadPoolExecutor | None = None
+_hop: ThreadHop | None = None
 
 
-def _shared_executor(threads: int) -> ThreadPoolExecutor:
-    global _executor
-    if _executor is None:
-        _executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="soap")
-    return _executor
+def _shared_hop(threads: int) -> ThreadHop:
+    """One set of SOAP threads per process, shared by every SOAP face."""
+    global _hop
+    if _hop is None:
+        _hop = ThreadHop(threads, "soap")
+    return _hop
 
 
 class _Answer:
@@ -118,7 +119,7 @@ class WsgiOneHop:
     def __init__(self, app: WsgiApp, max_body: int, threads: int = DEFAULT_THREADS) -> None:
         self.app = app
         self.max_body = max_body
-        self.executor = _shared_executor(threads)
+        self.hop = _shared_hop(threads)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         chunks: list[bytes] = []
@@ -136,8 +137,7 @@ class WsgiOneHop:
         body = b"".join(chunks) if received <= self.max_body else b""
         environ = _environ(scope, body, received)
         context = contextvars.copy_context()  # the request id bound by the middleware, for log lines
-        loop = asyncio.get_running_loop()
-        answer: _Answer = await loop.run_in_executor(self.executor, context.run, _run, self.app, environ)
+        answer: _Answer = await self.hop.run(context.run, _run, self.app, environ)
         headers = answer.headers
         if not any(k == b"content-length" for k, _ in headers):
             headers = [*headers, (b"content-length", str(len(answer.body)).encode())]
