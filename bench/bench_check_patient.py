@@ -35,16 +35,11 @@ profile of one after ×N worker under bridged load.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import datetime as dt
-import importlib.metadata
 import json
 import os
-import platform
 import re
 import shlex
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -62,13 +57,13 @@ sys.path.insert(0, str(ROOT / "bench"))
 from _load import RateResult, Scenario, WrkResult, run_fixed_rate, run_wrk  # noqa: E402
 from _procs import Bridge, export_tree, start_bridge_from, start_sandbox_from  # noqa: E402
 from _profile import profile  # noqa: E402
+from _report import DOC, describe_tree, machine, machine_line, median, write_section  # noqa: E402
 
 from bridge.identifiers import snils_check_digits  # noqa: E402
 from bridge.mapping import load_mapping  # noqa: E402
 
-DOC = ROOT / "docs" / "performance.md"
-START = "<!-- bench:check_patient:start -->"
-END = "<!-- bench:check_patient:end -->"
+SECTION = "check_patient"
+PACKAGES = ("spyne", "uvicorn", "uvloop", "httptools", "fastapi", "httpx", "lxml", "prometheus_client")
 SERVICE = "esia-accounts"
 NAMESPACE = "urn:misbridge:esia:accounts:1"
 FIND_ACCOUNT = "/reg-service/v1/requests/find_account"
@@ -123,45 +118,6 @@ def find_account_body(patient: dict[str, str]) -> tuple[bytes, dict[str, Any]]:
 # --- report ---------------------------------------------------------------------------------
 
 
-def median(values: list[float]) -> float:
-    return statistics.median(values)
-
-
-def machine() -> dict[str, str]:
-    cpu = "unknown"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
-    wrk_version = subprocess.run(["wrk", "-v"], capture_output=True, text=True)
-    wrk_line = (wrk_version.stdout + wrk_version.stderr).splitlines()[0]
-    return {
-        "nproc": str(os.cpu_count()),
-        "cpu": cpu,
-        "python": platform.python_version(),
-        "wrk": wrk_line.split(" Copyright")[0].strip(),
-        "kernel": platform.release(),
-        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-    }
-
-
-def versions() -> str:
-    found = []
-    for package in ("spyne", "uvicorn", "uvloop", "httptools", "fastapi", "httpx", "lxml", "prometheus_client"):
-        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
-            found.append(f"{package} {importlib.metadata.version(package)}")
-    return ", ".join(found)
-
-
-def describe_tree(tree: Path) -> str:
-    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=tree, capture_output=True, text=True)
-    if head.returncode != 0:
-        return str(tree)
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=tree,
-                           capture_output=True, text=True).stdout.strip()
-    return f"`{head.stdout.strip()}`" + (" + uncommitted changes" if dirty else "")
-
-
 def fmt_ms(value: float) -> str:
     return f"{value:.2f}" if value < 10 else f"{value:.1f}"
 
@@ -181,8 +137,7 @@ def render(args: argparse.Namespace, run: dict[str, Any], info: dict[str, str], 
         f"Run: {info['date']} · `{command}` · tree {run['tree']}"
         + (f" · baseline `{args.baseline}` ({run['baseline_subject']})" if "before" in bridges else ""),
         "",
-        f"Machine: {info['nproc']} CPU × {info['cpu']} · Linux {info['kernel']} · Python {info['python']} · "
-        f"{info['wrk']} · {versions()}. Every bridge: `log_level: {args.log_level}`, adapters `esia`, SQLite store; "
+        f"{machine_line(info, PACKAGES)}. Every bridge: `log_level: {args.log_level}`, adapters `esia`, SQLite store; "
         "the sandbox ЕСИА is one process of its own; wrk, the bridges and the sandbox share the machine. "
         f"Outcome of every CheckPatient: `{run['outcome']}`. **load** = 1-minute load average at the start of "
         "the runs (median): above ~2 the machine was busy with other work and every figure is lower than "
@@ -264,15 +219,6 @@ def render(args: argparse.Namespace, run: dict[str, Any], info: dict[str, str], 
     return "\n".join(out).replace("\n\n\n", "\n\n")
 
 
-def write_doc(section: str) -> None:
-    text = DOC.read_text(encoding="utf-8")
-    if START not in text or END not in text:
-        raise SystemExit(f"{DOC} has no {START} … {END} section")
-    head, rest = text.split(START, 1)
-    _, tail = rest.split(END, 1)
-    DOC.write_text(f"{head}{START}\n{section}\n{END}{tail}", encoding="utf-8")
-
-
 # --- main -----------------------------------------------------------------------------------
 
 
@@ -335,11 +281,11 @@ def main() -> None:
             for bridge in bridges.values():
                 bridge.stop()
             sandbox.stop()
-    section = render(args, run, machine(), command)
+    section = render(args, run, machine(["wrk"]), command)
     print(f"\nwhole run: {time.monotonic() - started:.0f} s")
     print(section)
     if args.write:
-        write_doc(section)
+        write_section(SECTION, section)
         print(f"\nwrote {DOC.relative_to(ROOT)}")
 
 
