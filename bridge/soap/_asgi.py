@@ -29,10 +29,10 @@ WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 #: Threads per process that run SOAP calls (and so wait for upstreams). A call to a slow upstream
 #: holds its thread for as long as the upstream takes, so this bounds the calls in flight per
 #: worker (a2wsgi gave 10 per service). More is not free: when the upstream answers at once, every
-#: thread is busy with Python code and they queue for the GIL and for httpx's pool lock; at
-#: saturation 32 threads cost ~20% more CPU per call than 8, with a p99 twice as long; 16 served
-#: as many calls as 8 with a p99 in between (docs/performance.md). 16 keeps more calls in flight
-#: than before without most of that cost.
+#: thread is busy with Python code and they queue for the GIL (and, until each thread had its own
+#: connection pool, for httpx's pool lock); at saturation 32 threads cost ~20% more CPU per call
+#: than 8, with a p99 twice as long; 16 served as many calls as 8 with a p99 in between
+#: (docs/performance.md). 16 keeps more calls in flight than before without most of that cost.
 DEFAULT_THREADS = 16
 
 _hop: ThreadHop | None = None
