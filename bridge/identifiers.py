@@ -17,12 +17,15 @@ message (СНИЛС is personal data under 152-ФЗ).
 
 from __future__ import annotations
 
+from operator import mul
+
 __all__ = ["SNILS_UNCHECKED_MAX", "snils_check_digits", "snils_checksum_ok"]
 
 SNILS_UNCHECKED_MAX = 1_001_998
 """The largest 9-digit number (``001-001-998``) whose check digits are not verified."""
 
 _WEIGHTS = (9, 8, 7, 6, 5, 4, 3, 2, 1)
+_ZERO_CODES = ord("0") * sum(_WEIGHTS)
 
 
 def _is_ascii_digits(text: str, length: int) -> bool:
@@ -38,15 +41,11 @@ def snils_check_digits(first9: str) -> str:
     """
     if not _is_ascii_digits(first9, 9):
         raise ValueError("a SNILS number must be exactly 9 digits (without check digits)")
-    total = sum(int(digit) * weight for digit, weight in zip(first9, _WEIGHTS, strict=True))
-    if total < 100:
-        check = total
-    elif total in (100, 101):
-        check = 0
-    else:
-        check = total % 101
-        if check == 100:
-            check = 0
+    # Σ digit × weight over the ASCII codes (each digit is its code − 48): a quarter of the time of
+    # int() per digit, and this runs for every SNILS the mappings check (docs/performance.md).
+    total = sum(map(mul, first9.encode("ascii"), _WEIGHTS)) - _ZERO_CODES
+    # below 100 as it is; 100 and 101 give 00; above, the remainder by 101, with 100 as 00
+    check = total if total < 100 else total % 101 % 100
     return f"{check:02d}"
 
 

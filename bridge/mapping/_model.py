@@ -2,7 +2,8 @@
 
 Each field is compiled once, at load time, into one small closure per direction that it
 applies to: *get* the source value by path, *convert* it with the transform or table, *set*
-it at the target path.  Applying a mapping is then a loop over those closures.
+it at the target path.  Applying a mapping is then a loop over those closures; the loop turns
+whatever a closure raises into a :class:`MappingValueError` of that closure's field.
 """
 
 from __future__ import annotations
@@ -80,45 +81,42 @@ class Example:
     line: int | None = field(default=None, compare=False)
 
 
-def _identity(value: Any) -> Any:
-    return value
+def _compile(fm: FieldMapping, direction: str) -> _Step:
+    """The field's step in ``direction``: get the source value, convert it, set it at the target.
 
-
-def _compile(mapping: str, fm: FieldMapping, direction: str) -> _Step:
+    A top-level key (most paths) is read or written in the step itself, a nested path through a
+    getter or setter from ``_paths``.  The step raises :class:`TransformError` for a missing
+    required value, a path through a non-object or a value its transform refuses (and a buggy
+    transform may raise anything); :meth:`Mapping._apply` reports it as the field's error.
+    """
     transform = fm.converter()
     if direction == TO_UPSTREAM:
-        source, target = fm.mis, fm.upstream
-        convert = transform.to_upstream if transform else _identity
+        source, target = split_path(fm.mis), split_path(fm.upstream)
+        convert = transform.to_upstream if transform else None
     else:
-        source, target = fm.upstream, fm.mis
-        convert = transform.to_mis if transform else _identity
-    get = make_getter(split_path(source))
-    put = make_setter(split_path(target))
+        source, target = split_path(fm.upstream), split_path(fm.mis)
+        convert = transform.to_mis if transform else None
+    key, target_key = source[0], target[0]
+    get = make_getter(source) if len(source) > 1 else None
+    put = make_setter(target) if len(target) > 1 else None
     required = fm.required
-    field_name = fm.mis
-
-    def fail(reason: str) -> MappingValueError:
-        MAPPING_ERRORS.labels(mapping=mapping, field=field_name, direction=direction).inc()
-        return MappingValueError(mapping, field_name, direction, reason)
 
     def step(src: cabc.Mapping[str, Any], out: dict[str, Any]) -> None:
-        try:
-            value = get(src)
-            if value is None or value == "":
-                if required:
-                    raise TransformError(_MISSING)
-                return
+        value = src.get(key) if get is None else get(src)
+        if value is None or value == "":
+            if required:
+                raise TransformError(_MISSING)
+            return
+        if convert is not None:
             value = convert(value)
             if value is None:
                 if required:
                     raise TransformError(_MISSING)
                 return
-        except TransformError as exc:
-            raise fail(exc.reason) from None
-        except Exception as exc:
-            # A bug in a transform: its message might quote the value, so it is not kept.
-            raise fail(f"transform failed ({type(exc).__name__})") from None
-        put(out, value)
+        if put is None:
+            out[target_key] = value
+        else:
+            put(out, value)
 
     return step
 
@@ -149,10 +147,16 @@ class Mapping:
             conflict = find_conflict(enumerate(split_path(path) for path in targets))
             if conflict is not None:
                 raise ValueError(f"mapping {name}: {direction} targets conflict: {conflict[2]}")
-        self._steps = {
-            direction: tuple(_compile(name, fm, direction) for fm in self.fields if fm.applies_to(direction))
-            for direction in (TO_UPSTREAM, TO_MIS)
-        }
+        self._steps: dict[str, tuple[_Step, ...]] = {}
+        self._field_of: dict[_Step, str] = {}   # a step → the МИС path of its field, for errors
+        for direction in (TO_UPSTREAM, TO_MIS):
+            steps = []
+            for fm in self.fields:
+                if fm.applies_to(direction):
+                    step = _compile(fm, direction)
+                    steps.append(step)
+                    self._field_of[step] = fm.mis
+            self._steps[direction] = tuple(steps)
 
     def to_upstream(self, mis: cabc.Mapping[str, Any]) -> dict[str, Any]:
         """Convert a МИС-side record to the upstream shape.
@@ -161,19 +165,33 @@ class Mapping:
         """
         if type(mis) is not dict and not isinstance(mis, cabc.Mapping):
             raise TypeError(f"{self.name}.to_upstream expects a mapping, not {type(mis).__name__}")
-        out: dict[str, Any] = {}
-        for step in self._steps[TO_UPSTREAM]:
-            step(mis, out)
-        return out
+        return self._apply(mis, TO_UPSTREAM)
 
     def to_mis(self, upstream: cabc.Mapping[str, Any]) -> dict[str, Any]:
         """Convert an upstream record to the МИС-side shape (see :meth:`to_upstream`)."""
         if type(upstream) is not dict and not isinstance(upstream, cabc.Mapping):
             raise TypeError(f"{self.name}.to_mis expects a mapping, not {type(upstream).__name__}")
+        return self._apply(upstream, TO_MIS)
+
+    def _apply(self, src: cabc.Mapping[str, Any], direction: str) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        for step in self._steps[TO_MIS]:
-            step(upstream, out)
+        steps = self._steps[direction]
+        step: _Step | None = None
+        try:
+            for step in steps:
+                step(src, out)
+        except TransformError as exc:
+            raise self._error(step, direction, exc.reason) from None
+        except Exception as exc:
+            # A bug in a transform: its message might quote the value, so it is not kept.
+            raise self._error(step, direction, f"transform failed ({type(exc).__name__})") from None
         return out
+
+    def _error(self, step: _Step | None, direction: str, reason: str) -> MappingValueError:
+        """The error for the field whose ``step`` raised (counted in ``bridge_mapping_errors_total``)."""
+        field_name = self._field_of[step] if step is not None else ""
+        MAPPING_ERRORS.labels(mapping=self.name, field=field_name, direction=direction).inc()
+        return MappingValueError(self.name, field_name, direction, reason)
 
     def convert(self, record: cabc.Mapping[str, Any], direction: str) -> dict[str, Any]:
         """``to_upstream`` or ``to_mis`` by name."""

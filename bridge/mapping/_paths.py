@@ -46,6 +46,18 @@ def make_getter(parts: tuple[str, ...]) -> Getter:
 
     *parents, last = parts
     steps = [(key, f"expected an object at '{'.'.join(parts[: i + 1])}'") for i, key in enumerate(parents)]
+    if len(steps) == 1:
+        ((parent, reason),) = steps
+
+        def get_two(src: cabc.Mapping[str, Any]) -> Any:
+            node = src.get(parent)
+            if node is None:
+                return None
+            if type(node) is not dict and not isinstance(node, cabc.Mapping):
+                raise TransformError(reason)
+            return node.get(last)
+
+        return get_two
 
     def get_nested(src: cabc.Mapping[str, Any]) -> Any:
         node: Any = src
@@ -53,7 +65,7 @@ def make_getter(parts: tuple[str, ...]) -> Getter:
             node = node.get(key)
             if node is None:
                 return None
-            if not isinstance(node, cabc.Mapping):
+            if type(node) is not dict and not isinstance(node, cabc.Mapping):
                 raise TransformError(reason)
         return node.get(last)
 
@@ -75,6 +87,17 @@ def make_setter(parts: tuple[str, ...]) -> Setter:
         return set_one
 
     *parents, last = parts
+    if len(parents) == 1:
+        (parent,) = parents
+
+        def set_two(out: dict[str, Any], value: Any) -> None:
+            node = out.get(parent)
+            if node is None:
+                out[parent] = {last: value}
+            else:
+                node[last] = value
+
+        return set_two
 
     def set_nested(out: dict[str, Any], value: Any) -> None:
         node = out
