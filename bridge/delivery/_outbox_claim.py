@@ -16,12 +16,13 @@ claimed again) cannot overwrite the newer holder's result.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Row, Table, and_, exists, literal, or_, select, tuple_, update
+from sqlalchemy import ColumnElement, Row, Table, Update, and_, bindparam, exists, literal, or_, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from bridge.delivery._outbox_types import DELIVERED, PENDING, OutboxMessage
@@ -123,16 +124,36 @@ def finish(
     code: str | None = None, error: str | None = None,
 ) -> bool:
     """Give the message its outcome if ``lease`` is still held; the caller commits. False: lease lost."""
-    values: dict[str, Any] = {"state": state, "locked_by": None, "locked_until": None, "updated_at": now}
+    with_error = code is not None or error is not None
+    statement = _finish_statement(state, state == PENDING, with_error)
+    params: dict[str, Any] = {"l_seq": lease.seq, "l_worker": lease.worker, "l_attempts": lease.attempts, "b_now": now}
     if state == PENDING:
-        values["next_attempt_at"] = next_attempt_at
-    if code is not None or error is not None:
-        values["last_error_code"] = code
-        values["last_error"] = error
-    if state == DELIVERED:
-        values["delivered_at"] = now
-    result = session.execute(update(TABLE).where(_held(lease)).values(**values))
+        params["b_next"] = next_attempt_at
+    if with_error:
+        params["b_code"] = code
+        params["b_error"] = error
+    result = session.execute(statement, params)
     return int(getattr(result, "rowcount", 0) or 0) == 1
+
+
+@functools.cache
+def _finish_statement(state: str, retry: bool, with_error: bool) -> Update:
+    """``finish``'s UPDATE for one shape of outcome, built once with bound parameters.
+
+    Built per call it cost ~0.43 ms of CPU per mark on PostgreSQL (the statement, then its cache
+    key walked each time); built once, ~0.27 ms (bench/bench_outbox.py). Same SQL, same lease check.
+    """
+    values: dict[str, Any] = {"state": state, "locked_by": None, "locked_until": None, "updated_at": bindparam("b_now")}
+    if retry:
+        values["next_attempt_at"] = bindparam("b_next")
+    if with_error:
+        values["last_error_code"] = bindparam("b_code")
+        values["last_error"] = bindparam("b_error")
+    if state == DELIVERED:
+        values["delivered_at"] = bindparam("b_now")
+    held = and_(C.seq == bindparam("l_seq"), C.state == PENDING, C.locked_by == bindparam("l_worker"),
+                C.attempts == bindparam("l_attempts"))
+    return update(TABLE).where(held).values(**values)
 
 
 def release(session: Session, leases: Sequence[Lease], now: datetime) -> int:
