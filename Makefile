@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: run test test-unit lint bench install install-prod system-deps run-deps interop-deps wsdl-freeze demo check clean
+.PHONY: run test test-unit lint bench install install-prod system-deps run-deps bench-deps interop-deps wsdl-freeze demo check clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,9 @@ system-deps:
 
 run-deps:
 	bash scripts/install-system-deps.sh run
+
+bench-deps:
+	bash scripts/install-system-deps.sh bench
 
 interop-deps: tests/interop/node/node_modules/.package-lock.json
 
@@ -51,11 +54,11 @@ lint: install
 	$(BIN)/mypy
 	$(BIN)/python scripts/audit_dependencies.py   # pip-audit; says so and passes when its service is unreachable
 
-bench: install
-	$(BIN)/python bench/bench_mapping.py
-	$(BIN)/python bench/bench_outbox.py
-	$(BIN)/python bench/bench_intake.py
-	$(BIN)/python bench/bench_check_patient.py --write
+bench: bench-deps install   # PostgreSQL for the outbox and intake: BRIDGE_TEST_PG_URL (default postgres@127.0.0.1:5432)
+	$(BIN)/python bench/bench_mapping.py --write
+	$(BIN)/python bench/bench_outbox.py --write
+	$(BIN)/python bench/bench_intake.py --write
+	$(BIN)/python bench/bench_check_patient.py --write --repeat 5 --profile 10
 
 wsdl-freeze: install
 	$(BIN)/bridge wsdl freeze

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tarfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,8 @@ from tests.bridgeproc import SandboxProcess, free_port, free_port_block  # noqa:
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
-__all__ = ["Bridge", "SandboxProcess", "export_tree", "process_tree", "start_bridge_from", "start_sandbox_from"]
+__all__ = ["Bridge", "SandboxProcess", "export_tree", "process_tree", "start_bridge_from", "start_sandbox_from",
+           "wait_quiet"]
 
 
 def export_tree(ref: str, dest: Path) -> Path:
@@ -222,3 +224,17 @@ def _wait_workers(bridge: Bridge, deadline: float) -> None:
         time.sleep(0.05)
     time.sleep(1.0)  # the last worker finishes its start-up after its process appears
 
+
+
+def wait_quiet(cpu_seconds: Callable[[], float], *, share: float = 0.05, window: float = 0.3,
+               timeout: float = 60.0) -> float:
+    """Wait until the processes behind ``cpu_seconds`` use under ``share`` of a core over ``window``
+    seconds (a bridge overloaded by the previous run may still be working off its backlog, which
+    would be measured against the next scenario); returns the seconds waited."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        before = cpu_seconds()
+        time.sleep(window)
+        if cpu_seconds() - before < share * window:
+            break
+    return time.monotonic() - started

@@ -10,13 +10,15 @@ import os
 import platform
 import statistics
 import subprocess
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "performance.md"
 
-__all__ = ["DOC", "ROOT", "describe_tree", "machine", "machine_line", "median", "versions", "write_section"]
+__all__ = ["DOC", "ROOT", "describe_tree", "machine", "machine_line", "median", "reference_loop_ms", "versions",
+           "write_section"]
 
 
 def median(values: Iterable[float]) -> float:
@@ -36,12 +38,30 @@ def machine(tools: Iterable[str] = ()) -> dict[str, str]:
         "python": platform.python_version(),
         "kernel": platform.release(),
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "reference": f"{reference_loop_ms():.1f}",
     }
     for tool in tools:
         done = subprocess.run([tool, "-v"], capture_output=True, text=True)
         first = ((done.stdout + done.stderr).splitlines() or ["?"])[0]
         info[tool] = first.split(" Copyright")[0].strip()
     return info
+
+
+def reference_loop_ms() -> float:
+    """CPU time of a fixed pure-Python loop (best of 5), printed beside every result.
+
+    On this shared VM the same code has taken 1.5× more CPU per request in one hour than in the
+    next, with no steal time shown; this figure, taken when the benchmark starts, tells a slow
+    hour from a slow change: compare it between runs before comparing their figures.
+    """
+    best = float("inf")
+    for _ in range(5):
+        started = time.process_time()
+        total = 0
+        for n in range(300_000):
+            total += n % 7
+        best = min(best, time.process_time() - started)
+    return best * 1000
 
 
 def versions(packages: Iterable[str]) -> str:
@@ -54,9 +74,11 @@ def versions(packages: Iterable[str]) -> str:
 
 def machine_line(info: dict[str, str], packages: Iterable[str]) -> str:
     """``Machine: 2 CPU × AMD EPYC · Linux … · Python … · <packages>``."""
-    tools = "".join(f" · {info[k]}" for k in info if k not in ("nproc", "cpu", "python", "kernel", "date"))
+    skip = ("nproc", "cpu", "python", "kernel", "date", "reference")
+    tools = "".join(f" · {info[k]}" for k in info if k not in skip)
     return (f"Machine: {info['nproc']} CPU × {info['cpu']} · Linux {info['kernel']} · Python {info['python']}"
-            f"{tools} · {versions(packages)}")
+            f"{tools} · {versions(packages)} · reference loop {info['reference']} ms of CPU (lower = a faster hour "
+            f"of this shared VM)")
 
 
 def describe_tree(tree: Path = ROOT) -> str:

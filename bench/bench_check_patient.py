@@ -55,7 +55,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from _load import RateResult, Scenario, WrkResult, run_fixed_rate, run_wrk  # noqa: E402
-from _procs import Bridge, export_tree, start_bridge_from, start_sandbox_from  # noqa: E402
+from _procs import Bridge, export_tree, start_bridge_from, start_sandbox_from, wait_quiet  # noqa: E402
 from _profile import profile  # noqa: E402
 from _report import DOC, describe_tree, machine, machine_line, median, write_section  # noqa: E402
 
@@ -325,6 +325,16 @@ def measure(
                                               "birthDate", "gender", "mobile") if k in person}
             httpx.post(f"{esia}/_sandbox/accounts", json=account, timeout=10).raise_for_status()
 
+    def all_cpu() -> float:
+        return sandbox_cpu() + sum(b.cpu_seconds() for b in bridges.values())
+
+    def settle(name: str) -> None:
+        """Let every process go quiet before the next run (a bridge overloaded at a fixed rate
+        works off its backlog for seconds after the generator stops)."""
+        waited = wait_quiet(all_cpu)
+        if waited > 2:
+            print(f"  ({name}: {waited:.1f} s until every process was quiet again)", flush=True)
+
     reset_sandbox()
     expected = "MATCH" if args.match else "NOT_FOUND"
     scenarios = {"direct": Scenario("direct", esia + FIND_ACCOUNT, "POST", JSON_HEADERS, find_body,
@@ -353,12 +363,14 @@ def measure(
     for name in order:  # warm-up, unrecorded
         run_wrk(scenarios[name], args, args.warmup, probes[name], work)
         reset_sandbox()
+        settle(name)
     requests = 0
     sat: dict[str, list[WrkResult]] = {name: [] for name in order}
     for i in range(args.repeat):
         for name in order:
             result = run_wrk(scenarios[name], args, args.duration, probes[name], work)
             reset_sandbox()
+            settle(name)
             sat[name].append(result)
             requests += result.requests
             cpu = "  ".join(f"{k} {v:.2f}" for k, v in result.cpu_ms_per_req.items())
@@ -370,6 +382,7 @@ def measure(
         for name in rate_order:
             r = run_fixed_rate(scenarios[name], args.rate, args.rate_duration, args.rate_warmup)
             reset_sandbox()
+            settle(name)
             rate[name].append(r)
             requests += r.requests
             print(f"  {name:16} {args.rate:g}/s run {i + 1}: achieved {r.achieved:6.1f}/s  p50 {r.p50:6.2f}  "

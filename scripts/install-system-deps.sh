@@ -2,6 +2,7 @@
 # System packages, installed only when missing (root or sudo).
 #   run:  the GOST engine for OpenSSL (the sandbox makes GOST keys), python3-venv
 #   test: the above, plus PHP SoapClient and node (foreign-client tests) and promtool (alert rules)
+#   bench: the run ones, plus wrk (the load generator of bench/bench_check_patient.py)
 set -euo pipefail
 purpose="${1:-test}"
 
@@ -9,6 +10,9 @@ missing=()
 [ -e /usr/lib/x86_64-linux-gnu/engines-3/gost.so ] || [ -e /usr/lib/aarch64-linux-gnu/engines-3/gost.so ] \
   || missing+=(libengine-gost-openssl)
 command -v python3 >/dev/null 2>&1 && python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
+if [ "$purpose" = "bench" ]; then
+  command -v wrk >/dev/null 2>&1 || missing+=(wrk)
+fi
 if [ "$purpose" = "test" ]; then
   command -v php >/dev/null 2>&1 && php -m 2>/dev/null | grep -qi '^soap$' || missing+=(php-cli php-soap)
   command -v node >/dev/null 2>&1 || missing+=(nodejs)
