@@ -15,6 +15,7 @@ from pathlib import Path
 
 from _egisz_sandbox import EgiszSandbox
 from _outbox_types import Figure, Plan
+from _profile import raw_samples
 from _scratch_db import Scratch
 
 
@@ -94,11 +95,7 @@ def summarise_workers(raw: str) -> list[str]:
     steps: Counter[str] = Counter()
     libraries: Counter[str] = Counter()
     total = 0
-    for line in raw.splitlines():
-        stack_text, _, count_text = line.rpartition(" ")
-        if not stack_text or not count_text.isdigit():
-            continue
-        stack, count = stack_text.split(";"), int(count_text)
+    for stack, count in raw_samples(raw):
         total += count
         steps[_first_rule(stack, _STEPS) if any("Outbox._run (" in f for f in stack)
               else "unattributed (a stack read while it changed: py-spy --nonblocking)"] += count
@@ -115,13 +112,8 @@ def summarise_workers(raw: str) -> list[str]:
 def summarise_sandbox(raw: str, top: int = 8) -> list[str]:
     own: Counter[str] = Counter()
     total = 0
-    for line in raw.splitlines():
-        stack_text, _, count_text = line.rpartition(" ")
-        if not count_text.isdigit():
-            continue
-        count = int(count_text)
+    for stack, count in raw_samples(raw):
         total += count
-        stack = stack_text.split(";")
         area = next((("sandbox: " + part.split("sandbox/", 1)[1].split(".py")[0]) for f in reversed(stack)
                      for part in [f] if "egisz/sandbox/" in f), None) or next(
             (name for f in reversed(stack) for needle, name in (

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 from _load import LUA, Scenario
@@ -79,17 +80,20 @@ def _area(stack: list[str]) -> str:
     return "other"
 
 
+def raw_samples(raw: str) -> Iterator[tuple[list[str], int]]:
+    """py-spy's raw format, a line per stack: ``frame;frame;… count`` → (frames outermost first, count)."""
+    for line in raw.splitlines():
+        stack_text, _, count_text = line.rpartition(" ")
+        if stack_text and count_text.isdigit():
+            yield stack_text.split(";"), int(count_text)
+
+
 def summarise_profile(raw: str, top: int = 12) -> list[str]:
     self_time: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
     areas: Counter[str] = Counter()
     total = 0
-    for line in raw.splitlines():
-        stack_text, _, count_text = line.rpartition(" ")
-        if not stack_text or not count_text.isdigit():
-            continue
-        count = int(count_text)
-        stack = stack_text.split(";")
+    for stack, count in raw_samples(raw):
         total += count
         self_time[_frame_name(stack[-1])] += count
         for name in {_frame_name(f) for f in stack}:
