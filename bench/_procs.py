@@ -24,7 +24,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.bridgeproc import SandboxProcess, free_port, free_port_block  # noqa: E402
+from tests.bridgeproc import SandboxProcess, free_port, start_sandbox  # noqa: E402
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -44,38 +44,8 @@ def export_tree(ref: str, dest: Path) -> Path:
 
 
 def start_sandbox_from(root: Path, tmp: Path, adapters: tuple[str, ...], ready_timeout: float = 60.0) -> SandboxProcess:
-    """``bridge sandbox --write-config`` from the tree at ``root`` (as tests/bridgeproc.py does from this one)."""
-    tmp.mkdir(parents=True, exist_ok=True)
-    base = free_port_block(4)
-    config_path = tmp / "sandbox.yaml"
-    config_path.write_text(yaml.safe_dump({"adapters": list(adapters), "sandbox_base_port": base,
-                                           "sandbox_dir": str(tmp / "keys"), "sandbox": True,
-                                           "log_level": "WARNING"}), encoding="utf-8")
-    written = tmp / "bridge-upstreams.yaml"
-    log_path = tmp / "sandbox.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BRIDGE_")}
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "bridge", "sandbox", "--config", str(config_path), "--write-config", str(written)],
-            cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + ready_timeout
-    while not written.exists() and time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"sandbox exited with {process.returncode}:\n{log_path.read_text()[-3000:]}")
-        time.sleep(0.1)
-    bridge_config = yaml.safe_load(written.read_text(encoding="utf-8")) if written.exists() else {}
-    urls = {name: u["base_url"] for name, u in bridge_config.get("upstreams", {}).items()}
-    sandbox = SandboxProcess(url=next(iter(urls.values()), ""), sandbox_urls=urls, log_path=log_path,
-                             process=process, env=env, bridge_config=bridge_config)
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{sandbox.url}/_sandbox/faults", timeout=1).status_code < 500:
-                return sandbox
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    sandbox.stop()
-    raise RuntimeError(f"sandbox not ready in {ready_timeout}s:\n{log_path.read_text()[-3000:]}")
+    """``bridge sandbox --write-config`` from the tree at ``root``, logging at WARNING (tests/bridgeproc.py)."""
+    return start_sandbox(tmp, adapters, ready_timeout, root=root, log_level="WARNING")
 
 
 def _children() -> dict[int, list[int]]:

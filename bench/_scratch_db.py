@@ -5,23 +5,24 @@ a copy, whose CPU is counted as the store's."""
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import shutil
 import uuid
 from pathlib import Path
 
 
-class Scratch:
+class Scratch(abc.ABC):
     """A template database prepared once, and a fresh copy of it for every timed run."""
 
-    def template(self) -> str:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def template(self) -> str: ...
 
-    def copy(self) -> str:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def copy(self) -> str: ...
 
-    def drop(self, url: str) -> None:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def drop(self, url: str) -> None: ...
 
     def backends(self, url: str) -> list[int]:
         """Server processes working for ``url`` (their CPU is the store's), none for SQLite."""
@@ -30,8 +31,8 @@ class Scratch:
     def server(self) -> str:
         return ""
 
-    def close(self) -> None:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def close(self) -> None: ...
 
 
 class PostgresScratch(Scratch):
@@ -104,4 +105,4 @@ class SqliteScratch(Scratch):
         return f"SQLite {sqlite3.sqlite_version}"
 
     def close(self) -> None:
-        pass
+        """Nothing to close: each copy is a file in the run's temporary directory."""

@@ -181,7 +181,7 @@ class _AnsweredAtOnce:
     """An AttachmentUpstream that acknowledges every reply in-process (the store-only scenario)."""
 
     def fetch_page(self, mo_oid: str, since: datetime, until: datetime, cursor: str | None, limit: int) -> Page:
-        raise NotImplementedError
+        raise AssertionError("the store-only scenario delivers replies; it never takes pages")
 
     def send_reply(self, task_id: str, reply: dict[str, Any], idempotency_key: str) -> dict[str, Any]:
         return {"id": task_id, "status": "completed"}

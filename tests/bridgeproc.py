@@ -95,10 +95,11 @@ class SandboxProcess(BridgeProcess):
 
 
 def start_sandbox(tmp: Path, adapters: tuple[str, ...] = ("egisz",), ready_timeout: float = 30.0,
-                  bridge_port: int | None = None) -> SandboxProcess:
+                  bridge_port: int | None = None, *, root: Path = ROOT, log_level: str | None = None) -> SandboxProcess:
     """Run ``bridge sandbox`` alone, so bridges can die and restart while the sandbox keeps its state.
 
     ``bridge_port``: where the bridge will listen (the sandboxes call it back: webhooks, ЕСИА return).
+    ``root``: the source tree to run it from (the benchmarks run other commits' trees).
     """
     tmp.mkdir(parents=True, exist_ok=True)
     base = free_port_block(8)
@@ -107,6 +108,8 @@ def start_sandbox(tmp: Path, adapters: tuple[str, ...] = ("egisz",), ready_timeo
                               "sandbox": True, "host": "127.0.0.1"}
     if bridge_port is not None:
         config["port"] = bridge_port
+    if log_level is not None:
+        config["log_level"] = log_level
     config_path.write_text(yaml.safe_dump(config), encoding="utf-8")
     written = tmp / "bridge-upstreams.yaml"
     log_path = tmp / "sandbox.log"
@@ -114,9 +117,11 @@ def start_sandbox(tmp: Path, adapters: tuple[str, ...] = ("egisz",), ready_timeo
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "bridge", "sandbox", "--config", str(config_path), "--write-config", str(written)],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+            cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + ready_timeout
     while not written.exists() and time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"sandbox exited with {process.returncode}:\n{log_path.read_text()[-3000:]}")
         time.sleep(0.1)
     bridge_config = yaml.safe_load(written.read_text(encoding="utf-8")) if written.exists() else {}
     urls = {name: u["base_url"] for name, u in bridge_config.get("upstreams", {}).items()}

@@ -25,7 +25,7 @@ from typing import Any
 
 import httpx
 
-__all__ = ["Exchange", "PerThreadTransport"]
+__all__ = ["Exchange", "PerThreadTransport", "default_transport"]
 
 _DEFAULT_HEADERS = (
     ("Accept", "*/*"),
