@@ -1,9 +1,10 @@
 """A loaded mapping: its fields, its examples, and the compiled converters for both directions.
 
-Each field is compiled once, at load time, into one small closure per direction that it
-applies to: *get* the source value by path, *convert* it with the transform or table, *set*
-it at the target path.  Applying a mapping is then a loop over those closures; the loop turns
-whatever a closure raises into a :class:`MappingValueError` of that closure's field.
+Each direction is compiled once, at load time, into a plan (``_plan``): the fields that apply
+to it, in file order, with fields read from the same parent object grouped so that the parent
+is looked up once per record.  Applying a mapping runs that plan – *get* each source value by
+path, *convert* it with the transform or table, *set* it at the target path – and turns
+whatever fails into a :class:`MappingValueError` of the field that failed.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Final, Literal
 
-from bridge.mapping._errors import MappingValueError, TransformError
-from bridge.mapping._paths import find_conflict, make_getter, make_setter, split_path
+from bridge.mapping._errors import MappingValueError
+from bridge.mapping._paths import find_conflict, split_path
+from bridge.mapping._plan import Rule, Runner, compile_plan, make_runner
 from bridge.mapping._transforms import TRANSFORMS, Transform, table_transform
 from bridge.metrics import MAPPING_ERRORS
 
@@ -27,8 +29,6 @@ TO_UPSTREAM: Final = "to_upstream"
 TO_MIS: Final = "to_mis"
 DIRECTIONS: tuple[Direction, ...] = ("both", TO_UPSTREAM, TO_MIS)
 
-_Step = Callable[[cabc.Mapping[str, Any], dict[str, Any]], None]
-_MISSING = "required value is missing or empty"
 
 
 @dataclass(frozen=True)
@@ -81,44 +81,25 @@ class Example:
     line: int | None = field(default=None, compare=False)
 
 
-def _compile(fm: FieldMapping, direction: str) -> _Step:
-    """The field's step in ``direction``: get the source value, convert it, set it at the target.
-
-    A top-level key (most paths) is read or written in the step itself, a nested path through a
-    getter or setter from ``_paths``.  The step raises :class:`TransformError` for a missing
-    required value, a path through a non-object or a value its transform refuses (and a buggy
-    transform may raise anything); :meth:`Mapping._apply` reports it as the field's error.
-    """
+def _rule(fm: FieldMapping, direction: str) -> Rule:
+    """The field in ``direction``: from which path, to which, through which converter."""
     transform = fm.converter()
     if direction == TO_UPSTREAM:
-        source, target = split_path(fm.mis), split_path(fm.upstream)
         convert = transform.to_upstream if transform else None
-    else:
-        source, target = split_path(fm.upstream), split_path(fm.mis)
-        convert = transform.to_mis if transform else None
-    key, target_key = source[0], target[0]
-    get = make_getter(source) if len(source) > 1 else None
-    put = make_setter(target) if len(target) > 1 else None
-    required = fm.required
+        return Rule(fm.mis, split_path(fm.mis), split_path(fm.upstream), convert, fm.required)
+    convert = transform.to_mis if transform else None
+    return Rule(fm.mis, split_path(fm.upstream), split_path(fm.mis), convert, fm.required)
 
-    def step(src: cabc.Mapping[str, Any], out: dict[str, Any]) -> None:
-        value = src.get(key) if get is None else get(src)
-        if value is None or value == "":
-            if required:
-                raise TransformError(_MISSING)
-            return
-        if convert is not None:
-            value = convert(value)
-            if value is None:
-                if required:
-                    raise TransformError(_MISSING)
-                return
-        if put is None:
-            out[target_key] = value
-        else:
-            put(out, value)
 
-    return step
+def _failure(mapping: str, direction: str) -> Callable[[str, str], MappingValueError]:
+    """The error for a field of ``mapping`` that failed in ``direction`` (counted in
+    ``bridge_mapping_errors_total``)."""
+
+    def fail(field_name: str, reason: str) -> MappingValueError:
+        MAPPING_ERRORS.labels(mapping=mapping, field=field_name, direction=direction).inc()
+        return MappingValueError(mapping, field_name, direction, reason)
+
+    return fail
 
 
 class Mapping:
@@ -147,16 +128,13 @@ class Mapping:
             conflict = find_conflict(enumerate(split_path(path) for path in targets))
             if conflict is not None:
                 raise ValueError(f"mapping {name}: {direction} targets conflict: {conflict[2]}")
-        self._steps: dict[str, tuple[_Step, ...]] = {}
-        self._field_of: dict[_Step, str] = {}   # a step → the МИС path of its field, for errors
-        for direction in (TO_UPSTREAM, TO_MIS):
-            steps = []
-            for fm in self.fields:
-                if fm.applies_to(direction):
-                    step = _compile(fm, direction)
-                    steps.append(step)
-                    self._field_of[step] = fm.mis
-            self._steps[direction] = tuple(steps)
+        self._run_to_upstream = self._runner(TO_UPSTREAM)
+        self._run_to_mis = self._runner(TO_MIS)
+
+    def _runner(self, direction: str) -> Runner:
+        """The compiled converter of ``direction`` (see ``_plan``)."""
+        plan = compile_plan(_rule(fm, direction) for fm in self.fields if fm.applies_to(direction))
+        return make_runner(plan, _failure(self.name, direction))
 
     def to_upstream(self, mis: cabc.Mapping[str, Any]) -> dict[str, Any]:
         """Convert a МИС-side record to the upstream shape.
@@ -165,33 +143,13 @@ class Mapping:
         """
         if type(mis) is not dict and not isinstance(mis, cabc.Mapping):
             raise TypeError(f"{self.name}.to_upstream expects a mapping, not {type(mis).__name__}")
-        return self._apply(mis, TO_UPSTREAM)
+        return self._run_to_upstream(mis)
 
     def to_mis(self, upstream: cabc.Mapping[str, Any]) -> dict[str, Any]:
         """Convert an upstream record to the МИС-side shape (see :meth:`to_upstream`)."""
         if type(upstream) is not dict and not isinstance(upstream, cabc.Mapping):
             raise TypeError(f"{self.name}.to_mis expects a mapping, not {type(upstream).__name__}")
-        return self._apply(upstream, TO_MIS)
-
-    def _apply(self, src: cabc.Mapping[str, Any], direction: str) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        steps = self._steps[direction]
-        step: _Step | None = None
-        try:
-            for step in steps:
-                step(src, out)
-        except TransformError as exc:
-            raise self._error(step, direction, exc.reason) from None
-        except Exception as exc:
-            # A bug in a transform: its message might quote the value, so it is not kept.
-            raise self._error(step, direction, f"transform failed ({type(exc).__name__})") from None
-        return out
-
-    def _error(self, step: _Step | None, direction: str, reason: str) -> MappingValueError:
-        """The error for the field whose ``step`` raised (counted in ``bridge_mapping_errors_total``)."""
-        field_name = self._field_of[step] if step is not None else ""
-        MAPPING_ERRORS.labels(mapping=self.name, field=field_name, direction=direction).inc()
-        return MappingValueError(self.name, field_name, direction, reason)
+        return self._run_to_mis(upstream)
 
     def convert(self, record: cabc.Mapping[str, Any], direction: str) -> dict[str, Any]:
         """``to_upstream`` or ``to_mis`` by name."""

@@ -34,18 +34,20 @@ def split_path(text: str) -> tuple[str, ...]:
     return parts
 
 
-def make_getter(parts: tuple[str, ...]) -> Getter:
-    """A function returning the value at ``parts`` in a dict, ``None`` when it is absent."""
-    if len(parts) == 1:
-        (key,) = parts
+def make_getter(parts: tuple[str, ...], prefix: tuple[str, ...] = ()) -> Getter:
+    """A function returning the value at ``parts`` in a dict, ``None`` when it is absent.
 
-        def get_one(src: cabc.Mapping[str, Any]) -> Any:
-            return src.get(key)
-
-        return get_one
+    ``prefix`` is the path of that dict in the record (when the caller has already walked it),
+    so that an error names the whole path: ``expected an object at 'patient.policy'``. (The plan,
+    bridge/mapping/_plan.py, reads one- and two-level source paths itself and calls this only for
+    deeper ones.)
+    """
 
     *parents, last = parts
-    steps = [(key, f"expected an object at '{'.'.join(parts[: i + 1])}'") for i, key in enumerate(parents)]
+    full = prefix + parts
+    steps = [
+        (key, f"expected an object at '{'.'.join(full[: len(prefix) + i + 1])}'") for i, key in enumerate(parents)
+    ]
     if len(steps) == 1:
         ((parent, reason),) = steps
 
@@ -73,31 +75,13 @@ def make_getter(parts: tuple[str, ...]) -> Getter:
 
 
 def make_setter(parts: tuple[str, ...]) -> Setter:
-    """A function storing a value at ``parts`` in a dict, creating intermediate dicts.
+    """A function storing a value at ``parts`` in a dict, creating intermediate dicts (the plan
+    stores one- and two-level targets itself and calls this only for deeper ones).
 
     The loader guarantees no two target paths in one direction are equal or prefixes of one
     another, so an intermediate node, once created, is always a dict.
     """
-    if len(parts) == 1:
-        (key,) = parts
-
-        def set_one(out: dict[str, Any], value: Any) -> None:
-            out[key] = value
-
-        return set_one
-
     *parents, last = parts
-    if len(parents) == 1:
-        (parent,) = parents
-
-        def set_two(out: dict[str, Any], value: Any) -> None:
-            node = out.get(parent)
-            if node is None:
-                out[parent] = {last: value}
-            else:
-                node[last] = value
-
-        return set_two
 
     def set_nested(out: dict[str, Any], value: Any) -> None:
         node = out
