@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import weakref
 from typing import Any, TextIO
 
 import structlog
@@ -50,8 +51,19 @@ def configure_logging(level: str = "INFO", stream: TextIO | None = None, json: b
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+    for proxy in list(_handed_out):
+        # A logger used before caches what the configuration was then (its level, its processors)
+        # in an instance attribute; dropping it makes the next use assemble it from this one.
+        vars(proxy).pop("bind", None)
+
+
+#: Every logger get_logger handed out (module-level ones live as long as their module).
+_handed_out: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
 def get_logger(name: str) -> Any:
-    """A structlog logger (filtering by level once configure_logging has run)."""
-    return structlog.get_logger(name)
+    """A structlog logger (filtering by level once configure_logging has run; configuring again
+    applies to loggers already in use too)."""
+    logger = structlog.get_logger(name)
+    _handed_out.add(logger)
+    return logger

@@ -48,3 +48,18 @@ def test_exceptions_are_rendered_masked() -> None:
     line = json.loads(stream.getvalue().splitlines()[-1])
     assert "054-623-673" not in line["exception"] and "89161234567" not in line["exception"]
     assert "ValueError" in line["exception"]
+
+
+def test_configuring_again_applies_to_loggers_already_in_use() -> None:
+    log = get_logger("bridge.test.reconfigure")
+    first, second = io.StringIO(), io.StringIO()
+    try:
+        configure_logging("INFO", stream=first)
+        log.debug("hidden.at_info")        # the logger is assembled (and cached) at INFO here
+        configure_logging("DEBUG", stream=second)
+        log.debug("shown.at_debug", snils="112-233-445 95")
+    finally:
+        configure_logging("INFO", stream=io.StringIO())
+    assert first.getvalue() == ""
+    [line] = [json.loads(text) for text in second.getvalue().splitlines() if text.startswith("{")]
+    assert line["event"] == "shown.at_debug" and "445" not in json.dumps(line, ensure_ascii=False)
