@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from prometheus_client import Counter
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from adapters.egisz._applications import Applications, add_history
@@ -37,6 +39,7 @@ KIND = "egisz.reply"
 REPLIES = Counter("bridge_egisz_replies_total", "Replies to applications by outcome and result "
                   "(queued, acknowledged, refused by ЕГИСЗ).", ["outcome", "result"])
 _FINAL = (SERVICE_PROVIDED, REFUSED, CANCELLED)
+_LOADED = "egisz.replies.applications"
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +115,7 @@ class Replies:
         self._outbox = outbox
         self._applications = applications
         self._upstream = upstream
-        outbox.register(KIND, self.deliver)
+        outbox.register(KIND, self.deliver, prepare=self._load_applications)
 
     def submit(self, mo_oids: tuple[str, ...], application_id: str, reply: Reply) -> Receipt:
         with self._store.session() as session:
@@ -156,6 +159,18 @@ class Replies:
         except UpstreamUnavailable as exc:
             return Retry(f"ЕГИСЗ недоступна ({type(exc).__name__})")
         return Delivered(on_commit=lambda s: self._acknowledged(s, message))
+
+    @staticmethod
+    def _load_applications(session: Session, messages: Sequence[OutboxMessage]) -> None:
+        """The applications (and those they relate to) that a group's acknowledgements update, in
+        one query each, kept in the session so that ``session.get`` finds them without a query."""
+        ids = {message.payload["application_id"] for message in messages}
+        loaded = {a.id: a for a in session.scalars(select(Application).where(Application.id.in_(ids)))}
+        related = {a.related_id for a in loaded.values() if a.related_id} - loaded.keys()
+        if related:
+            loaded.update({a.id: a for a in session.scalars(select(Application).where(Application.id.in_(related)))})
+        # The session's identity map holds objects weakly: this keeps them for the callbacks.
+        session.info[_LOADED] = loaded
 
     def _acknowledged(self, session: Session, message: OutboxMessage) -> None:
         payload = message.payload

@@ -125,7 +125,7 @@ class Settings(BaseSettings):
     outbox_backoff_initial: float = Field(1.0, gt=0)
     outbox_backoff_max: float = Field(300.0, gt=0)
     scheduler: bool = Field(True, description="run scheduled jobs on this instance")
-    shutdown_seconds: float = Field(10.0, gt=0, description="how long to finish work in hand on SIGTERM")
+    shutdown_seconds: float = Field(10.0, gt=0, description="how long to wait on SIGTERM for the deliveries under way")
     sandbox: bool = False
     sandbox_host: str = "127.0.0.1"
     sandbox_base_port: int = Field(8090, ge=1, le=65500)

@@ -32,19 +32,13 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from bridge.delivery._errors import DeliveryError
-from bridge.delivery._outbox_claim import COLUMNS, TABLE, Lease, aware, claim, finish, release, to_message
-from bridge.delivery._outbox_metrics import (
-    DELIVERIES,
-    DELIVERY_SECONDS,
-    OutboxCollector,
-    register_collector,
-    unregister_collector,
-)
+from bridge.delivery._outbox_claim import COLUMNS, TABLE, Lease, aware, claim, release, to_message
+from bridge.delivery._outbox_delivery import RECORD_WINDOW, Answered, Policy, Prepare, Recorder
+from bridge.delivery._outbox_metrics import OutboxCollector, register_collector, unregister_collector
 from bridge.delivery._outbox_types import (
     DEAD,
     DELIVERED,
     PENDING,
-    REJECTED,
     REPLAYABLE,
     STATES,
     Delivered,
@@ -54,7 +48,6 @@ from bridge.delivery._outbox_types import (
     Outcome,
     Rejected,
     Retry,
-    clip,
 )
 from bridge.delivery._outbox_workers import WorkerPool
 from bridge.observability import get_logger
@@ -75,7 +68,8 @@ class Outbox:
     ``clock`` is injectable for tests; every instance of the bridge sharing one store should
     run on the same (real) time. ``lease_seconds`` must exceed the longest a handler may take
     (the upstream's whole retry budget); a worker hands back what it claimed but has not started
-    once half of the lease is gone.
+    once half of the lease is gone. Outcomes are written a group at a time, a group waiting at most
+    ``record_window`` seconds (bridge/delivery/_outbox_delivery.py); 0 writes each on its own.
     """
 
     def __init__(
@@ -86,6 +80,7 @@ class Outbox:
         backoff_initial: float = 1.0,
         backoff_max: float = 300.0,
         lease_seconds: float = 60.0,
+        record_window: float = RECORD_WINDOW,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         if max_attempts < 1:
@@ -97,8 +92,10 @@ class Outbox:
         self.backoff_initial = backoff_initial
         self.backoff_max = backoff_max
         self.lease_seconds = lease_seconds
+        self.record_window = record_window
         self._clock = clock
         self._handlers: dict[str, Handler] = {}
+        self._prepares: dict[str, Prepare] = {}
         self._random = random.Random()
         self._random_lock = threading.Lock()
 
@@ -147,10 +144,21 @@ class Outbox:
 
     # -- delivering -----------------------------------------------------------------------------
 
-    def register(self, kind: str, handler: Handler) -> None:
-        """Deliver messages of ``kind`` with ``handler``. Only registered kinds are claimed."""
+    def register(self, kind: str, handler: Handler, prepare: Prepare | None = None) -> None:
+        """Deliver messages of ``kind`` with ``handler``. Only registered kinds are claimed.
+
+        ``prepare(session, messages)``, if given, is called in the transaction that records a group
+        of outcomes, once, before the ``on_commit`` callbacks of those ``messages`` run: the place
+        to load in one query what each ``on_commit`` would otherwise fetch on its own. It is called
+        whenever ``on_commit`` callbacks of ``kind`` run: with one message when outcomes are
+        written one by one. If it raises, the group's outcomes are written one by one.
+        """
         _check_text("kind", kind, 64)
         self._handlers[kind] = handler
+        if prepare is None:
+            self._prepares.pop(kind, None)
+        else:
+            self._prepares[kind] = prepare
 
     def run_once(self, worker_id: str, batch: int = 50) -> int:
         """Claim up to ``batch`` due messages, deliver them, return how many were processed."""
@@ -178,12 +186,24 @@ class Outbox:
                 session.commit()
             hand_back_at = now + timedelta(seconds=self.lease_seconds / 2)
             processed = 0
-            for index, (lease, message) in enumerate(claimed):
-                if not may_continue() or self._now() >= hand_back_at:
-                    self._release(sessions, [held for held, _ in claimed[index:]])
-                    break
-                self._deliver(sessions, lease, message)
-                processed += 1
+            unstarted: list[Lease] = []
+            with Recorder(sessions, Policy(self._now, self.max_attempts, self.backoff), self.record_window,
+                          self._prepares) as recorder:
+                for index, (lease, message) in enumerate(claimed):
+                    if not may_continue() or self._now() >= hand_back_at:
+                        unstarted = [held for held, _ in claimed[index:]]
+                        break
+                    started = time.perf_counter()
+                    if lease.attempts > self.max_attempts:  # the last attempt's worker died: do not loop on a killer
+                        outcome: Outcome = Retry("no worker finished the last attempt (its lease expired)",
+                                                 code="lease_expired")
+                    else:
+                        with recorder.calling():
+                            outcome = self._call(message)
+                    recorder.add(Answered(lease, message, outcome, time.perf_counter() - started))
+                    processed += 1
+            if unstarted:   # after the outcomes are written
+                self._release(sessions, unstarted)
         return processed
 
     def _release(self, sessions: Callable[[], Session], leases: list[Lease]) -> None:
@@ -193,28 +213,6 @@ class Outbox:
                 session.commit()
         except Exception as exc:  # their leases expire instead
             _log.warning("outbox.release_failed", count=len(leases), error=type(exc).__name__)
-
-    def _deliver(self, sessions: Callable[[], Session], lease: Lease, message: OutboxMessage) -> None:
-        started = time.perf_counter()
-        if lease.attempts > self.max_attempts:  # the last attempt's worker died: do not loop on a killer
-            outcome: Outcome = Retry("no worker finished the last attempt (its lease expired)", code="lease_expired")
-        else:
-            outcome = self._call(message)
-        handled = time.perf_counter()
-        DELIVERY_SECONDS.labels(message.kind).observe(handled - started)
-        result = "lease_lost"
-        try:
-            result = self._record(sessions, lease, outcome)
-        except Exception as exc:  # the store failed: the lease expires and the message is delivered again
-            result = "not_recorded"
-            _log.warning("outbox.record_failed", id=message.id, kind=message.kind, error=type(exc).__name__)
-        if result in ("delivered", "rejected", "retry", "dead"):
-            DELIVERIES.labels(message.kind, result).inc()
-        _log.info(
-            "outbox.delivery", id=message.id, kind=message.kind, attempt=lease.attempts, outcome=result,
-            error_code=None if isinstance(outcome, Delivered) else outcome.code,
-            elapsed_ms=round((handled - started) * 1000, 1),
-        )
 
     def _call(self, message: OutboxMessage) -> Outcome:
         handler = self._handlers[message.kind]
@@ -227,43 +225,6 @@ class Outbox:
         if not isinstance(outcome, (Delivered, Rejected, Retry)):
             return Retry(f"handler returned {type(outcome).__name__}, not an Outcome", code="bad_outcome")
         return outcome
-
-    def _record(self, sessions: Callable[[], Session], lease: Lease, outcome: Outcome) -> str:
-        """Store the outcome if the lease is still held; the word for metrics and the log."""
-        if isinstance(outcome, (Delivered, Rejected)):
-            in_on_commit = False
-            try:
-                with sessions() as session:
-                    state = DELIVERED if isinstance(outcome, Delivered) else REJECTED
-                    code = _code(outcome.code) if isinstance(outcome, Rejected) else None
-                    error = clip(outcome.reason) if isinstance(outcome, Rejected) else None
-                    if not finish(session, lease, now=self._now(), state=state, code=code, error=error):
-                        session.rollback()
-                        return "lease_lost"
-                    if outcome.on_commit is not None:
-                        in_on_commit = True
-                        outcome.on_commit(session)
-                        in_on_commit = False
-                    session.commit()
-                    return state
-            except Exception as exc:
-                if not in_on_commit:
-                    raise
-                # The caller's changes failed: nothing committed, so deliver again later
-                # (the upstream sees the same idempotency key).
-                outcome = Retry(f"on_commit raised {type(exc).__name__}", code="on_commit_failed")
-        now = self._now()
-        dead = lease.attempts >= self.max_attempts
-        with sessions() as session:
-            held = finish(
-                session, lease, now=now, state=DEAD if dead else PENDING,
-                next_attempt_at=now + timedelta(seconds=self.backoff(lease.attempts)),
-                code=_code(outcome.code), error=clip(outcome.reason),
-            )
-            session.commit()
-        if not held:
-            return "lease_lost"
-        return "dead" if dead else "retry"
 
     def backoff(self, attempts: int) -> float:
         """Seconds before the next try after ``attempts`` tries: doubling from backoff_initial, capped,
@@ -396,7 +357,3 @@ def _check_text(name: str, value: str, limit: int) -> None:
 def _check_state(state: str, allowed: tuple[str, ...]) -> None:
     if state not in allowed:
         raise ValueError(f"state must be one of {', '.join(allowed)}")
-
-
-def _code(code: str) -> str:
-    return code[:64]

@@ -13,7 +13,8 @@ from bridge.observability import get_logger
 
 _log = get_logger("bridge.outbox")
 
-# run(worker_id, batch, may_continue) -> messages processed
+# run(worker_id, batch, may_continue) -> messages processed; may_continue() is False once the pool stops:
+# start no further delivery
 RunBatch = Callable[[str, int, Callable[[], bool]], int]
 #: Longest wait between two polls of an outbox that stays empty (seconds). The wait starts at the
 #: pool's ``poll_interval`` and doubles with every empty poll up to this, so an idle instance polls
@@ -29,10 +30,12 @@ def worker_prefix() -> str:
 class WorkerPool:
     """Threads that claim and deliver until :meth:`stop`.
 
-    ``stop`` stops claiming at once; each worker finishes the messages it holds while the
-    deadline allows, hands back those it has not started, and exits. A handler still running
-    at the deadline is left to finish (the threads are daemons); if the process exits first,
-    that message's lease expires and another worker claims it again.
+    ``stop`` stops claiming at once; each worker lets the delivery it is making finish, writes the
+    outcomes it holds, hands back the messages of its batch it has not started (other instances,
+    or this one after a restart, take them at once: no lease to wait out), and exits. So an
+    instance leaving a cluster takes as long as one delivery, not as long as its batch. A handler
+    still running at the deadline is left to finish (the threads are daemons); if the process
+    exits first, that message's lease expires and another worker claims it again.
 
     A worker that finds nothing waits ``poll_interval``, then twice that after the next empty
     poll, and so on up to ``idle_poll_max`` (never less than ``poll_interval``); a message
@@ -48,7 +51,6 @@ class WorkerPool:
         self._idle_max = max(poll_interval, idle_poll_max)
         self._batch = batch
         self._stopping = threading.Event()
-        self._deadline: float | None = None
         prefix = worker_prefix()
         self.worker_ids = [f"{prefix}:{i}" for i in range(workers)]
         self._threads = [
@@ -63,8 +65,7 @@ class WorkerPool:
         return any(thread.is_alive() for thread in self._threads)
 
     def _may_continue(self) -> bool:
-        deadline = self._deadline
-        return deadline is None or time.monotonic() < deadline
+        return not self._stopping.is_set()
 
     def _loop(self, worker_id: str) -> None:
         idle_wait = self._poll
@@ -82,11 +83,12 @@ class WorkerPool:
                 idle_wait = self._poll
 
     def stop(self, deadline_seconds: float = 30.0) -> bool:
-        """Stop claiming, finish what is held within ``deadline_seconds``; True if every worker ended."""
-        self._deadline = time.monotonic() + deadline_seconds
+        """Stop claiming and starting deliveries; wait up to ``deadline_seconds`` for the ones under
+        way; True if every worker ended."""
+        deadline = time.monotonic() + deadline_seconds
         self._stopping.set()
         for thread in self._threads:
-            thread.join(max(0.0, self._deadline - time.monotonic()) + 0.05)
+            thread.join(max(0.0, deadline - time.monotonic()) + 0.05)
         stopped = not self.running
         if not stopped:
             _log.warning("outbox.stop_deadline", still_running=sum(t.is_alive() for t in self._threads))

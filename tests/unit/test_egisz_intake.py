@@ -2,33 +2,20 @@
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
-from adapters.egisz._applications import Applications
 from adapters.egisz._intake import JOB, Intake
 from adapters.egisz._model import CANCELLING
 from adapters.egisz._schema import Application, StatusChange
-from adapters.egisz._upstream import RestAttachmentUpstream
-from adapters.egisz.sandbox import BatchSpec, EgiszRegistry, create_egisz_sandbox
-from bridge.delivery import Upstream, UpstreamConfig
-from bridge.mapping import MappingSet
 from bridge.scheduling import Job, JobRuns, Scheduler
 from bridge.store import Store
-from tests.bridgeproc import ROOT
-
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")
-    from fastapi.testclient import TestClient
-
-MO = "1.2.643.5.1.13.13.12.2.22.1234"
-NOW = datetime.now(UTC)
+from tests.unit.egisz_world import MO, NOW, egisz_world
 
 
 class Crash(BaseException):
@@ -37,20 +24,11 @@ class Crash(BaseException):
 
 @pytest.fixture()
 def world(tmp_path: Path) -> Iterator[dict[str, Any]]:
-    registry = EgiszRegistry(mos=(MO,))
-    registry.generate(BatchSpec(mos=(MO,), start=NOW - timedelta(hours=10), end=NOW - timedelta(minutes=1),
-                                count=1200, seed=5, cancellation_share=0.15, detachment_share=0.1))
-    store = Store(f"sqlite:///{tmp_path / 'b.db'}")
-    store.upgrade([ROOT / "adapters" / "egisz" / "migrations"])
-    with TestClient(create_egisz_sandbox(registry), base_url="http://egisz.test") as client:
-        upstream = RestAttachmentUpstream(Upstream(UpstreamConfig("egisz-unit", "http://egisz.test"),
-                                                   transport=client._transport))
-        applications = Applications(MappingSet.load(ROOT / "mappings")["egisz.application"])
-        intake = Intake(store, upstream, applications, (MO,), page_size=100)
-        scheduler = Scheduler(JobRuns(store, holder="unit"))
+    with egisz_world(tmp_path, count=1200, seed=5, cancellation_share=0.15, detachment_share=0.1) as made:
+        intake = Intake(made.store, made.upstream, made.applications, (MO,), page_size=100)
+        scheduler = Scheduler(JobRuns(made.store, holder="unit"))
         scheduler.add(Job(JOB, "0 6 * * *", intake.run, intake.window))
-        yield {"store": store, "scheduler": scheduler, "upstream": upstream, "registry": registry}
-    store.dispose()
+        yield {"store": made.store, "scheduler": scheduler, "upstream": made.upstream, "registry": made.registry}
 
 
 def count(store: Store, model: Any = Application) -> int:
