@@ -11,7 +11,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, MutableMapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
@@ -21,7 +21,7 @@ from starlette.routing import Route
 from bridge._guard import AccessGuard
 from bridge.adapters import Adapter, AdapterContext, load_adapter
 from bridge.config import Settings
-from bridge.delivery import Outbox
+from bridge.delivery import Outbox, WorkerPool
 from bridge.delivery._outbox_admin import admin_routes as outbox_admin_routes
 from bridge.mapping import MappingSet
 from bridge.metrics import exposition
@@ -139,13 +139,61 @@ def build_context(settings: Settings, store: Store | None = None) -> tuple[Adapt
     return context, adapters
 
 
-def create_app(settings: Settings, store: Store | None = None) -> ASGIApp:
+class BackgroundWork:
+    """The app's background work: the outbox delivery workers and the scheduler, as the settings ask.
+    Started at most once -- by the lifespan, or later by a :class:`BackgroundGate` from a thread of
+    its own -- and never after :meth:`stop`, which stops what was started."""
+
+    def __init__(self, context: AdapterContext) -> None:
+        self._context = context
+        self._lock = threading.Lock()
+        self._pool: WorkerPool | None = None
+        self._started = False
+        self._stopped = False
+
+    def start(self) -> bool:
+        """Start it; False, starting nothing, when it was started already or the app has stopped."""
+        with self._lock:
+            if self._started or self._stopped:
+                return False
+            self._started = True
+            settings = self._context.settings
+            if settings.outbox_workers:
+                self._pool = self._context.outbox.start(workers=settings.outbox_workers)
+            if settings.scheduler:
+                self._context.scheduler.start()
+            return True
+
+    def stop(self, deadline_seconds: float) -> None:
+        """Stop taking work, let what is under way finish within the deadline; nothing starts after this."""
+        with self._lock:  # a start under way ends first
+            self._stopped = True
+            pool = self._pool
+        self._context.scheduler.stop(deadline_seconds)
+        if pool is not None:
+            pool.stop(deadline_seconds)
+
+
+class BackgroundGate(Protocol):
+    """When this process may run the instance's background work, if not from the app's start (several
+    processes serving one instance run it in one of them). Without a gate the app runs it at once."""
+
+    def open(self, start: Callable[[], bool]) -> None:
+        """Call ``start`` once this process may run the background work: at once (in the lifespan), or
+        later from a thread of the gate's own. ``start`` returns False when the app has stopped since."""
+
+    def close(self) -> None:
+        """At shutdown, before the work stops: stop waiting (a thread the gate runs ends)."""
+
+
+def create_app(settings: Settings, store: Store | None = None, *, background: BackgroundGate | None = None) -> ASGIApp:
+    """The app. ``background``: when to start the background work (default: with the app)."""
     context, adapters = build_context(settings, store)
     store = context.store
     outbox = context.outbox
     outbox.register_metrics()
     app = FastAPI(title="MIS Bridge", docs_url=None, redoc_url=None, openapi_url=None,
-                  lifespan=_lifespan(context))
+                  lifespan=_lifespan(context, background))
     app.state.context = context
     services: list[SoapService] = []
     for adapter in adapters:
@@ -213,25 +261,28 @@ def _run_start_tasks(tasks: list[Callable[[], None]]) -> None:
             _log.exception("bridge.start_task.failed", task=getattr(task, "__qualname__", "?"))
 
 
-def _lifespan(context: AdapterContext) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
-    """Start the delivery workers and the scheduler; on shutdown stop taking work, finish what is
-    in hand within the deadline, and leave the rest (its leases expire) to other instances."""
+def _lifespan(context: AdapterContext, gate: BackgroundGate | None
+              ) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """Start the delivery workers and the scheduler (now, or when the gate lets them); on shutdown
+    stop taking work, let what is under way finish within the deadline, and hand the rest back to
+    the store for other instances."""
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         settings = context.settings
-        pool = context.outbox.start(workers=settings.outbox_workers) if settings.outbox_workers else None
-        if settings.scheduler:
-            context.scheduler.start()
+        work = BackgroundWork(context)
+        if gate is None:
+            work.start()
+        else:
+            gate.open(work.start)
         if context.on_start:
             threading.Thread(target=_run_start_tasks, args=(context.on_start,), name="start-tasks", daemon=True).start()
         try:
             yield
         finally:
-            deadline = settings.shutdown_seconds
-            await asyncio.to_thread(context.scheduler.stop, deadline)
-            if pool is not None:
-                await asyncio.to_thread(pool.stop, deadline)
+            if gate is not None:
+                await asyncio.to_thread(gate.close)
+            await asyncio.to_thread(work.stop, settings.shutdown_seconds)
             audit = context.components.get("audit")
             if audit is not None:
                 await asyncio.to_thread(audit.close)   # what is queued reaches the journal

@@ -22,6 +22,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
     multiprocess,
+    values,
 )
 from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.metrics_core import Metric
@@ -37,6 +38,7 @@ __all__ = [
     "UPSTREAM_ATTEMPTS",
     "UPSTREAM_REQUESTS",
     "UPSTREAM_REQUEST_SECONDS",
+    "counts_in_files",
     "exposition",
     "multiprocess_dir",
     "worker_exited",
@@ -91,8 +93,11 @@ MAPPING_ERRORS = Counter(
 #
 # With ``bridge serve --workers N`` every worker counts in its own memory-mapped files under
 # PROMETHEUS_MULTIPROC_DIR (prometheus_client's multiprocess mode, switched on by that variable
-# being set before prometheus_client is imported: the supervisor sets it for its workers). A
-# scrape lands on one worker, which answers for all of them:
+# being set before prometheus_client is imported: the ``bridge`` command sets it before it imports
+# anything when it is to supervise workers, bridge/cli/__init__.py, and the workers forked from the
+# supervisor count in the metrics objects it made; each file is named by the pid that writes it,
+# prometheus_client starting new files when it sees the pid change). A scrape lands on one worker,
+# which answers for all of them:
 # - counters and histograms are summed over the workers (dead ones included: a count stays);
 # - gauges: CIRCUIT_STATE is the worst of the live workers ("livemax"; the supervisor marks a dead
 #   worker's files); any other gauge in the default mode ("all", one series per pid) is reduced to
@@ -108,6 +113,13 @@ _PER_PROCESS = (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR)
 
 def multiprocess_dir() -> str | None:
     return os.environ.get(MULTIPROC_ENV) or None
+
+
+def counts_in_files() -> bool:
+    """True when this process's metrics count in PROMETHEUS_MULTIPROC_DIR's files: the variable was
+    set when prometheus_client was imported. Then a process forked from this one counts there too,
+    under its own pid; otherwise it would count only in its copy of this process's memory."""
+    return values.ValueClass is not values.MutexValue and multiprocess_dir() is not None
 
 
 class _ScrapeTimeCollectors(Collector):

@@ -92,3 +92,52 @@ def test_one_process_answers_as_before() -> None:
     text = _run("from bridge.metrics import exposition; print(exposition().decode())", env=env).stdout
     assert "process_cpu_seconds_total" in text or "python_info" in text
     assert "# TYPE bridge_soap_requests_total counter" in text
+
+
+# A supervisor that imported the metrics (with PROMETHEUS_MULTIPROC_DIR set first) and forks two
+# workers, as `bridge serve --workers 2` does: each worker counts under its own pid, in the metrics
+# objects the supervisor made (a labelled child the supervisor already made included).
+FORKING_SUPERVISOR = textwrap.dedent("""
+    import multiprocessing, os
+    from bridge.metrics import CIRCUIT_STATE, SOAP_REQUESTS, counts_in_files, exposition
+    assert counts_in_files()
+    made_here = SOAP_REQUESTS.labels("esia-accounts", "CheckPatient", "ok")  # made, not counted, here
+
+    def worker(n, state):
+        for _ in range(n):
+            made_here.inc()
+        SOAP_REQUESTS.labels("esia-accounts", "CheckPatient", "client_fault").inc()
+        CIRCUIT_STATE.labels("esia").set(state)
+
+    fork = multiprocessing.get_context("fork")
+    workers = [fork.Process(target=worker, args=(n, state)) for n, state in ((3, 0), (5, 2))]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+        assert w.exitcode == 0
+    print(exposition().decode())
+    print("FILES", sorted(name for name in os.listdir(os.environ["PROMETHEUS_MULTIPROC_DIR"])))
+    print("PIDS", os.getpid(), *(w.pid for w in workers))
+""")
+
+
+def test_counts_of_workers_forked_from_one_supervisor_are_summed(tmp_path: Path) -> None:
+    text = _run(FORKING_SUPERVISOR, env=_env(tmp_path)).stdout
+    assert sorted(_sample(text, 'bridge_soap_requests_total{')) == [
+        'bridge_soap_requests_total{operation="CheckPatient",outcome="client_fault",service="esia-accounts"} 2.0',
+        'bridge_soap_requests_total{operation="CheckPatient",outcome="ok",service="esia-accounts"} 8.0']
+    assert _sample(text, "bridge_upstream_circuit_state{") == ['bridge_upstream_circuit_state{upstream="esia"} 2.0']
+    _supervisor, *workers = _sample(text, "PIDS ")[0].split()[1:]
+    files = _sample(text, "FILES ")[0]
+    assert all(f"_{pid}.db" in files for pid in workers), files  # each worker its own files
+
+
+def test_metrics_imported_before_the_directory_was_set_count_only_in_memory(tmp_path: Path) -> None:
+    """Why the `bridge` command sets PROMETHEUS_MULTIPROC_DIR first: set later, the metrics would not
+    count in files, and workers forked from this process would count only in their own memory (the
+    supervisor then spawns them instead)."""
+    env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+    code = ("import os; from bridge.metrics import counts_in_files; "
+            f"os.environ['PROMETHEUS_MULTIPROC_DIR'] = {str(tmp_path)!r}; print(counts_in_files())")
+    assert _run(code, env=env).stdout.strip() == "False"
