@@ -56,9 +56,10 @@ _STEPS = (
     ("handler: the HTTP call (Replies.deliver → Upstream → httpx)", ("Outbox._call (",)),
     ("mark: the application's update, on_commit (ORM get, then flushed at commit)",
      ("Replies._acknowledged", "Session._flush (", "Session.flush (")),
-    ("mark: finish (UPDATE outbox_message … WHERE lease held)", ("_outbox_claim.py",)),
-    ("mark: commit and the session around it", ("Outbox._record (",)),
-    ("per batch: connection check-out (pre-ping) and sessions", ("Outbox._run (",)),
+    ("mark: the group's outcomes (one UPDATE … RETURNING, per-row finish for the rest)",
+     ("_mark_delivered (", "_outbox_claim.py")),
+    ("mark: the group's commit, its session, the log line and metrics", ("Recorder.",)),
+    ("per batch: connection check-out (pre-ping), the loop", ("Outbox._run (",)),
 )
 #: Where the CPU is spent, by the innermost recognisable frame.
 _LIBRARIES = (

@@ -59,7 +59,7 @@ def render(args: argparse.Namespace, found: list[Scenario], plan: Plan, info: di
         cpu = {name: median(f.cpu_ms[name] for f in s.runs) for name in ("bench", "sandbox", "store")}
         total = sum(cpu.values())
         ceiling = rates.get(f"direct:{s.workers}")
-        share = f"{100 * rates[s.key] / ceiling:.0f}%" if ceiling and s.kind == "outbox" else ""
+        share = f"{100 * rates[s.key] / ceiling:.0f}%" if ceiling and s.kind in ("outbox", "single") else ""
         target = ("" if s.kind != "outbox" else "**met**" if rates[s.key] >= TARGET else "**missed**")
         store_cpu = "—" if in_process else f"{cpu['store']:.2f}"
         out.append(
@@ -83,6 +83,10 @@ def verdict_line(args: argparse.Namespace, found: list[Scenario], rates: dict[st
     best = max((s for s in found if s.kind == "outbox"), key=lambda s: rates[s.key])
     if best.workers != head:
         line += f" Best outbox row: {best.workers} workers, {rates[best.key]:,.0f}/s."
+    single = rates.get(f"single:{head}")
+    if single:
+        line += (f" Writing the outcomes a group at a time: {rate:,.0f}/s against {single:,.0f}/s with each "
+                 f"in a transaction of its own (×{rate / single:.2f}, same run).")
     cpu = {s.key: {name: median(f.cpu_ms[name] for f in s.runs) for name in ("bench", "sandbox", "store")}
            for s in found}
     outbox = cpu[f"outbox:{head}"]

@@ -85,7 +85,7 @@ from adapters.egisz._intake import JOB, Intake  # noqa: E402
 from adapters.egisz._model import SENT, SERVICE_PROVIDED, ApplicationType, Outcome  # noqa: E402
 from adapters.egisz._replies import KIND, Replies, Reply  # noqa: E402
 from adapters.egisz._schema import Application  # noqa: E402
-from adapters.egisz._upstream import Page, RestAttachmentUpstream  # noqa: E402
+from adapters.egisz._upstream import AttachmentUpstream, Page, RestAttachmentUpstream  # noqa: E402
 from bridge.config import UpstreamSettings  # noqa: E402
 from bridge.delivery import Delivered, Outbox, OutboxMessage, Upstream  # noqa: E402
 from bridge.delivery import Outcome as DeliveryOutcome  # noqa: E402
@@ -205,15 +205,38 @@ class _Tally:
                 self._fail(f"{type(exc).__name__}: {exc}")
                 raise
             if isinstance(outcome, Delivered):
-                with self._lock:
-                    self.delivered += 1
-                    if self.delivered == self.expected:
-                        self.done.set()
+                self._delivered()
             else:
                 self._fail(f"{type(outcome).__name__} {outcome.code}: {outcome.reason}")
             return outcome
 
         return deliver
+
+    def upstream(self, inner: AttachmentUpstream) -> AttachmentUpstream:
+        """``inner``, counting each reply it accepts as delivered and anything it raises as a failure."""
+        tally = self
+
+        class Tallied:
+            def fetch_page(self, mo_oid: str, since: datetime, until: datetime, cursor: str | None,
+                           limit: int) -> Page:
+                return inner.fetch_page(mo_oid, since, until, cursor, limit)
+
+            def send_reply(self, task_id: str, reply: dict[str, Any], idempotency_key: str) -> dict[str, Any]:
+                try:
+                    answer = inner.send_reply(task_id, reply, idempotency_key)
+                except BaseException as exc:
+                    tally._fail(f"{type(exc).__name__}: {exc}")
+                    raise
+                tally._delivered()
+                return answer
+
+        return Tallied()
+
+    def _delivered(self) -> None:
+        with self._lock:
+            self.delivered += 1
+            if self.delivered == self.expected:
+                self.done.set()
 
     def _fail(self, what: str) -> None:
         with self._lock:
@@ -256,19 +279,25 @@ def drain(args: argparse.Namespace, plan: Plan, scratch: Scratch, sandbox: Egisz
           mode: str, on_start: Callable[[], None] | None = None) -> Figure:
     """One outbox drain of a fresh copy of the template; checked, or SystemExit.
 
-    ``mode``: outbox (Replies.deliver to the sandbox over HTTP), store (Replies.deliver, the upstream
-    answered in-process), bare (a handler that returns Delivered() and touches nothing else)."""
-    http = mode == "outbox"
+    ``mode``: outbox (Replies.deliver to the sandbox over HTTP), single (the same, each outcome
+    written in a transaction of its own: record_window 0, as before grouping), store
+    (Replies.deliver, the upstream answered in-process), bare (a handler that returns Delivered()
+    and touches nothing else)."""
+    http = mode in ("outbox", "single")
     if http:
         fresh_tasks(sandbox, plan, plan.count, plan.window)
     url = scratch.copy()
     store = Store(url)
     egisz = upstream(sandbox) if http else None
     try:
-        outbox = Outbox(store)
-        replies = Replies(store, outbox, applications(), RestAttachmentUpstream(egisz) if egisz else _AnsweredAtOnce())
+        outbox = Outbox(store, record_window=0.0) if mode == "single" else Outbox(store)
         tally = _Tally(plan.count)
-        outbox.register(KIND, tally.wrap(replies.deliver if mode != "bare" else lambda message: Delivered()))
+        # Replies registers its handler (and the prepare that loads a group's applications) as in
+        # production; the tally watches the upstream's answers underneath it.
+        Replies(store, outbox, applications(),
+                tally.upstream(RestAttachmentUpstream(egisz) if egisz else _AnsweredAtOnce()))
+        if mode == "bare":
+            outbox.register(KIND, tally.wrap(lambda message: Delivered()))
         load = load_average()
         cpu = _Cpu(sandbox if http else None, lambda: scratch.backends(url))
         started = time.perf_counter()
@@ -366,6 +395,8 @@ def scenarios(args: argparse.Namespace, store: str) -> list[Scenario]:
                      "direct", workers),
             Scenario(f"outbox:{workers}", f"outbox: {store} → `Replies.deliver` → sandbox, {workers} workers",
                      "outbox", workers),
+            Scenario(f"single:{workers}", f"the same, each outcome in a transaction of its own "
+                     f"(`record_window=0`, as before grouping), {workers} workers", "single", workers),
         ]
     if args.store_only:
         workers = args.workers[0]
