@@ -8,10 +8,10 @@ for a moment and written together, in **one transaction**, once the oldest of th
 commit per claimed batch; against a slow one (calls longer than the window) one commit per
 delivery, as before.
 
-No outcome waits longer than the window for the next call to end: when a call is still running
-as the window runs out (an upstream gone slow, retrying within its budget), a helper thread of the
-batch writes the waiting outcomes meanwhile. The two threads take turns on the batch's connection
-under one lock; the handler's call itself never touches that connection.
+No outcome waits for a slow call to end: once a call has run for the window with outcomes waiting
+(an upstream gone slow, retrying within its budget), a helper thread of the batch writes them
+meanwhile, so none waits more than about twice the window. The two threads take turns on the
+batch's connection under one lock; the handler's call itself never touches that connection.
 
 What a group transaction does, in order: mark the delivered messages (one UPDATE for all of them
 that returns the ones whose lease still holds), mark the rejected and the retried ones, call each
@@ -115,6 +115,8 @@ class Recorder:
         self._in_call = False
         self._closed = False
         self._helper: threading.Thread | None = None
+        self._helper_idle = False
+        self._call_started = 0.0
 
     def __enter__(self) -> Recorder:
         return self
@@ -137,16 +139,18 @@ class Recorder:
 
     @contextmanager
     def calling(self) -> Iterator[None]:
-        """Around one handler's call: if outcomes are waiting, the helper thread writes them when
-        their window runs out and the call has not ended by then."""
+        """Around one handler's call: if outcomes are waiting and this call runs for the window, the
+        helper thread writes them without waiting for the call to end."""
         with self._lock:
             self._in_call = True
+            self._call_started = time.monotonic()
             if self._waiting:
                 if self._helper is None:
                     self._helper = threading.Thread(target=self._write_during_calls, name="outbox-recorder",
                                                     daemon=True)
                     self._helper.start()
-                self._changed.notify()
+                elif self._helper_idle:         # a helper waiting on a timer wakes by itself
+                    self._changed.notify()
         try:
             yield
         finally:
@@ -169,12 +173,17 @@ class Recorder:
         self.flush()
 
     def _write_during_calls(self) -> None:
+        # It writes only once the call under way has itself run for the window: against a fast
+        # upstream the worker writes every group (no contention for the lock, measured) and this
+        # thread only wakes about once a window. calling() wakes it only from the untimed wait.
         with self._lock:
             while not self._closed:
                 if not (self._in_call and self._waiting):
+                    self._helper_idle = True
                     self._changed.wait()
+                    self._helper_idle = False
                     continue
-                due = self._oldest + self._window - time.monotonic()
+                due = max(self._oldest, self._call_started) + self._window - time.monotonic()
                 if due > 0:
                     self._changed.wait(due)
                 else:
