@@ -157,11 +157,6 @@ class Recorder:
             with self._lock:
                 self._in_call = False
 
-    def flush(self) -> None:
-        """Write every outcome kept so far."""
-        with self._lock:
-            self._flush()
-
     def close(self) -> None:
         """Write what is waiting; end the helper thread."""
         with self._lock:
@@ -170,12 +165,14 @@ class Recorder:
             helper = self._helper
         if helper is not None:
             helper.join()
-        self.flush()
+        with self._lock:
+            self._flush()
 
     def _write_during_calls(self) -> None:
         # It writes only once the call under way has itself run for the window: against a fast
-        # upstream the worker writes every group (no contention for the lock, measured) and this
-        # thread only wakes about once a window. calling() wakes it only from the untimed wait.
+        # upstream the worker writes every group and this thread only wakes about once a window
+        # (its cost: docs/performance.md, the fourth round). calling() wakes it only from the
+        # untimed wait.
         with self._lock:
             while not self._closed:
                 if not (self._in_call and self._waiting):
