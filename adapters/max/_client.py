@@ -9,6 +9,14 @@ this module builds requests, paces them through a ``RateLimiter`` and reads answ
 - 403 ``chat.denied`` becomes ``UserUnreachable`` (the user stopped the bot);
 - HTTP 200 with ``{"success": false}`` is an error too (``PUT /messages`` answers so).
 
+MAX defines no idempotency key, so none is sent. Whether a POST may be repeated after an
+ambiguous failure (a timeout after sending, 500/502/504) is decided per endpoint on what MAX's
+contract makes of a repeat, and told to ``Upstream`` with ``idempotent=`` (docs/max.md, "Retries"):
+``POST /messages`` never (a repeat is a second message), ``POST /answers`` only when it carries no
+one-off notification, ``POST /chats/{chatId}/members`` and ``POST /subscriptions`` always (a
+member added twice is one member; subscribing a URL again updates its subscription). 429, 503
+and failures to connect are retried for every call: MAX did not process them.
+
 Neither the token nor message texts are logged here.
 """
 
@@ -33,7 +41,7 @@ from adapters.max._types import (
     UserUnreachable,
 )
 from adapters.max._webhook import Update, parse_update
-from bridge.delivery import Upstream, UpstreamRejected, new_idempotency_key
+from bridge.delivery import Upstream, UpstreamRejected
 
 
 class MaxBot:
@@ -91,8 +99,10 @@ class MaxBot:
             body["message"] = _message(message).to_json()
         if notification is not None:
             body["notification"] = notification
+        # A replacement of the message repeats harmlessly (as PUT /messages); a notification is
+        # "одноразовое" and MAX documents nothing about a second answer to one callback.
         self._simple("POST", "/answers", params={"callback_id": _required(callback_id, "callback_id")}, json=body,
-                     idempotency_key=new_idempotency_key())
+                     idempotent=notification is None)
 
     # --- chats ----------------------------------------------------------------------------
 
@@ -107,7 +117,7 @@ class MaxBot:
         if not 1 <= len(ids) <= MAX_MEMBERS_PER_CALL:
             raise MaxRequestInvalid("user_ids", f"give 1..{MAX_MEMBERS_PER_CALL} users")
         answer = self._call("POST", "/chats/{chatId}/members", path_params={"chatId": str(chat_id)},
-                            json={"user_ids": ids}, chat_id=chat_id, idempotency_key=new_idempotency_key())
+                            json={"user_ids": ids}, chat_id=chat_id, idempotent=True)  # membership is a set
         failed = tuple(int(u) for u in answer.get("failed_user_ids") or ())
         reasons: dict[int, str] = {}
         for detail in answer.get("failed_user_details") or ():
@@ -126,7 +136,8 @@ class MaxBot:
             body["update_types"] = list(update_types)
         if secret is not None:
             body["secret"] = secret
-        self._simple("POST", "/subscriptions", json=body, idempotency_key=new_idempotency_key())
+        # MAX: "Чтобы обновить подписку на события, используйте текущий метод" — a repeat updates it.
+        self._simple("POST", "/subscriptions", json=body, idempotent=True)
 
     def unsubscribe(self, url: str) -> None:
         self._simple("DELETE", "/subscriptions", params={"url": url})
@@ -158,14 +169,14 @@ class MaxBot:
         self._call(method, endpoint, **kwargs)  # _call raises on success: false
 
     def _call(self, method: str, endpoint: str, *, path_params: Mapping[str, str] | None = None,
-              params: Mapping[str, str] | None = None, json: Any = None, idempotency_key: str | None = None,
+              params: Mapping[str, str] | None = None, json: Any = None, idempotent: bool = False,
               user_id: int | None = None, chat_id: int | None = None) -> dict[str, Any]:
         if self._limiter is not None:
             self._limiter.acquire()
         headers = {"Authorization": self._token}
         try:
             response = self._upstream.request(method, endpoint, path_params=path_params, params=params, json=json,
-                                              headers=headers, idempotency_key=idempotency_key)
+                                              headers=headers, idempotent=idempotent)
         except UpstreamRejected as exc:
             code, message = _error_body(exc.body)
             if exc.status_code == 403 and code == "chat.denied":

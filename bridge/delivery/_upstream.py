@@ -182,6 +182,7 @@ class Upstream:
         params: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
         idempotency_key: str | None = None,
+        idempotent: bool = False,
         is_answer: Callable[[httpx.Response], bool] | None = None,
         retry_answer: Callable[[httpx.Response], RetryAnswer | None] | None = None,
     ) -> httpx.Response:
@@ -199,10 +200,12 @@ class Upstream:
         subclasses when the upstream cannot give an answer within the retry budget
         (UpstreamRefused when the last answer was a refusal read by ``retry_answer``).
         A POST is retried after an ambiguous failure only with an ``idempotency_key``,
-        which is sent on every attempt so the upstream can recognise the repeat.
+        which is sent on every attempt so the upstream can recognise the repeat, or with
+        ``idempotent=True``: the caller states that the upstream's own contract makes a repeat of
+        this call harmless (adding a member who is already there), and nothing extra is sent.
         """
         method = method.upper()
-        idempotent = method in _IDEMPOTENT_METHODS or idempotency_key is not None
+        idempotent = idempotent or method in _IDEMPOTENT_METHODS or idempotency_key is not None
         relative = endpoint.format(**{k: _quote(v) for k, v in path_params.items()}) if path_params \
             else endpoint.format()
         cached = self._urls.get(relative)

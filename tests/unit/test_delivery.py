@@ -86,6 +86,13 @@ def test_post_with_idempotency_key_is_retried_with_the_same_key() -> None:
     assert {r.headers["Idempotency-Key"] for r in seen} == {"k-1"}
 
 
+def test_post_the_caller_declares_idempotent_is_retried_without_a_key() -> None:
+    handler, seen = sequence(httpx.ReadTimeout("slow"), httpx.Response(502), httpx.Response(200))
+    make(handler).request("POST", "/members", json={}, idempotent=True)
+    assert len(seen) == 3
+    assert all("Idempotency-Key" not in r.headers for r in seen)
+
+
 def test_connect_errors_are_retried_even_for_post() -> None:
     handler, seen = sequence(httpx.ConnectError("refused"), httpx.Response(200))
     make(handler).request("POST", "/register", json={})
