@@ -1,10 +1,15 @@
 """HTTP face of the sandbox MAX Bot API.
 
-Bot API (checked against the OpenAPI schema; token in ``Authorization`` only):
-    GET/POST/PUT/DELETE /messages, POST /answers, GET /chats/{chatId}, POST /chats/{chatId}/members,
-    GET/POST/DELETE /subscriptions, GET /updates
-``GET /messages?chat_id=`` answers newest first, as the schema's description says MAX does
-("последние сообщения будут первыми в массиве"); ``from``/``to`` are accepted and not applied.
+Bot API (checked against the OpenAPI schema as corrected in _corrections.py; token in ``Authorization`` only):
+    GET/POST/PUT/DELETE /messages, POST /answers, POST /chats/{chatId}/members,
+    GET/POST/DELETE /subscriptions, GET /updates; the reads of _reads.py (GET /me, chats, members,
+    admins, pins, GET /messages/{messageId})
+``POST /messages`` takes ``user_id`` or ``chat_id``, a dialog's included (``bot_started.chat_id``: the
+official TypeScript client's ``ctx.reply`` answers so). ``GET /messages?chat_id=`` answers newest first,
+as the schema's description says MAX does ("последние сообщения будут первыми в массиве");
+``from``/``to`` are accepted and not applied. ``GET /updates`` long-polls: it waits up to ``timeout``
+seconds (default 30, at most 90, as the schema says) for an update. Unknown paths: 404
+``method.not.found`` in MAX's ``{code, message}`` (_gate.py).
 Refusals as MAX gives them: query ``access_token`` → 401 ``deprecated.token``; no or wrong
 token → 401 ``verify.token``; schema violations (text over 4000…) → 400 ``proto.payload``;
 over ``rate_limit`` requests in a sliding second → 429 ``too.many.requests`` (with
@@ -29,8 +34,7 @@ development); the real API wants https on port 443.
 
 from __future__ import annotations
 
-import json
-import math
+import asyncio
 import time
 from typing import Any
 
@@ -39,7 +43,10 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from adapters.max.sandbox._control import Deliverer, control_routes
-from adapters.max.sandbox._openapi import OpenApiChecker, RequestInvalid, default_checker
+from adapters.max.sandbox._gate import Gate, answer_in_max_shape
+from adapters.max.sandbox._gate import error as _error
+from adapters.max.sandbox._openapi import OpenApiChecker, default_checker
+from adapters.max.sandbox._reads import read_routes
 from adapters.max.sandbox._world import (
     BOT_USER,
     MaxWorld,
@@ -50,55 +57,19 @@ from adapters.max.sandbox._world import (
 from bridge.sandbox import FaultInjector, FaultPlan, fault_admin_routes
 
 
-def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"code": code, "message": message}, status_code=status, headers=headers)
-
-
-class _Gate:
-    """Auth, rate limit and schema check shared by every Bot API route."""
-
-    def __init__(self, world: MaxWorld, checker: OpenApiChecker) -> None:
-        self.world = world
-        self.checker = checker
-
-    async def __call__(self, request: Request, method: str, template: str,
-                       path_params: dict[str, str] | None = None) -> tuple[JSONResponse | None, Any]:
-        query = dict(request.query_params)
-        if "access_token" in query:
-            return _error(401, "deprecated.token",
-                          "Query parameter access_token is deprecated, use Authorization header"), None
-        if request.headers.get("authorization") != self.world.token:
-            return _error(401, "verify.token", "Invalid access_token"), None
-        wait = self.world.take_rate_slot(time.monotonic())
-        if wait is not None:
-            return _error(429, "too.many.requests", "Too many requests",
-                          {"Retry-After": str(max(1, math.ceil(wait)))}), None
-        raw = await request.body()
-        body: Any = None
-        if raw:
-            try:
-                body = json.loads(raw)
-            except ValueError:
-                return _error(400, "proto.payload", "body is not JSON"), None
-        try:
-            self.checker.check(method, template, path_params or {}, query, body, bool(raw))
-        except RequestInvalid as exc:
-            return _error(400, "proto.payload", str(exc)), None
-        return None, body
-
-
 def create_sandbox_app(world: MaxWorld | None = None, faults: FaultPlan | None = None,
                        webhook_transport: httpx.BaseTransport | None = None,
                        checker: OpenApiChecker | None = None) -> FaultInjector:
     """The sandbox MAX as an ASGI app. ``webhook_transport`` routes webhook POSTs (tests)."""
     world = world or MaxWorld()
     plan = faults or FaultPlan()
-    gate = _Gate(world, checker or default_checker())
+    gate = Gate(world, checker or default_checker())
     deliver = Deliverer(world, webhook_transport)
     app = FastAPI(title="Sandbox MAX Bot API", docs_url=None, redoc_url=None)
     app.state.world = world
     app.state.faults = plan
     app.include_router(fault_admin_routes(plan))
+    answer_in_max_shape(app)
 
     @app.post("/messages")
     async def send(request: Request) -> JSONResponse:
@@ -114,6 +85,10 @@ def create_sandbox_app(world: MaxWorld | None = None, faults: FaultPlan | None =
                 if user is None or not user.started or user.stopped:
                     return _error(403, "chat.denied", "Key: error.dialog.suspended, args: []")
                 chat_id, chat_type, user_id = user.chat_id, "dialog", user.user_id
+            elif (dialog := world.dialog_user(int(q["chat_id"]))) is not None:
+                if not dialog.started or dialog.stopped:
+                    return _error(403, "chat.denied", "Key: error.dialog.suspended, args: []")
+                chat_id, chat_type, user_id = dialog.chat_id, "dialog", dialog.user_id
             else:
                 chat = world.chats.get(int(q["chat_id"]))
                 if chat is None:
@@ -168,20 +143,6 @@ def create_sandbox_app(world: MaxWorld | None = None, faults: FaultPlan | None =
                 return _error(404, "chat.not.found", "Chat not found")
             messages = world.history(chat_id)[:int(q.get("count", "50"))]
         return JSONResponse({"messages": [m.to_json() for m in messages]})
-
-    @app.get("/chats/{chat_id}")
-    async def chat(chat_id: str, request: Request) -> JSONResponse:
-        refused, _ = await gate(request, "GET", "/chats/{chatId}", {"chatId": chat_id})
-        if refused:
-            return refused
-        with world.lock:
-            found = world.chats.get(int(chat_id))
-            if found is not None:
-                return JSONResponse(found.to_json(len(world.history(found.chat_id))))
-            user = world.dialog_user(int(chat_id))
-            if user is not None and user.started:
-                return JSONResponse(user.dialog_json())
-        return _error(404, "chat.not.found", "Chat not found")
 
     @app.post("/answers")
     async def answer(request: Request) -> JSONResponse:
@@ -257,15 +218,24 @@ def create_sandbox_app(world: MaxWorld | None = None, faults: FaultPlan | None =
         marker = int(q["marker"]) if "marker" in q else 0
         limit = int(q.get("limit", "100"))
         types = set(q["types"].split(",")) if q.get("types") else None
-        with world.lock:
-            pending = [u for u in world.updates if u["_marker"] > marker
-                       and (types is None or u["update_type"] in types)][:limit]
-            next_marker = pending[-1]["_marker"] if pending else world.marker
+        deadline = time.monotonic() + int(q.get("timeout", "30"))
+        while True:
+            with world.lock:
+                pending = [u for u in world.updates if u["_marker"] > marker
+                           and (types is None or u["update_type"] in types)][:limit]
+                next_marker = pending[-1]["_marker"] if pending else world.marker
+            if pending or time.monotonic() >= deadline or await request.is_disconnected():
+                break
+            await asyncio.sleep(_POLL_STEP)
         return JSONResponse({"updates": [{k: v for k, v in u.items() if k != "_marker"} for u in pending],
                              "marker": next_marker})
 
+    app.include_router(read_routes(world, gate))
     app.include_router(control_routes(world, deliver))
     return FaultInjector(app, plan)
+
+
+_POLL_STEP = 0.05  # seconds between looks at the update queue while a long poll waits
 
 
 def _own_message(world: MaxWorld, mid: str) -> StoredMessage | None:

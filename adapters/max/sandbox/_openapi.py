@@ -4,7 +4,11 @@ OpenAPI 3.0 schemas are turned into JSON Schema for ``jsonschema``: ``nullable``
 ``null`` alternative, a ``discriminator`` becomes an if/then dispatch on the mapped schemas
 (with the base schema's own copy, ``X__base``, used inside them so the dispatch does not
 recurse), and two defects of the published schema are repaired: ``UserIdsList.user_ids``
-holds a *parameter* object instead of a schema, and some numeric limits are strings.
+holds a *parameter* object instead of a schema, and some numeric limits are strings. Where the
+schema is stricter than MAX (fields it requires that clients omit and MAX accepts, or that MAX's
+own answers lack), the corrections of _corrections.py are applied first, each with its evidence.
+Answers can be checked too (``check_answer``): the sandbox's tests hold its answers to the
+corrected schema, as MAX's recorded answers are held.
 
 The schema's ``securitySchemes`` still says the token goes in the query: a TamTam
 leftover; the real API wants the ``Authorization`` header, and so does the sandbox.
@@ -22,6 +26,8 @@ from typing import Any
 import jsonschema
 import yaml
 
+from adapters.max.sandbox._corrections import CORRECTIONS, Correction, apply
+
 SCHEMA_PATH = Path(__file__).with_name("bot-api.openapi.yaml")
 _REF = "#/components/schemas/"
 _NUMERIC = ("maxLength", "minLength", "maxItems", "minItems", "maximum", "minimum")
@@ -38,12 +44,14 @@ class _Operation:
     parameters: tuple[dict[str, Any], ...]
     body_schema: dict[str, Any] | None
     body_required: bool
+    answer_schema: dict[str, Any] | None
 
 
 class OpenApiChecker:
-    def __init__(self, path: Path = SCHEMA_PATH) -> None:
+    def __init__(self, path: Path = SCHEMA_PATH, corrections: tuple[Correction, ...] = CORRECTIONS) -> None:
         spec = yaml.safe_load(path.read_text(encoding="utf-8"))
         schemas: dict[str, Any] = spec["components"]["schemas"]
+        apply(schemas, corrections)
         discriminated = {name for name, s in schemas.items() if isinstance(s, dict) and "discriminator" in s}
         converted: dict[str, Any] = {}
         for name, schema in schemas.items():
@@ -59,11 +67,13 @@ class OpenApiChecker:
             for method, op in item.items():
                 if not isinstance(op, dict) or method.startswith("x-"):
                     continue
-                body = (op.get("requestBody") or {}).get("content", {}).get("application/json", {}).get("schema")
+                body = _json_schema(op.get("requestBody"))
+                answer = _json_schema((op.get("responses") or {}).get("200"), spec["components"].get("responses"))
                 self._operations[(method.upper(), template)] = _Operation(
                     parameters=tuple(op.get("parameters") or ()),
                     body_schema=_convert(body, discriminated) if body else None,
                     body_required=bool((op.get("requestBody") or {}).get("required")),
+                    answer_schema=_convert(answer, discriminated) if answer else None,
                 )
 
     def knows(self, method: str, template: str) -> bool:
@@ -94,6 +104,16 @@ class OpenApiChecker:
                 return
             self._validate(body, op.body_schema, "body")
 
+    def check_answer(self, method: str, template: str, answer: Any) -> None:
+        """Raise RequestInvalid naming the field of a 200 answer that breaks the (corrected) schema."""
+        schema = self._operations[(method.upper(), template)].answer_schema
+        if schema is not None:
+            self._validate(answer, schema, "answer")
+
+    def check_object(self, name: str, value: Any) -> None:
+        """Raise RequestInvalid when ``value`` is not a valid ``components.schemas[name]``."""
+        self._validate(value, {"$ref": f"#/definitions/{name}"}, name)
+
     def _validate(self, value: Any, schema: dict[str, Any], where: str) -> None:
         root = {**schema, "definitions": self._definitions}
         validator = jsonschema.Draft7Validator(root)
@@ -108,6 +128,16 @@ class OpenApiChecker:
 @lru_cache(maxsize=1)
 def default_checker() -> OpenApiChecker:
     return OpenApiChecker()
+
+
+def _json_schema(holder: Any, shared: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
+    """The application/json schema of a request body or response object (None when it has none)."""
+    if isinstance(holder, dict) and str(holder.get("$ref", "")).startswith("#/components/responses/"):
+        holder = (shared or {}).get(holder["$ref"].rsplit("/", 1)[-1])
+    if not isinstance(holder, dict):
+        return None
+    schema = holder.get("content", {}).get("application/json", {}).get("schema")
+    return schema if isinstance(schema, dict) else None
 
 
 def _convert(node: Any, discriminated: set[str], in_all_of: bool = False) -> Any:
@@ -155,6 +185,7 @@ def _dispatch(base: dict[str, Any], discriminator: Mapping[str, Any]) -> dict[st
 
 
 def _coerce(raw: str, schema: Mapping[str, Any], name: str) -> Any:
+    schema = next((a for a in schema.get("anyOf", ()) if a.get("type") != "null"), schema)  # nullable
     kind = _type_of(schema)
     if kind == "integer":
         try:

@@ -11,12 +11,24 @@ from dataclasses import dataclass, field
 from typing import Any
 
 BOT_USER_ID = 229229229
-BOT_USER: dict[str, Any] = {"user_id": BOT_USER_ID, "first_name": "Sandbox bot", "username": "sandbox_bot",
-                            "is_bot": True, "name": "Sandbox bot"}
 
 
 def now_ms() -> int:
     return int(time.time() * 1000)
+
+
+# The bot as MAX shows it in a message's sender (webhook.message_callback.json: a bot has a username
+# and, like every User, a last_activity_time).
+BOT_USER: dict[str, Any] = {"user_id": BOT_USER_ID, "first_name": "Sandbox bot", "username": "sandbox_bot",
+                            "is_bot": True, "last_activity_time": now_ms(), "name": "Sandbox bot"}
+# Every right an admin bot can have (chats-get-membership.json).
+BOT_ADMIN_PERMISSIONS = ("add_admins", "edit_link", "pin_message", "change_chat_info", "add_remove_members",
+                         "can_call", "write", "read_all_messages")
+
+
+def bot_info() -> dict[str, Any]:
+    """``GET /me``: ``BotInfo`` shaped like payloads/botInfo.ok.json."""
+    return {**BOT_USER, "last_activity_time": now_ms(), "description": "Песочница MAX моста МИС"}
 
 
 @dataclass
@@ -60,14 +72,26 @@ class SandboxChat:
     link: str = field(default_factory=new_join_link)
     owner_id: int | None = None
     created: int = field(default_factory=now_ms)
+    pinned: str | None = None  # mid of the pinned message
 
-    def to_json(self, messages_count: int) -> dict[str, Any]:
-        """``Chat`` with the fields and nulls of MAX's own answer (payloads/chats-get-chat-by-id.json)."""
-        return {"chat_id": self.chat_id, "type": "chat", "status": "active", "title": self.title,
+    def to_json(self, messages_count: int, pinned: dict[str, Any] | None = None) -> dict[str, Any]:
+        """``Chat`` with the fields and nulls of MAX's own answer (payloads/chats-get-chat-by-id.json;
+        ``pinned_message`` as in chats-chat-path-result.json)."""
+        data = {"chat_id": self.chat_id, "type": "chat", "status": "active", "title": self.title,
                 "last_event_time": self.created, "participants_count": len(self.members), "is_public": False,
                 "description": None, "owner_id": self.owner_id,
                 "participants": {str(m): self.created for m in sorted(self.members)}, "link": self.link,
                 "messages_count": messages_count}
+        if pinned is not None:
+            data["pinned_message"] = pinned
+        return data
+
+    def admin_ids(self) -> list[int]:
+        """The bot (when it may add members it is an admin) and the owner."""
+        ids = [BOT_USER_ID] if self.bot_can_add else []
+        if self.owner_id is not None and self.owner_id not in ids:
+            ids.append(self.owner_id)
+        return ids
 
 
 @dataclass
@@ -176,6 +200,23 @@ class MaxWorld:
         with self.lock:
             return sorted((m for m in self.messages.values() if m.chat_id == chat_id and not m.deleted),
                           key=lambda m: m.seq, reverse=True)
+
+    def member_json(self, chat: SandboxChat, user_id: int) -> dict[str, Any]:
+        """``ChatMember`` as chats-get-members.json shows one (``permissions`` only for admins)."""
+        with self.lock:
+            if user_id == BOT_USER_ID:
+                user: dict[str, Any] = bot_info()
+            elif user_id in self.users:
+                user = self.users[user_id].to_json()
+            else:
+                user = {"user_id": user_id, "first_name": "User", "is_bot": False, "last_activity_time": chat.created,
+                        "name": "User"}
+        member = {**user, "last_access_time": chat.created, "join_time": chat.created,
+                  "is_owner": user_id == chat.owner_id, "is_admin": user_id in chat.admin_ids()}
+        if member["is_admin"]:
+            member["permissions"] = list(BOT_ADMIN_PERMISSIONS) if user_id == BOT_USER_ID or not member["is_owner"] \
+                else [*BOT_ADMIN_PERMISSIONS, "edit", "delete", "view_stats"]
+        return member
 
     def dialog_user(self, chat_id: int) -> SandboxUser | None:
         """The user whose dialog with the bot is ``chat_id``."""
