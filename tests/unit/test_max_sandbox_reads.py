@@ -125,3 +125,18 @@ def test_long_poll_waits_for_an_update(sandbox: TestClient) -> None:
     answer = _call(sandbox, "GET", "/updates", params={"timeout": "10"})
     assert [u["update_type"] for u in answer["updates"]] == ["bot_started"]
     assert time.monotonic() - started < 5
+
+
+def test_every_update_the_sandbox_makes_is_an_update_of_the_schema(sandbox: TestClient) -> None:
+    keyboard = {"type": "inline_keyboard", "payload": {"buttons": [
+        [{"type": "callback", "text": "Да", "payload": "yes"}], [{"type": "request_contact", "text": "Номер"}]]}}
+    sandbox.post(f"/_sandbox/max/users/{USER}/start", json={"payload": "booking-1"})
+    _call(sandbox, "POST", "/messages", params={"user_id": str(USER)},
+          json={"text": "Выберите", "attachments": [keyboard]})
+    sandbox.post(f"/_sandbox/max/users/{USER}/text", json={"text": "привет"})
+    sandbox.post(f"/_sandbox/max/users/{USER}/press", json={"payload": "yes"})
+    sandbox.post(f"/_sandbox/max/users/{USER}/contact", json={"phone": "+79990000000"})
+    sandbox.post(f"/_sandbox/max/users/{USER}/stop")
+    answer = _call(sandbox, "GET", "/updates", params={"timeout": "0"})  # held to UpdateList by _call
+    assert [u["update_type"] for u in answer["updates"]] == [
+        "bot_started", "message_created", "message_callback", "message_created", "bot_stopped"]
