@@ -14,8 +14,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,7 +22,7 @@ import httpx
 import pytest
 
 from adapters.max.sandbox._openapi import default_checker
-from tests.bridgeproc import free_port
+from tests.maxproc import sandbox_max_process
 
 ROOT = Path(__file__).resolve().parents[2]
 NODE_DIR = ROOT / "tests" / "interop" / "node"
@@ -35,29 +33,8 @@ USER, GROUP, OWNER = 501, -70000000000005, 123123123
 
 @pytest.fixture
 def sandbox_max(tmp_path: Path) -> Iterator[str]:
-    port = free_port()
-    log = (tmp_path / "sandbox-max.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "adapters.max.sandbox:create_sandbox_app", "--factory",
-         "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{url}/_sandbox/faults", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"sandbox MAX did not start:\n{(tmp_path / 'sandbox-max.log').read_text()[-3000:]}")
-            time.sleep(0.1)
+    with sandbox_max_process(tmp_path) as url:
         yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-        log.close()
 
 
 def _run_bot(url: str) -> dict[str, Any]:
