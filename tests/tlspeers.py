@@ -102,6 +102,7 @@ class _Proxy(BaseHTTPRequestHandler):
     def do_CONNECT(self) -> None:
         host, _, port = self.path.rpartition(":")
         self.server.seen.append(f"CONNECT {self.path}")
+        self.server.authorizations.append(self.headers.get("Proxy-Authorization"))
         upstream = socket.create_connection((host, int(port)), timeout=5)
         self.send_response(200, "Connection established")
         self.end_headers()
@@ -127,6 +128,7 @@ class _Proxy(BaseHTTPRequestHandler):
 class _ProxyServer(ThreadingHTTPServer):
     daemon_threads = True
     seen: list[str]
+    authorizations: list[str | None]
 
 
 def _pipe(client: socket.socket, upstream: socket.socket) -> None:
@@ -146,10 +148,12 @@ def _pipe(client: socket.socket, upstream: socket.socket) -> None:
 
 
 @contextlib.contextmanager
-def egress_proxy() -> Iterator[tuple[str, list[str]]]:
-    """An HTTP proxy on loopback; yields its URL and the requests it relayed (``CONNECT host:port`` …)."""
+def egress_proxy(authorizations: list[str | None] | None = None) -> Iterator[tuple[str, list[str]]]:
+    """An HTTP proxy on loopback; yields its URL and the requests it relayed (``CONNECT host:port`` …);
+    ``authorizations`` collects each CONNECT's Proxy-Authorization header."""
     server = _ProxyServer(("127.0.0.1", 0), _Proxy)
     server.seen = []
+    server.authorizations = authorizations if authorizations is not None else []
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:

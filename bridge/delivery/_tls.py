@@ -83,7 +83,10 @@ def egress_proxy(trust: TlsTrust, name: str) -> httpx.Proxy | None:
     if trust.proxy_password_file is not None:
         password = _readable(trust.proxy_password_file, name, "proxy_password_file").read_text("utf-8").strip()
         auth = (url.username, password)
-    return httpx.Proxy(url, auth=auth)
+    elif url.username:
+        auth = (url.username, "")
+    # httpx.Proxy takes credentials from the URL before ``auth``: they go in ``auth`` only.
+    return httpx.Proxy(url.copy_with(username=None, password=None), auth=auth)
 
 
 def client_certificate_metric_name(upstream: str) -> str:
@@ -113,7 +116,13 @@ def _readable(path: Path, name: str, setting: str) -> Path:
 
 
 def tls_failure(exc: BaseException, name: str) -> str | None:
-    """What failed in TLS, in an operator's words, when ``exc`` (an httpx transport error) came from TLS."""
+    """What failed in TLS, in an operator's words, when ``exc`` (an httpx transport error) came from TLS.
+
+    The server's chain not verified, or the server refusing the client's certificate (or the lack of one;
+    with TLS 1.3 that refusal arrives on the first read, before the request is processed), wherever
+    they surface; any other TLS error only when it stopped the handshake (``httpx.ConnectError``): a TLS
+    error in the middle of an answer is a broken connection, not a question of trust.
+    """
     cause: BaseException | None = exc
     seen = 0
     while cause is not None and seen < 8:
@@ -127,7 +136,9 @@ def tls_failure(exc: BaseException, name: str) -> str | None:
                         f"certificate; give upstreams.{name}.client_certificate and client_key")
             if "BAD_CERTIFICATE" in reason or "UNKNOWN_CA" in reason or "CERTIFICATE_EXPIRED" in reason:
                 return f"TLS: the server refused the client certificate of upstreams.{name} ({reason})"
-            return f"TLS: {reason or type(cause).__name__}"
+            if isinstance(exc, httpx.ConnectError):     # other TLS failures count only in the handshake
+                return f"TLS: the handshake failed ({reason or type(cause).__name__})"
+            return None
         cause = cause.__cause__ or cause.__context__
         seen += 1
     return None

@@ -3,10 +3,12 @@ client certificate, an egress proxy — all real sockets on loopback (tests/tlsp
 
 from __future__ import annotations
 
+import base64
 import ssl
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import pytest
 from cryptography import x509
 from prometheus_client import REGISTRY
@@ -101,6 +103,44 @@ def test_an_https_upstream_through_the_egress_proxy(pki: Pki) -> None:
         port = url.rsplit(":", 1)[1]
         assert relayed == [f"CONNECT localhost:{port}"]
         assert seen == [{"path": "/ping", "client": None}]
+
+
+def test_the_proxy_password_comes_from_its_file_never_from_the_url(pki: Pki, tmp_path: Path) -> None:
+    password = tmp_path / "proxy.pass"
+    password.write_text("s3cret\n", encoding="utf-8")
+    authorizations: list[str | None] = []
+    with tls_server(pki) as (url, _seen), egress_proxy(authorizations) as (proxy, _relayed):
+        user_proxy = proxy.replace("http://", "http://bridge@")
+        upstream = _upstream("via-proxy-auth", url, TlsTrust(ca_file=pki.ca_file, proxy=user_proxy,
+                                                             proxy_password_file=password))
+        assert upstream.request("GET", "/ping").json()["ok"] is True
+    assert authorizations == ["Basic " + base64.b64encode(b"bridge:s3cret").decode()]
+    with pytest.raises(TlsSetupError, match=r"upstreams.x.proxy: no password in the URL; put it in "
+                                            r"proxy_password_file") as refused:
+        _upstream("x", url, TlsTrust(proxy=proxy.replace("http://", "http://bridge:s3cret@")))
+    assert "s3cret" not in str(refused.value)
+
+
+@pytest.mark.parametrize(("httpx_error", "reason", "expected"), [
+    (httpx.ConnectError, "WRONG_VERSION_NUMBER", "TLS: the handshake failed (WRONG_VERSION_NUMBER)"),
+    (httpx.ReadError, "DECRYPTION_FAILED_OR_BAD_RECORD_MAC", None),          # mid-answer: a broken connection
+    (httpx.ReadError, "TLSV13_ALERT_CERTIFICATE_REQUIRED", "it may require a client certificate"),
+    (httpx.ConnectError, "SSLV3_ALERT_BAD_CERTIFICATE", "the server refused the client certificate"),
+])
+def test_which_tls_errors_are_matters_of_trust(httpx_error: type[httpx.TransportError], reason: str,
+                                               expected: str | None) -> None:
+    from bridge.delivery._tls import tls_failure
+
+    cause = ssl.SSLError(1, reason)
+    cause.reason = reason
+    try:
+        try:
+            raise cause
+        except ssl.SSLError as exc:
+            raise httpx_error("failed") from exc
+    except httpx.TransportError as error:
+        found = tls_failure(error, "up")
+    assert (found is None) if expected is None else (found is not None and expected in found)
 
 
 def test_an_http_upstream_through_the_egress_proxy() -> None:
