@@ -1,7 +1,7 @@
 """TLS trust and egress of one upstream: its CA, its client certificate, its proxy (docs/operations.md).
 
 ``TlsTrust`` is what an upstream is configured with; ``ssl_context`` makes the one ``ssl.SSLContext``
-all of the upstream's per-thread transports share. Without a ``TlsTrust`` an upstream trusts what
+all of the upstream's per-thread transports share. Without ``ca_file`` an upstream trusts what
 httpx trusts by default (certifi's Mozilla bundle, or the file named by ``SSL_CERT_FILE``), exactly as
 before; ``ca_file`` is added to that bundle (or replaces it with ``ca_file_only``).
 
@@ -41,13 +41,12 @@ class TlsSetupError(ValueError):
     """A TLS file that cannot be used; the message names the setting and the file, never the content."""
 
 
-def ssl_context(trust: TlsTrust, name: str) -> ssl.SSLContext | None:
-    """The SSL context of upstream ``name``; None when nothing differs from httpx's default.
+def ssl_context(trust: TlsTrust, name: str) -> ssl.SSLContext:
+    """The SSL context of upstream ``name``, made once and shared by all its threads' transports.
 
-    Raises ``TlsSetupError`` naming the setting at fault.
+    (httpx makes one per ``HTTPTransport``: ~30 ms and a certifi load for every thread's first call,
+    where a shared context costs 0.16 ms per transport.) Raises ``TlsSetupError`` naming the setting at fault.
     """
-    if trust.ca_file is None and trust.client_certificate is None:
-        return None
     if trust.ca_file is not None and trust.ca_file_only:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)     # verifies the chain and the host name
     else:
@@ -155,9 +154,7 @@ def check_chain(name: str, base_url: str, trust: TlsTrust | None, timeout: float
         return None
     trust = trust or TlsTrust()
     try:
-        context = ssl_context(trust, name)
-        transport = httpx.HTTPTransport(verify=context if context is not None else True,
-                                        proxy=egress_proxy(trust, name), retries=0)
+        transport = httpx.HTTPTransport(verify=ssl_context(trust, name), proxy=egress_proxy(trust, name), retries=0)
     except TlsSetupError as exc:
         return str(exc)
     try:

@@ -138,8 +138,8 @@ def default_transport(max_connections: int, verify: ssl.SSLContext | None = None
     """One ``httpx.HTTPTransport`` per thread; each keeps one idle keep-alive connection.
 
     ``verify`` (the upstream's TLS trust and client certificate, _tls.py) is one context shared by
-    every thread's transport; None is httpx's default. ``proxy``: the egress proxy, None for none.
+    every thread's transport (None: httpx makes one per transport). ``proxy``: the egress proxy, or None.
     """
     limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=1)
-    return PerThreadTransport(lambda: httpx.HTTPTransport(limits=limits, verify=verify if verify is not None else True,
-                                                          proxy=proxy))
+    trust: ssl.SSLContext | bool = verify if verify is not None else True
+    return PerThreadTransport(lambda: httpx.HTTPTransport(limits=limits, verify=trust, proxy=proxy))
