@@ -1,5 +1,6 @@
 """The МИС schedule over the HubService contract: the bridge as a SOAP client, and a sandbox МИС."""
 
+from adapters.hubservice._answers import ScheduleAnswerInvalid
 from adapters.hubservice._client import (
     WSDL_PATH,
     Clinic,
@@ -22,6 +23,7 @@ __all__ = [
     "Doctor",
     "PatientData",
     "PatientRef",
+    "ScheduleAnswerInvalid",
     "ScheduleClient",
     "ScheduleRefused",
     "Slot",

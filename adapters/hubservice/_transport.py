@@ -4,6 +4,9 @@ Every call zeep makes is ``Upstream.request`` with the envelope as raw ``text/xm
 retries, the circuit breaker and metrics apply. A SOAP Fault arrives with HTTP 500; it is an
 answer of the protocol (``is_answer``), handed to zeep as it came, so zeep raises its ``Fault`` —
 not retried, not counted against the circuit. A 500 without a Fault is a server failure as usual.
+Every answer is parsed once by a strict parser before zeep reads it (zeep reads with recovery on:
+adapters/hubservice/_answers.py); one that is not well-formed XML, or whose body is not the
+operation's answer or a Fault, is ``ScheduleAnswerInvalid``.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import httpx
 from zeep.transports import Transport
 from zeep.wsdl.utils import etree_to_string
 
+from adapters.hubservice._answers import check_answer, invalid
 from bridge.delivery import Upstream, UpstreamConfig, new_idempotency_key
 
 # Reads may be repeated after an ambiguous failure; SetAppointment and CreateClaimForRefusal may not.
@@ -69,6 +73,9 @@ class UpstreamTransport(Transport):
             "POST", self.endpoint, content=body, headers=send, is_answer=is_soap_fault,
             idempotency_key=new_idempotency_key() if operation in _SAFE else None,
         )
+        problem = check_answer(response.content, operation)
+        if problem is not None:
+            raise invalid(self.upstream.name, self.endpoint, operation or "?", *problem)
         return SoapReply(response.status_code, response.content, dict(response.headers.items()),
                          response.encoding)
 

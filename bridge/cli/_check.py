@@ -41,17 +41,50 @@ def check_all(settings: Settings, config_file: Path | None = None) -> list[str]:
                 if upstream not in settings.upstreams:
                     problems.append(f"upstreams.{upstream}.base_url: required by adapter '{name}' "
                                     "(or run with --sandbox)")
+    if not settings.sandbox:
+        problems.extend(_tls_problems(settings))
     problems.extend(str(p) for p in check_directory(settings.mappings_dir))
     if not problems:
         problems.extend(drift(settings))
     return problems
 
 
-def check_warnings(settings: Settings) -> list[str]:
-    """What is allowed but unsafe in production: said, not failed."""
+def _tls_problems(settings: Settings) -> list[str]:
+    """TLS files that cannot be used (a CA file that is no certificate, a key that is not the certificate's)."""
+    from bridge.delivery import TlsSetupError
+    from bridge.delivery._tls import ssl_context
+
+    problems = []
+    for name, upstream in settings.upstreams.items():
+        trust = upstream.tls_trust()
+        if trust is not None:
+            try:
+                ssl_context(trust, name)
+            except TlsSetupError as exc:
+                problems.append(str(exc))
+    return problems
+
+
+def check_warnings(settings: Settings, connect: bool = True) -> list[str]:
+    """What is allowed but unsafe in production: said, not failed.
+
+    With ``connect``, every https upstream is reached once to see that its certificate chain can be
+    built with the trust it is configured with (``ca_file``, the default bundle, its proxy).
+    """
+    from bridge.delivery._tls import check_chain
     from bridge.signing import key_file_warnings, secret_files
 
-    warnings = key_file_warnings(secret_files(settings.model_dump()))
+    tree = settings.model_dump()
+    named = secret_files(tree)
+    for name, upstream in settings.upstreams.items():       # the upstreams' client keys, by their setting
+        if upstream.client_key is not None:
+            named[f"upstreams.{name}.client_key"] = upstream.client_key
+    warnings = key_file_warnings(named)
+    if connect and not settings.sandbox:
+        for name, upstream in settings.upstreams.items():
+            problem = check_chain(name, upstream.base_url, upstream.tls_trust(), upstream.connect_timeout + 3)
+            if problem is not None:
+                warnings.append(problem)
     if not settings.sandbox:
         if not settings.clients:
             warnings.append("clients: no МИС clients configured: the SOAP faces accept any caller as 'anonymous' "

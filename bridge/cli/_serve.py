@@ -68,6 +68,7 @@ def with_sandbox_upstreams(settings: Settings) -> tuple[Settings, list[tuple[str
             current = upstreams.get(upstream)
             fields = current.model_dump() if current else {}
             fields["base_url"] = f"http://{settings.sandbox_host}:{served[id(app)]}"
+            fields["proxy"] = fields["proxy_password_file"] = None    # loopback peers: never through a proxy
             upstreams[upstream] = UpstreamSettings(**fields)
         merged = dict(sandbox.adapter_settings)
         merged.update(adapter_settings.get(name, {}))

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from bridge.clock import Clock, FileClock, system_clock
-from bridge.delivery import RetryPolicy, Timeouts, UpstreamConfig
+from bridge.delivery import RetryPolicy, Timeouts, TlsTrust, UpstreamConfig
 from bridge.yamlfile import YamlFileError, load_yaml
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,6 +45,42 @@ class UpstreamSettings(BaseModel):
     circuit_fail_max: int = Field(5, ge=1)
     circuit_reset_seconds: float = Field(30.0, gt=0)
     max_connections: int = Field(50, ge=1)
+    # TLS trust and egress (docs/operations.md, "TLS trust per upstream"): files, read when the upstream is made.
+    ca_file: Path | None = None                 # PEM CA(s), added to the default bundle…
+    ca_file_only: bool = False                  # …or trusted alone
+    client_certificate: Path | None = None      # PEM certificate (+ chain) presented to the upstream
+    client_key: Path | None = None              # its PEM private key (chmod 600)
+    client_key_password_file: Path | None = None
+    proxy: str | None = None                    # egress proxy URL, http://host:port (no password in it)
+    proxy_password_file: Path | None = None     # the password of the proxy URL's user
+
+    @field_validator("proxy")
+    @classmethod
+    def _proxy_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value
+
+    @model_validator(mode="after")
+    def _tls_files(self) -> UpstreamSettings:
+        if (self.client_certificate is None) != (self.client_key is None):
+            raise ValueError("client_certificate and client_key go together")
+        if self.ca_file_only and self.ca_file is None:
+            raise ValueError("ca_file_only needs ca_file")
+        for setting in ("ca_file", "client_certificate", "client_key", "client_key_password_file",
+                        "proxy_password_file"):
+            path = getattr(self, setting)
+            if path is not None and not Path(path).is_file():
+                raise ValueError(f"{setting}: {path}: no such file")
+        return self
+
+    def tls_trust(self) -> TlsTrust | None:
+        if (self.ca_file is None and self.client_certificate is None and self.proxy is None):
+            return None
+        return TlsTrust(ca_file=self.ca_file, ca_file_only=self.ca_file_only,
+                        client_certificate=self.client_certificate, client_key=self.client_key,
+                        client_key_password_file=self.client_key_password_file, proxy=self.proxy,
+                        proxy_password_file=self.proxy_password_file)
 
     @field_validator("base_url")
     @classmethod
@@ -67,6 +103,7 @@ class UpstreamSettings(BaseModel):
             circuit_fail_max=self.circuit_fail_max,
             circuit_reset_seconds=self.circuit_reset_seconds,
             max_connections=self.max_connections,
+            tls=self.tls_trust(),
         )
 
 

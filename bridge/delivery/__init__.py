@@ -8,12 +8,14 @@ from bridge.delivery._errors import (
     UpstreamRejected,
     UpstreamServerError,
     UpstreamTimeout,
+    UpstreamTlsError,
     UpstreamUnavailable,
 )
 from bridge.delivery._outbox import Outbox
 from bridge.delivery._outbox_types import Delivered, Enqueued, OutboxMessage, OutboxStats, Outcome, Rejected, Retry
 from bridge.delivery._outbox_workers import WorkerPool
 from bridge.delivery._policy import RetryPolicy, parse_retry_after
+from bridge.delivery._tls import TlsSetupError, TlsTrust
 from bridge.delivery._upstream import RetryAnswer, Timeouts, Upstream, UpstreamConfig, new_idempotency_key
 
 __all__ = [
@@ -30,6 +32,8 @@ __all__ = [
     "RetryAnswer",
     "RetryPolicy",
     "Timeouts",
+    "TlsSetupError",
+    "TlsTrust",
     "Upstream",
     "UpstreamConfig",
     "UpstreamConnectError",
@@ -37,6 +41,7 @@ __all__ = [
     "UpstreamRejected",
     "UpstreamServerError",
     "UpstreamTimeout",
+    "UpstreamTlsError",
     "UpstreamUnavailable",
     "WorkerPool",
     "new_idempotency_key",

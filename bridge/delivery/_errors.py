@@ -4,6 +4,7 @@
     ├── UpstreamUnavailable      the upstream could not be reached or kept failing
     │   ├── UpstreamTimeout      no answer within the timeout (the request may have been processed)
     │   ├── UpstreamConnectError the connection could not be made (the request was not sent)
+    │   │   └── UpstreamTlsError TLS failed: the server's chain is not trusted, or a client certificate is wanted
     │   ├── UpstreamServerError  5xx after the retry budget
     │   │   └── UpstreamRefused  a 2xx answer that said "not now" (``retry_answer``) after the retry budget
     │   └── CircuitOpen          the circuit breaker refuses calls for a while
@@ -33,6 +34,14 @@ class UpstreamTimeout(UpstreamUnavailable):
 
 class UpstreamConnectError(UpstreamUnavailable):
     pass
+
+
+class UpstreamTlsError(UpstreamConnectError):
+    """TLS failed (not retried: the next attempt meets the same certificate); ``problem`` says what, for ops."""
+
+    def __init__(self, upstream: str, endpoint: str, problem: str) -> None:
+        super().__init__(upstream, endpoint, problem)
+        self.problem = problem
 
 
 class UpstreamServerError(UpstreamUnavailable):

@@ -18,6 +18,7 @@ semaphore; waiting longer than the pool timeout is ``httpx.PoolTimeout``, as in 
 
 from __future__ import annotations
 
+import ssl
 import threading
 import weakref
 from collections.abc import Callable, Mapping
@@ -132,7 +133,13 @@ class Exchange:
         self.transport.close()
 
 
-def default_transport(max_connections: int) -> PerThreadTransport:
-    """One ``httpx.HTTPTransport`` per thread; each keeps one idle keep-alive connection."""
+def default_transport(max_connections: int, verify: ssl.SSLContext | None = None,
+                      proxy: httpx.Proxy | None = None) -> PerThreadTransport:
+    """One ``httpx.HTTPTransport`` per thread; each keeps one idle keep-alive connection.
+
+    ``verify`` (the upstream's TLS trust and client certificate, _tls.py) is one context shared by
+    every thread's transport (None: httpx makes one per transport). ``proxy``: the egress proxy, or None.
+    """
     limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=1)
-    return PerThreadTransport(lambda: httpx.HTTPTransport(limits=limits))
+    trust: ssl.SSLContext | bool = verify if verify is not None else True
+    return PerThreadTransport(lambda: httpx.HTTPTransport(limits=limits, verify=trust, proxy=proxy))

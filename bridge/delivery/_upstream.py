@@ -35,6 +35,7 @@ from bridge.delivery._errors import (
     UpstreamRejected,
     UpstreamServerError,
     UpstreamTimeout,
+    UpstreamTlsError,
     UpstreamUnavailable,
 )
 from bridge.delivery._policy import (
@@ -44,6 +45,7 @@ from bridge.delivery._policy import (
     parse_retry_after,
     status_is_retryable,
 )
+from bridge.delivery._tls import TlsTrust, egress_proxy, observe_client_certificate, ssl_context, tls_failure
 from bridge.delivery._transport import Exchange, default_transport
 from bridge.metrics import UPSTREAM_ATTEMPTS, UPSTREAM_REQUEST_SECONDS, UPSTREAM_REQUESTS
 from bridge.observability import current_request_id, get_logger
@@ -76,6 +78,7 @@ class UpstreamConfig:
     max_connections: int = 50
     idempotency_header: str = "Idempotency-Key"
     request_id_header: str = "X-Request-ID"
+    tls: TlsTrust | None = None     # CA, client certificate, egress proxy (_tls.py); None: httpx's defaults
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,8 +157,13 @@ class Upstream:
         self.config = config
         self.name = config.name
         self._base_url = _with_trailing_slash(httpx.URL(config.base_url))
-        self._exchange = Exchange(transport if transport is not None else default_transport(config.max_connections),
-                                  config.timeouts.to_httpx(), config.max_connections)
+        if transport is None:
+            tls = config.tls or TlsTrust()
+            transport = default_transport(config.max_connections, ssl_context(tls, config.name),
+                                          egress_proxy(tls, config.name))
+        if config.tls is not None and config.tls.client_certificate is not None:
+            observe_client_certificate(config.name, config.tls.client_certificate)
+        self._exchange = Exchange(transport, config.timeouts.to_httpx(), config.max_connections)
         self._breaker = make_breaker(config.name, config.circuit_fail_max, config.circuit_reset_seconds,
                                      counts_as_failure=lambda exc: not isinstance(exc, UpstreamRejected))
         self._urls: dict[str, httpx.URL] = {}
@@ -237,6 +245,9 @@ class Upstream:
         except UpstreamTimeout:
             status = "timeout"
             raise
+        except UpstreamTlsError:
+            status = "tls_error"
+            raise
         except UpstreamConnectError:
             status = "connect_error"
             raise
@@ -281,7 +292,7 @@ class Upstream:
                 try:
                     return self._attempt(call, attempt)
                 except Exception as exc:
-                    if not is_retryable_exception(exc, call.idempotent):
+                    if not is_retryable_exception(exc, call.idempotent) or _is_tls(exc, self.name):
                         raise
                     wait = policy.backoff(attempt, exc)
                     if policy.gives_up(attempt, time.monotonic() - first_started):
@@ -291,14 +302,14 @@ class Upstream:
             raise UpstreamRefused(self.name, endpoint, exc.refusal.status, exc.refusal.reason) from None
         except RetryableStatus as exc:
             raise self._final_status_error(endpoint, exc.response) from None
-        except httpx.TimeoutException as exc:
-            if isinstance(exc, (httpx.ConnectTimeout, httpx.PoolTimeout)):
-                raise UpstreamConnectError(self.name, endpoint, type(exc).__name__) from None
-            raise UpstreamTimeout(self.name, endpoint, type(exc).__name__) from None
-        except httpx.ConnectError as exc:
-            raise UpstreamConnectError(self.name, endpoint, type(exc).__name__) from None
         except httpx.TransportError as exc:
-            raise UpstreamUnavailable(self.name, endpoint, type(exc).__name__) from None
+            problem = tls_failure(exc, self.name)
+            if problem is None:
+                raise _transport_error(self.name, endpoint, exc) from None
+            _log.error("upstream.tls_failed", upstream=self.name, endpoint=endpoint,
+                       host=httpx.URL(str(call.url)).host, problem=problem,
+                       help="docs/operations.md, 'TLS trust per upstream'")
+            raise UpstreamTlsError(self.name, endpoint, problem) from None
 
     def _attempt(self, call: _Call, attempt: int) -> httpx.Response:
         started = time.perf_counter()
@@ -360,7 +371,24 @@ def _debug_enabled() -> bool:
     return True if is_enabled_for is None else bool(is_enabled_for(logging.DEBUG))
 
 
+def _transport_error(name: str, endpoint: str, exc: httpx.TransportError) -> UpstreamUnavailable:
+    """The delivery error for a transport failure that was not TLS's."""
+    if isinstance(exc, (httpx.ConnectTimeout, httpx.PoolTimeout)):
+        return UpstreamConnectError(name, endpoint, type(exc).__name__)
+    if isinstance(exc, httpx.TimeoutException):
+        return UpstreamTimeout(name, endpoint, type(exc).__name__)
+    if isinstance(exc, httpx.ConnectError):
+        return UpstreamConnectError(name, endpoint, type(exc).__name__)
+    return UpstreamUnavailable(name, endpoint, type(exc).__name__)
+
+
+def _is_tls(exc: Exception, name: str) -> bool:
+    return isinstance(exc, httpx.TransportError) and tls_failure(exc, name) is not None
+
+
 def _transport_outcome(exc: httpx.TransportError) -> str:
+    if tls_failure(exc, "") is not None:
+        return "tls_error"
     if isinstance(exc, (httpx.ConnectTimeout, httpx.PoolTimeout, httpx.ConnectError)):
         return "connect_error"
     if isinstance(exc, httpx.TimeoutException):

@@ -34,6 +34,7 @@ from bridge.delivery import (
     UpstreamConnectError,
     UpstreamServerError,
     UpstreamTimeout,
+    UpstreamTlsError,
     UpstreamUnavailable,
 )
 from bridge.errors import BridgeError
@@ -150,6 +151,9 @@ def _reason(exc: UpstreamUnavailable) -> str:
         return "вызовы приостановлены после серии ошибок"
     if isinstance(exc, UpstreamTimeout):
         return "нет ответа вовремя"
+    if isinstance(exc, UpstreamTlsError):
+        return ("не установлено TLS-соединение: доверие TLS (сертификат сервера не проверен "
+                "или нужен сертификат клиента)")
     if isinstance(exc, UpstreamConnectError):
         return "нет соединения"
     if isinstance(exc, UpstreamServerError):

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from spyne import Array, Boolean, ComplexModel, DateTime, Enum, Integer32, Unicode
+from spyne import AnyXml, Array, Boolean, ComplexModel, DateTime, Enum, Integer32, Unicode
 
 TEMPURI = "http://tempuri.org/"
 HUB = "http://schemas.datacontract.org/2004/07/HubService2"
+HUB_DTO = "http://schemas.datacontract.org/2004/07/HubService2.Dto"
 ARRAYS = "http://schemas.microsoft.com/2003/10/Serialization/Arrays"
 
 
@@ -151,6 +152,46 @@ class HistoryVisit(ComplexModel):  # type: ignore[misc]
 class HistoryRefusal(ComplexModel):  # type: ignore[misc]
     __namespace__ = HUB
     _type_info: ClassVar[list[tuple[str, Any]]] = list(_VISIT_FIELDS)
+
+
+class Coding(ComplexModel):  # type: ignore[misc]
+    """A coded value of the УО referral service (Hub24 xsd3, ``HubService2.Dto``)."""
+
+    __namespace__ = HUB_DTO
+    _type_info: ClassVar[list[tuple[str, Any]]] = [("Code", text()), ("System", text()), ("Version", text())]
+
+
+def _any() -> Any:
+    return AnyXml.customize(min_occurs=0, nillable=True)
+
+
+class Referral(ComplexModel):  # type: ignore[misc]
+    """The УО referral (Hub24 xsd3 ``HubService2.Dto.Referral``): its six members by name and order; what
+    each holds (EventsInfo, Patient, ReferralInfo, Survey, ReferralSource, ReferralTarget: some twenty
+    types more) is not modelled here and travels as ``xs:anyType``. The bot sends no referral."""
+
+    __namespace__ = HUB_DTO
+    _type_info: ClassVar[list[tuple[str, Any]]] = [
+        ("EventsInfo", _any()),
+        ("Patient", _any()),
+        ("ReferralInfo", _any()),
+        ("ReferralSurvey", _any()),
+        ("Source", _any()),
+        ("Target", _any()),
+    ]
+
+
+class SearchOneDirectionResult(ComplexModel):  # type: ignore[misc]
+    """``SetAppointment.attachedReferral`` (Hub24 xsd0/xsd2): a referral found in the УО queue."""
+
+    __namespace__ = HUB
+    _type_info: ClassVar[list[tuple[str, Any]]] = [
+        ("IdMq", text()),
+        ("MqReferralStatus", Coding.customize(min_occurs=0, nillable=True)),
+        ("MqReferralStatusDate", moment(nillable=True)),
+        ("QLength", integer()),
+        ("Referral", Referral.customize(min_occurs=0, nillable=True)),
+    ]
 
 
 SpecialistType = Enum("отсутстствует_неопределено", "широкого_профиля", "узкий", type_name="SpecialistType")

@@ -32,6 +32,7 @@ from adapters.hubservice.sandbox._models import (
     HistoryVisit,
     MethodResult,
     Patient,
+    SearchOneDirectionResult,
     SetAppointmentResult,
     Spesiality,
     integer,
@@ -47,6 +48,7 @@ PORT_TYPE = "IHubService"     # wsdl:portType (spyne: the application name)
 BINDING = "BasicHttpBinding_IHubService"
 _WSDL = "http://schemas.xmlsoap.org/wsdl/"
 _SOAP = "http://schemas.xmlsoap.org/wsdl/soap/"
+_XS = "http://www.w3.org/2001/XMLSchema"
 SOAP_ACTION = "http://tempuri.org/IHubService/{operation}"
 
 # spyne is untyped; its decorator is given a type here, once.
@@ -178,10 +180,11 @@ class HubService(BridgeServiceBase):
             return {"IdPat": found}
         return _answer(CheckPatientResult, guid, idHistory, work)
 
-    @rpc(_STR, _INT, _STR, _STR, _STR, _STR, _INT_NIL, _returns=SetAppointmentResult)
+    @rpc(_STR, _INT, _STR, _STR, SearchOneDirectionResult.customize(min_occurs=0, nillable=True), _STR, _STR,
+         _INT_NIL, _returns=SetAppointmentResult)
     def SetAppointment(ctx: Any, idAppointment: str | None, idLpu: int, idPat: str | None,
-                       doctorsReferral: str | None, idAppointmentPrev: str | None, guid: str | None,
-                       idHistory: int | None) -> Any:
+                       doctorsReferral: str | None, attachedReferral: Any, idAppointmentPrev: str | None,
+                       guid: str | None, idHistory: int | None) -> Any:
         def work() -> dict[str, Any]:
             store = _store(ctx)
             speciality = store.book(idLpu, idAppointment, idPat, ctx.app.clock())
@@ -234,7 +237,8 @@ def hubservice_wsdl(application: Application, address: str) -> bytes:
     spyne 2.14 writes ``soapAction`` as the bare operation name (spyne/interface/wsdl/wsdl11.py,
     ``soap_operation.set('soapAction', method.operation_name)``) where a WCF HubService has
     ``http://tempuri.org/IHubService/<Operation>``, and names the binding and the port after the
-    portType; wsdl:definitions takes the application (portType) name. Those are corrected here.
+    portType; wsdl:definitions takes the application (portType) name. Those are corrected here, and
+    each schema's imports are put in a stable order (spyne's follows a set's).
     """
     tree = etree.fromstring(generated_wsdl(application, address))
     tree.set("name", SERVICE_NAME)
@@ -245,4 +249,10 @@ def hubservice_wsdl(application: Application, address: str) -> bytes:
     for port in tree.iter(f"{{{_WSDL}}}port"):
         port.set("name", BINDING)
         port.set("binding", f"tns:{BINDING}")
+    for schema in tree.iter(f"{{{_XS}}}schema"):   # spyne writes a schema's imports in set order: sorted here
+        imports = schema.findall(f"{{{_XS}}}import")
+        for element in imports:
+            schema.remove(element)
+        for position, element in enumerate(sorted(imports, key=lambda e: e.get("namespace", ""))):
+            schema.insert(position, element)
     return bytes(etree.tostring(tree, pretty_print=True, xml_declaration=True, encoding="UTF-8"))
