@@ -16,32 +16,22 @@ import sys
 import threading
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import spyne.const
 from lxml import etree
-from spyne import Application, Fault, ServiceBase
+from spyne import Fault
 from spyne.const.http import HTTP_405
 from spyne.error import RequestNotAllowed
 from spyne.protocol import ProtocolBase
 from spyne.protocol.soap.soap11 import Soap11, resolve_hrefs
 from spyne.server.wsgi import WsgiApplication
 
-from bridge.delivery import (
-    CircuitOpen,
-    UpstreamConnectError,
-    UpstreamServerError,
-    UpstreamTimeout,
-    UpstreamUnavailable,
-)
-from bridge.errors import BridgeError
 from bridge.metrics import SOAP_REQUEST_SECONDS, SOAP_REQUESTS
 from bridge.observability import current_request_id, get_logger, mask_text
 from bridge.soap._access import ANONYMOUS, AccessDenied, AccessPolicy, Caller, bind_caller, unbind_caller
 from bridge.soap._asgi import WsgiOneHop
-from bridge.soap._wsdl import WsdlDocument
+from bridge.soap._service import SoapService
 from bridge.store import AuditJournal
 
 _log = get_logger("bridge.soap")
@@ -105,56 +95,6 @@ _FAULT_ENVELOPE = (
 )
 _STATE_KEY = "bridge.soap.outcome"
 _MAX_FAULT_TEXT = 500
-
-
-class BridgeServiceBase(ServiceBase):  # type: ignore[misc]
-    """Base class of every SOAP service: turns domain errors into Faults."""
-
-    @classmethod
-    def call_wrapper(cls, ctx: Any, args: Any = None) -> Any:
-        try:
-            return super().call_wrapper(ctx, args)
-        except Fault:
-            raise
-        except BridgeError as exc:
-            raise Fault(faultcode=exc.faultcode, faultstring=exc.message) from None
-        except UpstreamUnavailable as exc:
-            _log.warning("soap.upstream_unavailable", operation=ctx.descriptor.name, error=str(exc))
-            raise Fault(
-                faultcode="Server.UpstreamUnavailable",
-                faultstring=f"Внешняя система {exc.upstream} сейчас недоступна ({_reason(exc)}); "
-                "повторите запрос позже",
-            ) from None
-        except Exception:
-            _log.exception("soap.unexpected_error", operation=getattr(ctx.descriptor, "name", None))
-            raise Fault(
-                faultcode="Server",
-                faultstring=f"Внутренняя ошибка шлюза (request id {current_request_id()})",
-            ) from None
-
-
-@dataclass(frozen=True)
-class SoapService:
-    """A SOAP face: its URL name, the spyne application and its frozen WSDL file."""
-
-    name: str
-    application: Application
-    wsdl_path: Path
-
-    def wsdl(self) -> WsdlDocument:
-        return WsdlDocument(self.wsdl_path)
-
-
-def _reason(exc: UpstreamUnavailable) -> str:
-    if isinstance(exc, CircuitOpen):
-        return "вызовы приостановлены после серии ошибок"
-    if isinstance(exc, UpstreamTimeout):
-        return "нет ответа вовремя"
-    if isinstance(exc, UpstreamConnectError):
-        return "нет соединения"
-    if isinstance(exc, UpstreamServerError):
-        return f"ошибка HTTP {exc.status_code}"
-    return "обрыв соединения"
 
 
 def _check_soap_action(ctx: Any) -> None:

@@ -1,0 +1,150 @@
+"""The one exception tree (bridge/errors.py): drawn once, read once, the same on the SOAP and the HTTP face."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import re
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from lxml import etree
+from spyne import Application, Unicode
+from spyne.protocol.soap import Soap11
+
+import bridge.errors
+from bridge.app import bridge_error_response
+from bridge.delivery import UpstreamBusy
+from bridge.errors import (
+    BridgeError,
+    CircuitOpen,
+    Conflict,
+    InvalidField,
+    RuleViolation,
+    ServiceUnavailable,
+    UpstreamConnectError,
+    UpstreamRefused,
+    UpstreamRejected,
+    UpstreamServerError,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
+from bridge.soap import BridgeServiceBase, SoapEndpoint, SoapService, generated_wsdl, rpc
+
+NS = "urn:test:errors"
+_SOAP = "{http://schemas.xmlsoap.org/soap/envelope/}"
+
+# (what an adapter raises, the faultcode, the HTTP status, the text the caller reads or None for "request id only")
+CASES: list[tuple[Exception, str, int, str | None]] = [
+    (InvalidField("Snils", "ожидается СНИЛС из 11 цифр"), "Client.InvalidField", 400,
+     "Snils: ожидается СНИЛС из 11 цифр"),
+    (RuleViolation("OneAccount", "учётная запись уже есть"), "Client.RuleViolation", 400,
+     "OneAccount: учётная запись уже есть"),
+    (Conflict("IntakeRunning", "приём заявлений уже идёт"), "Client.RuleViolation", 409,
+     "IntakeRunning: приём заявлений уже идёт"),
+    (UpstreamRefused("ЕСИА", "REG-002", "Неверный формат параметра"), "Client.UpstreamRefused", 422,
+     "ЕСИА refused the request (REG-002): Неверный формат параметра"),
+    (ServiceUnavailable("ЕСИА не ответила вовремя; повторите позже"), "Server.UpstreamUnavailable", 503,
+     "ЕСИА не ответила вовремя; повторите позже"),
+    (UpstreamTimeout("esia", "/rs/prns", "ReadTimeout"), "Server.UpstreamUnavailable", 504,
+     "Внешняя система esia сейчас недоступна (нет ответа вовремя); повторите запрос позже"),
+    (UpstreamConnectError("esia", "/rs/prns", "ConnectError"), "Server.UpstreamUnavailable", 502,
+     "Внешняя система esia сейчас недоступна (нет соединения); повторите запрос позже"),
+    (UpstreamServerError("egisz", "/tasks", 502), "Server.UpstreamUnavailable", 502,
+     "Внешняя система egisz сейчас недоступна (ошибка HTTP 502); повторите запрос позже"),
+    (UpstreamBusy("sferum", "/method/x", 429, "VK error 6"), "Server.UpstreamUnavailable", 503,
+     "Внешняя система sferum сейчас недоступна (ошибка HTTP 429); повторите запрос позже"),
+    (CircuitOpen("max", "/messages"), "Server.UpstreamUnavailable", 503,
+     "Внешняя система max сейчас недоступна (вызовы приостановлены после серии ошибок); повторите запрос позже"),
+    (UpstreamUnavailable("max", "/messages", "RemoteProtocolError"), "Server.UpstreamUnavailable", 503,
+     "Внешняя система max сейчас недоступна (обрыв соединения); повторите запрос позже"),
+    (UpstreamRejected("egisz", "/tasks/{id}", 400, b'{"snils": "12345678901"}'), "Server", 502, None),
+    (BridgeError("a bug of ours"), "Server", 500, None),
+    (KeyError("Snils"), "Server", 500, None),
+]
+_RAISED: dict[str, Exception] = {}
+
+
+def test_the_docstring_draws_every_exception_of_the_module_once() -> None:
+    drawn = re.findall(r"^    [│├└─ ]*([A-Z]\w+)\s", bridge.errors.__doc__ or "", re.MULTILINE)
+    defined = sorted(name for name, value in vars(bridge.errors).items()
+                     if inspect.isclass(value) and issubclass(value, BaseException)
+                     and value.__module__ == "bridge.errors")
+    assert sorted(drawn) == defined
+
+
+def test_one_root_and_no_name_that_means_two_things() -> None:
+    import bridge.delivery
+
+    for name in bridge.delivery.__all__:
+        value = getattr(bridge.delivery, name)
+        if inspect.isclass(value) and issubclass(value, BaseException):
+            assert value is getattr(bridge.errors, name), name
+            assert issubclass(value, BridgeError), name
+    assert not hasattr(bridge.delivery, "UpstreamRefused")  # the delivery path's "not now" is UpstreamBusy
+
+
+class Raising(BridgeServiceBase):
+    @rpc(Unicode(min_occurs=1, nillable=False), _returns=Unicode)
+    def Fail(ctx: Any, Case: str) -> str:
+        raise _RAISED[Case]
+
+
+@pytest.fixture(scope="module")
+def soap() -> Iterator[Any]:
+    application = Application([Raising], tns=NS, name="Raising", in_protocol=Soap11(validator="lxml"),
+                              out_protocol=Soap11())
+    with tempfile.TemporaryDirectory() as tmp:
+        wsdl = Path(tmp) / "raising.wsdl"
+        wsdl.write_bytes(generated_wsdl(application, "http://localhost/soap/SERVICE"))
+        yield SoapEndpoint(SoapService("raising", application, wsdl)).asgi()
+
+
+@pytest.fixture(scope="module")
+def http() -> FastAPI:
+    app = FastAPI()
+    app.add_exception_handler(BridgeError, bridge_error_response)
+
+    @app.post("/fail/{case}")
+    def fail(case: str) -> None:
+        raise _RAISED[case]
+
+    return app
+
+
+def _post(app: Any, path: str, body: bytes = b"") -> httpx.Response:
+    async def go() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://bridge") as client:
+            return await client.post(path, content=body, headers={"Content-Type": "text/xml; charset=utf-8"})
+
+    return asyncio.run(go())
+
+
+@pytest.mark.parametrize(("raised", "faultcode", "status", "text"), CASES,
+                         ids=[type(case[0]).__name__ for case in CASES])
+def test_soap_and_http_give_the_same_answer(soap: Any, http: FastAPI, raised: Exception, faultcode: str,
+                                            status: int, text: str | None) -> None:
+    case = type(raised).__name__
+    _RAISED[case] = raised
+    envelope = (f'<e:Envelope xmlns:e="http://schemas.xmlsoap.org/soap/envelope/" xmlns:t="{NS}"><e:Body>'
+                f"<t:Fail><t:Case>{case}</t:Case></t:Fail></e:Body></e:Envelope>").encode()
+    fault = etree.fromstring(_post(soap, "/soap/raising", envelope).content).find(f"{_SOAP}Body/{_SOAP}Fault")
+    assert fault is not None
+    soap_code = (fault.findtext("faultcode") or "").split(":", 1)[-1]
+    soap_text = fault.findtext("faultstring") or ""
+    if not isinstance(raised, BridgeError):
+        return  # the HTTP handler takes the tree only: anything else is the server's plain 500
+    answered = _post(http, f"/fail/{case}")
+    assert (soap_code, answered.status_code, answered.json()["error"]) == (faultcode, status, faultcode)
+    if text is None:
+        assert soap_text.startswith("Внутренняя ошибка шлюза (request id")
+        assert answered.json()["message"].startswith("Внутренняя ошибка шлюза (request id")
+        assert "12345678901" not in soap_text + answered.text and "egisz" not in soap_text + answered.text
+    else:
+        assert soap_text == answered.json()["message"] == text
