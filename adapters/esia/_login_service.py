@@ -32,16 +32,18 @@ class OmsPolicy(ComplexModel):  # type: ignore[misc]
     _type_info = [("Series", text_element("Серия (полисы старого образца)")), ("Number", text_element("Номер (ЕНП)"))]
 
 
+def _who() -> list[tuple[str, Any]]:
+    """The elements that say who a person is, in the contract's order (fresh spyne types for each model)."""
+    return [("LastName", text_element("Фамилия")), ("FirstName", text_element("Имя")),
+            ("MiddleName", text_element("Отчество")), ("BirthDate", text_element("Дата рождения, ДД.ММ.ГГГГ")),
+            ("Gender", text_element("Пол: 1 мужской, 2 женский")), ("Snils", text_element("СНИЛС, 11 цифр"))]
+
+
 class EsiaChild(ComplexModel):  # type: ignore[misc]
     __namespace__ = NAMESPACE
     _type_info = [
         ("Oid", text_element("Идентификатор ребёнка в ЕСИА")),
-        ("LastName", text_element("Фамилия")),
-        ("FirstName", text_element("Имя")),
-        ("MiddleName", text_element("Отчество")),
-        ("BirthDate", text_element("Дата рождения, ДД.ММ.ГГГГ")),
-        ("Gender", text_element("Пол: 1 мужской, 2 женский")),
-        ("Snils", text_element("СНИЛС, 11 цифр")),
+        *_who(),
         ("BirthCertificate", Document.customize(min_occurs=0)),
         ("OmsPolicy", OmsPolicy.customize(min_occurs=0)),
     ]
@@ -52,12 +54,7 @@ class EsiaPerson(ComplexModel):  # type: ignore[misc]
     _type_info = [
         ("Oid", text_element("Идентификатор пользователя в ЕСИА", required=True)),
         ("AccountConfirmed", text_element("Учётная запись подтверждена: true/false")),
-        ("LastName", text_element("Фамилия")),
-        ("FirstName", text_element("Имя")),
-        ("MiddleName", text_element("Отчество")),
-        ("BirthDate", text_element("Дата рождения, ДД.ММ.ГГГГ")),
-        ("Gender", text_element("Пол: 1 мужской, 2 женский")),
-        ("Snils", text_element("СНИЛС, 11 цифр")),
+        *_who(),
         ("Inn", text_element("ИНН")),
         ("BirthPlace", text_element("Место рождения")),
         ("MobilePhone", text_element("Мобильный телефон, 8XXXXXXXXXX")),
