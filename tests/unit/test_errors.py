@@ -31,7 +31,7 @@ from bridge.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from bridge.soap import BridgeServiceBase, ServiceApplication, SoapEndpoint, SoapService, rpc
+from bridge.soap import BridgeServiceBase, ServiceApplication, SoapEndpoint, SoapService, provided, rpc
 
 NS = "urn:test:errors"
 _SOAP = "{http://schemas.xmlsoap.org/soap/envelope/}"
@@ -142,3 +142,70 @@ def test_soap_and_http_give_the_same_answer(soap: Any, http: FastAPI, raised: Ex
         assert "12345678901" not in soap_text + answered.text and "egisz" not in soap_text + answered.text
     else:
         assert soap_text == answered.json()["message"] == text
+
+
+def test_the_admin_intake_answers_from_the_tree_through_the_app(tmp_path: Path) -> None:
+    """A route that catches nothing: a bad date is 400, an intake already under way 409 (Conflict), as on SOAP."""
+    import warnings
+
+    from bridge.app import create_app
+    from bridge.config import Settings
+    from bridge.scheduling import JobRuns
+    from bridge.store import Store
+
+    with warnings.catch_warnings():  # starlette's TestClient warns that it would rather have httpx2
+        warnings.simplefilter("ignore")
+        from fastapi.testclient import TestClient
+
+    database = f"sqlite:///{tmp_path / 'bridge.db'}"
+    settings = Settings.model_validate({
+        "adapters": ["egisz"], "database_url": database, "outbox_workers": 0, "scheduler": False,
+        "pseudonym_key": "unit-test-pseudonym-key-0123456789", "admin_token": "admin-token-for-the-test",
+        "sandbox_dir": str(tmp_path / "sandbox"),
+        "upstreams": {"egisz": {"base_url": "http://127.0.0.1:9/"}},   # never called: every intake is refused
+        "adapter_settings": {"egisz": {"mo_oids": ["1.2.643.5.1.13.13.12.2.22.1234"]}}})
+    admin = {"Authorization": "Bearer admin-token-for-the-test"}
+    with TestClient(create_app(settings)) as client:  # type: ignore[arg-type]
+        bad = client.post("/admin/egisz/intake", params={"since": "02.01.2026", "until": "01.01.2026"},
+                          headers=admin)
+        assert (bad.status_code, bad.json()) == (400, {"error": "Client.InvalidField",
+                                                       "message": "PeriodTo: конец периода раньше начала"})
+        other = Store(database)
+        try:
+            assert JobRuns(other, holder="another-instance").acquire("egisz.intake")
+        finally:
+            other.dispose()
+        running = client.post("/admin/egisz/intake", headers=admin)
+        assert running.status_code == 409
+        assert running.json() == {"error": "Client.RuleViolation",
+                                  "message": "IntakeRunning: приём заявлений уже идёт на одном из экземпляров шлюза"}
+
+
+class _Accounts:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+class Needing(BridgeServiceBase):
+    @rpc(_returns=Unicode)
+    def Need(ctx: Any) -> str:
+        return provided(ctx, _Accounts, absent="вход не настроен (adapter_settings.x)").name
+
+
+@pytest.mark.parametrize(("provides", "expected"), [
+    (_Accounts("accounts"), ("ok", "accounts")),
+    (None, ("Server.UpstreamUnavailable", "вход не настроен (adapter_settings.x)")),
+    ("not accounts", ("Server", "Внутренняя ошибка шлюза (request id")),
+])
+def test_a_service_takes_what_it_was_built_with_typed(provides: object, expected: tuple[str, str]) -> None:
+    application = ServiceApplication([Needing], tns=NS, name="Needing", provides=provides)
+    endpoint = SoapEndpoint(SoapService("needing", application, Path("needing.wsdl"))).asgi()
+    envelope = (f'<e:Envelope xmlns:e="http://schemas.xmlsoap.org/soap/envelope/" xmlns:t="{NS}"><e:Body>'
+                "<t:Need/></e:Body></e:Envelope>").encode()
+    root = etree.fromstring(_post(endpoint, "/soap/needing", envelope).content)
+    fault = root.find(f"{_SOAP}Body/{_SOAP}Fault")
+    if fault is None:
+        got = ("ok", root.findtext(f".//{{{NS}}}NeedResult") or "")
+    else:
+        got = ((fault.findtext("faultcode") or "").split(":", 1)[-1], fault.findtext("faultstring") or "")
+    assert got[0] == expected[0] and got[1].startswith(expected[1])
