@@ -5,7 +5,9 @@
     │   ├── InvalidField            a field is missing or malformed (names the field)    Client.InvalidField   400
     │   ├── RuleViolation           the request breaks a business rule (names the rule)  Client.RuleViolation  400
     │   │   └── Conflict            the rule is "not while this is going on"            Client.RuleViolation  409
-    │   └── UpstreamRefused         the upstream refused the data as invalid (its code)  Client.UpstreamRefused 422
+    │   ├── UpstreamRefused         the upstream refused the data as invalid (its code)  Client.UpstreamRefused 422
+    │   └── AccessDenied            the МИС client is not let in (bridge.soap checks it)  Client.Authentication 401,
+    │                               Client.Forbidden 403, Client.RateLimited 429
     └── UpstreamError               an upstream gave no usable answer: SOAP Server.Upstream*, HTTP 502–504
         ├── ServiceUnavailable      it cannot answer now, in the adapter's own words    Server.UpstreamUnavailable 503
         └── DeliveryError           raised by bridge.delivery.Upstream; names the upstream and the endpoint
@@ -79,6 +81,18 @@ class UpstreamRefused(CallerError):
         super().__init__(f"{upstream} refused the request ({code}): {message}")
         self.upstream = upstream
         self.code = code
+
+
+_ACCESS_STATUS = {"Client.Authentication": 401, "Client.Forbidden": 403, "Client.RateLimited": 429}
+
+
+class AccessDenied(CallerError):
+    """The МИС client is not let in: not authenticated, not from its addresses, over its rate."""
+
+    def __init__(self, faultcode: str, message: str) -> None:
+        super().__init__(message)
+        self.faultcode = faultcode
+        self.http_status = _ACCESS_STATUS.get(faultcode, 403)
 
 
 class UpstreamError(BridgeError):

@@ -1,6 +1,7 @@
 """Hosting spyne SOAP services: the frozen WSDL, faults, metrics and the SOAPAction check."""
 
-from bridge.soap._access import AccessDenied, AccessPolicy, Caller, Client, current_caller
+from bridge.errors import AccessDenied
+from bridge.soap._access import AccessPolicy, Caller, Client, current_caller
 from bridge.soap._asgi import SoapPostsFirst, WsgiOneHop
 from bridge.soap._endpoint import SoapEndpoint
 from bridge.soap._service import BridgeServiceBase, ServiceApplication, SoapService, provided, rpc, text_element

@@ -27,9 +27,10 @@ from spyne.protocol import ProtocolBase
 from spyne.protocol.soap.soap11 import Soap11, resolve_hrefs
 from spyne.server.wsgi import WsgiApplication, WsgiMethodContext
 
+from bridge.errors import AccessDenied
 from bridge.metrics import SOAP_REQUEST_SECONDS, SOAP_REQUESTS
 from bridge.observability import current_request_id, get_logger
-from bridge.soap._access import ANONYMOUS, AccessDenied, AccessPolicy, Caller, bind_caller, unbind_caller
+from bridge.soap._access import ANONYMOUS, AccessPolicy, Caller, bind_caller, unbind_caller
 from bridge.soap._asgi import WsgiOneHop
 from bridge.soap._envelope import Envelope, EnvelopeReader, Refusal, local_name, object_ids
 from bridge.soap._faults import fault_response, internal_error, sanitize
@@ -98,7 +99,7 @@ class SoapEndpoint(WsgiApplication):  # type: ignore[misc]
                     call.caller = self._access.identify(req_env, read.root)
                 except AccessDenied as denied:
                     call.refused(denied.faultcode, local_name(call.element))
-                    return fault_response(start_response, Refusal(denied.faultcode, denied.text))
+                    return fault_response(start_response, Refusal(denied.faultcode, denied.message))
             bound = bind_caller(call.caller)
             try:
                 return self._dispatch(req_env, read, start_response, call)

@@ -18,6 +18,7 @@ import bridge.errors
 from bridge.app import bridge_error_response
 from bridge.delivery import UpstreamBusy
 from bridge.errors import (
+    AccessDenied,
     BridgeError,
     CircuitOpen,
     Conflict,
@@ -46,6 +47,10 @@ CASES: list[tuple[Exception, str, int, str | None]] = [
      "IntakeRunning: приём заявлений уже идёт"),
     (UpstreamRefused("ЕСИА", "REG-002", "Неверный формат параметра"), "Client.UpstreamRefused", 422,
      "ЕСИА refused the request (REG-002): Неверный формат параметра"),
+    (AccessDenied("Client.Authentication", "неверное имя пользователя или пароль"), "Client.Authentication", 401,
+     "неверное имя пользователя или пароль"),
+    (AccessDenied("Client.RateLimited", "превышен лимит 3 запросов в секунду"), "Client.RateLimited", 429,
+     "превышен лимит 3 запросов в секунду"),
     (ServiceUnavailable("ЕСИА не ответила вовремя; повторите позже"), "Server.UpstreamUnavailable", 503,
      "ЕСИА не ответила вовремя; повторите позже"),
     (UpstreamTimeout("esia", "/rs/prns", "ReadTimeout"), "Server.UpstreamUnavailable", 504,
@@ -121,10 +126,10 @@ def _post(app: Any, path: str, body: bytes = b"") -> httpx.Response:
 
 
 @pytest.mark.parametrize(("raised", "faultcode", "status", "text"), CASES,
-                         ids=[type(case[0]).__name__ for case in CASES])
+                         ids=[f"{type(case[0]).__name__}-{case[2]}" for case in CASES])
 def test_soap_and_http_give_the_same_answer(soap: Any, http: FastAPI, raised: Exception, faultcode: str,
                                             status: int, text: str | None) -> None:
-    case = type(raised).__name__
+    case = f"{type(raised).__name__}-{status}"
     _RAISED[case] = raised
     envelope = (f'<e:Envelope xmlns:e="http://schemas.xmlsoap.org/soap/envelope/" xmlns:t="{NS}"><e:Body>'
                 f"<t:Fail><t:Case>{case}</t:Case></t:Fail></e:Body></e:Envelope>").encode()
