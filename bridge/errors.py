@@ -24,6 +24,14 @@ Anything else raised (a ``KeyError``…) is our bug too: SOAP Server / HTTP 500 
 logged with its traceback. ``answer()`` is the one reading of this tree; the SOAP face
 (``bridge.soap.BridgeServiceBase``) and the HTTP face (the handler in ``bridge.app``) both use it.
 
+Outside the tree, on purpose: exceptions of a peer's own protocol (``OAuthError``, ``MaxApiError``,
+``SferumApiError``, ``ScheduleRefused``, ``AccountRequestInvalid``…) stay inside their adapter, which
+turns each into one of the above where it reaches a face (``AccountRequestInvalid`` → ``UpstreamRefused``);
+the core's working signals (``JobAlreadyRunning``, ``TokenRejected``, ``MappingValueError``, ``Interrupted``)
+are caught by the code that asked; configuration and key errors (``ConfigError``, ``YamlFileError``,
+``MappingLoadError``, ``SigningError``) are ours: ``bridge check`` or the start finds them, and one that
+still shows in a call is a Server fault like any other bug.
+
 ``message`` is shown to the caller and logged, so it never carries personal data: it names
 fields and rules, not values. ``str()`` of a ``DeliveryError`` is the line for the logs (upstream,
 endpoint template, what happened), never a body or a full URL.
