@@ -14,6 +14,7 @@
             ├── UpstreamUnavailable the call got no answer; trying later may succeed    Server.UpstreamUnavailable 503
             │   ├── UpstreamTimeout      no answer within the timeout (it may have been processed)      504
             │   ├── UpstreamConnectError the connection could not be made (the request was not sent)     502
+            │   │   └── UpstreamTlsError TLS failed: the server's chain untrusted, or a client cert wanted 502
             │   ├── UpstreamServerError  5xx after the retry budget                                      502
             │   │   └── UpstreamBusy     a 2xx answer that said "not now" (``retry_answer``), budget spent 503
             │   └── CircuitOpen          the circuit breaker refuses calls for a while                   503
@@ -29,8 +30,8 @@ Outside the tree, on purpose: exceptions of a peer's own protocol (``OAuthError`
 turns each into one of the above where it reaches a face (``AccountRequestInvalid`` → ``UpstreamRefused``);
 the core's working signals (``JobAlreadyRunning``, ``TokenRejected``, ``MappingValueError``, ``Interrupted``)
 are caught by the code that asked; configuration and key errors (``ConfigError``, ``YamlFileError``,
-``MappingLoadError``, ``SigningError``) are ours: ``bridge check`` or the start finds them, and one that
-still shows in a call is a Server fault like any other bug.
+``MappingLoadError``, ``SigningError``, the delivery path's ``TlsSetupError``) are ours: ``bridge check``
+or the start finds them, and one that still shows in a call is a Server fault like any other bug.
 
 ``message`` is shown to the caller and logged, so it never carries personal data: it names
 fields and rules, not values. ``str()`` of a ``DeliveryError`` is the line for the logs (upstream,
@@ -149,6 +150,17 @@ class UpstreamTimeout(UpstreamUnavailable):
 class UpstreamConnectError(UpstreamUnavailable):
     http_status = 502
     _why = "нет соединения"
+
+
+class UpstreamTlsError(UpstreamConnectError):
+    """TLS failed (not retried: the next attempt meets the same certificate); ``problem`` says what, for ops."""
+
+    _why = ("не установлено TLS-соединение: доверие TLS (сертификат сервера не проверен "
+            "или нужен сертификат клиента)")
+
+    def __init__(self, upstream: str, endpoint: str, problem: str) -> None:
+        super().__init__(upstream, endpoint, problem)
+        self.problem = problem
 
 
 class UpstreamServerError(UpstreamUnavailable):

@@ -19,6 +19,7 @@ from bridge.errors import (
     UpstreamRejected,
     UpstreamServerError,
     UpstreamTimeout,
+    UpstreamTlsError,
     UpstreamUnavailable,
 )
 
@@ -43,6 +44,7 @@ __all__ = [
     "UpstreamRejected",
     "UpstreamServerError",
     "UpstreamTimeout",
+    "UpstreamTlsError",
     "UpstreamUnavailable",
     "WorkerPool",
     "new_idempotency_key",

@@ -30,6 +30,7 @@ from bridge.errors import (
     UpstreamRejected,
     UpstreamServerError,
     UpstreamTimeout,
+    UpstreamTlsError,
     UpstreamUnavailable,
 )
 from bridge.soap import BridgeServiceBase, ServiceApplication, SoapEndpoint, SoapService, provided, rpc
@@ -57,6 +58,9 @@ CASES: list[tuple[Exception, str, int, str | None]] = [
      "Внешняя система esia сейчас недоступна (нет ответа вовремя); повторите запрос позже"),
     (UpstreamConnectError("esia", "/rs/prns", "ConnectError"), "Server.UpstreamUnavailable", 502,
      "Внешняя система esia сейчас недоступна (нет соединения); повторите запрос позже"),
+    (UpstreamTlsError("egisz", "/tasks", "the server's certificate is not trusted"), "Server.UpstreamUnavailable",
+     502, "Внешняя система egisz сейчас недоступна (не установлено TLS-соединение: доверие TLS (сертификат "
+     "сервера не проверен или нужен сертификат клиента)); повторите запрос позже"),
     (UpstreamServerError("egisz", "/tasks", 502), "Server.UpstreamUnavailable", 502,
      "Внешняя система egisz сейчас недоступна (ошибка HTTP 502); повторите запрос позже"),
     (UpstreamBusy("sferum", "/method/x", 429, "VK error 6"), "Server.UpstreamUnavailable", 503,
