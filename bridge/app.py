@@ -23,9 +23,10 @@ from bridge.adapters import Adapter, AdapterContext, load_adapter
 from bridge.config import Settings
 from bridge.delivery import Outbox, WorkerPool
 from bridge.delivery._outbox_admin import admin_routes as outbox_admin_routes
+from bridge.errors import BridgeError, answer
 from bridge.mapping import MappingSet
 from bridge.metrics import exposition
-from bridge.observability import bind_request_id, get_logger
+from bridge.observability import bind_request_id, current_request_id, get_logger
 from bridge.sandbox._faults import ASGIApp, Receive, Scope, Send
 from bridge.scheduling import Job, JobRuns, Scheduler
 from bridge.scheduling._admin import admin_routes as jobs_admin_routes
@@ -195,6 +196,7 @@ def create_app(settings: Settings, store: Store | None = None, *, background: Ba
     app = FastAPI(title="MIS Bridge", docs_url=None, redoc_url=None, openapi_url=None,
                   lifespan=_lifespan(context, background))
     app.state.context = context
+    app.add_exception_handler(BridgeError, bridge_error_response)
     services: list[SoapService] = []
     for adapter in adapters:
         services.extend(adapter.soap_services(context))
@@ -241,6 +243,15 @@ def create_app(settings: Settings, store: Store | None = None, *, background: Ba
     guarded = AccessGuard(SoapPostsFirst(app, soap_posts),  # SOAP calls skip FastAPI's routing
                           settings.admin_token_value(), settings.metrics_token_value(), audit)
     return RequestIdMiddleware(guarded)
+
+
+def bridge_error_response(request: Request, exc: Exception) -> JSONResponse:
+    """The HTTP face of ``bridge.errors``, as ``BridgeServiceBase`` is the SOAP one: the same reading
+    (``answer``), given as a status and ``{"error": <faultcode>, "message": <text>}``."""
+    said = answer(exc, current_request_id())
+    if said.bug:
+        _log.error("http.unexpected_error", path=request.url.path, exc_info=exc)
+    return JSONResponse({"error": said.faultcode, "message": said.text}, status_code=said.http_status)
 
 
 def access_policy(settings: Settings, store: Store, clock: Callable[[], datetime]) -> AccessPolicy:

@@ -1,21 +1,51 @@
-"""Errors that adapters raise and every face (SOAP, HTTP) turns into an answer.
+"""The bridge's exceptions: one tree, and what each branch becomes on every face (SOAP, HTTP).
 
-    BridgeError
-    ├── CallerError          the caller's request is wrong: SOAP faultcode Client.*, HTTP 4xx
-    │   ├── InvalidField     one field is missing or malformed (names the field)
-    │   ├── RuleViolation    the request breaks a business rule (names the rule)
-    │   └── UpstreamRefused  the upstream refused the data as invalid (carries its code)
-    └── ServiceUnavailable   an upstream cannot answer now: SOAP Server.*, HTTP 503
+    BridgeError                     our own fault: SOAP Server, HTTP 500; the caller sees the request id only
+    ├── CallerError                 the caller's request is wrong: SOAP Client.*, HTTP 4xx
+    │   ├── InvalidField            a field is missing or malformed (names the field)    Client.InvalidField   400
+    │   ├── RuleViolation           the request breaks a business rule (names the rule)  Client.RuleViolation  400
+    │   │   └── Conflict            the rule is "not while this is going on"            Client.RuleViolation  409
+    │   ├── UpstreamRefused         the upstream refused the data as invalid (its code)  Client.UpstreamRefused 422
+    │   └── AccessDenied            the МИС client is not let in (bridge.soap checks it)  Client.Authentication 401,
+    │                               Client.Forbidden 403, Client.RateLimited 429
+    └── UpstreamError               an upstream gave no usable answer: SOAP Server.Upstream*, HTTP 502–504
+        ├── ServiceUnavailable      it cannot answer now, in the adapter's own words    Server.UpstreamUnavailable 503
+        └── DeliveryError           raised by bridge.delivery.Upstream; names the upstream and the endpoint
+            ├── UpstreamUnavailable the call got no answer; trying later may succeed    Server.UpstreamUnavailable 503
+            │   ├── UpstreamTimeout      no answer within the timeout (it may have been processed)      504
+            │   ├── UpstreamConnectError the connection could not be made (the request was not sent)     502
+            │   │   └── UpstreamTlsError TLS failed: the server's chain untrusted, or a client cert wanted 502
+            │   ├── UpstreamServerError  5xx after the retry budget                                      502
+            │   │   └── UpstreamBusy     a 2xx answer that said "not now" (``retry_answer``), budget spent 503
+            │   └── CircuitOpen          the circuit breaker refuses calls for a while                   503
+            └── UpstreamRejected    a 4xx: the upstream calls our request wrong — a bug of ours or of a
+                                    mapping, not the caller's: SOAP Server with the request id, HTTP 502
 
-Messages are shown to the caller and logged, so they never carry personal data: they
-name fields and rules, not values.
+Anything else raised (a ``KeyError``…) is our bug too: SOAP Server / HTTP 500 with the request id,
+logged with its traceback. ``answer()`` is the one reading of this tree; the SOAP face
+(``bridge.soap.BridgeServiceBase``) and the HTTP face (the handler in ``bridge.app``) both use it.
+
+Outside the tree, on purpose: exceptions of a peer's own protocol (``OAuthError``, ``MaxApiError``,
+``SferumApiError``, ``ScheduleRefused``, ``AccountRequestInvalid``…) stay inside their adapter, which
+turns each into one of the above where it reaches a face (``AccountRequestInvalid`` → ``UpstreamRefused``);
+the core's working signals (``JobAlreadyRunning``, ``TokenRejected``, ``MappingValueError``, ``Interrupted``)
+are caught by the code that asked; configuration and key errors (``ConfigError``, ``YamlFileError``,
+``MappingLoadError``, ``SigningError``, the delivery path's ``TlsSetupError``) are ours: ``bridge check``
+or the start finds them, and one that still shows in a call is a Server fault like any other bug.
+
+``message`` is shown to the caller and logged, so it never carries personal data: it names
+fields and rules, not values. ``str()`` of a ``DeliveryError`` is the line for the logs (upstream,
+endpoint template, what happened), never a body or a full URL.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 
 class BridgeError(Exception):
     faultcode = "Server"
+    http_status = 500
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -24,6 +54,7 @@ class BridgeError(Exception):
 
 class CallerError(BridgeError):
     faultcode = "Client"
+    http_status = 400
 
 
 class InvalidField(CallerError):
@@ -43,8 +74,17 @@ class RuleViolation(CallerError):
         self.rule = rule
 
 
+class Conflict(RuleViolation):
+    """The request is right but may not run now: the same work is already under way."""
+
+    http_status = 409
+
+
 class UpstreamRefused(CallerError):
+    """The upstream looked at the caller's data and refused it (ЕСИА's ESIA-… codes)."""
+
     faultcode = "Client.UpstreamRefused"
+    http_status = 422
 
     def __init__(self, upstream: str, code: str, message: str) -> None:
         super().__init__(f"{upstream} refused the request ({code}): {message}")
@@ -52,5 +92,134 @@ class UpstreamRefused(CallerError):
         self.code = code
 
 
-class ServiceUnavailable(BridgeError):
+_ACCESS_STATUS = {"Client.Authentication": 401, "Client.Forbidden": 403, "Client.RateLimited": 429}
+
+
+class AccessDenied(CallerError):
+    """The МИС client is not let in: not authenticated, not from its addresses, over its rate."""
+
+    def __init__(self, faultcode: str, message: str) -> None:
+        super().__init__(message)
+        self.faultcode = faultcode
+        self.http_status = _ACCESS_STATUS.get(faultcode, 403)
+
+
+class UpstreamError(BridgeError):
     faultcode = "Server.UpstreamUnavailable"
+    http_status = 502
+
+
+class ServiceUnavailable(UpstreamError):
+    http_status = 503
+
+
+class DeliveryError(UpstreamError):
+    """What ``bridge.delivery.Upstream`` raises: ``upstream`` and ``endpoint`` (the template) name the call."""
+
+    faultcode = "Server"
+
+    def __init__(self, upstream: str, endpoint: str, detail: str) -> None:
+        Exception.__init__(self, f"{upstream} {endpoint}: {detail}")
+        self.upstream = upstream
+        self.endpoint = endpoint
+        self.message = self._caller_text()
+
+    def _caller_text(self) -> str:
+        return str(self)
+
+
+class UpstreamUnavailable(DeliveryError):
+    """The call did not get a usable answer; trying later may succeed."""
+
+    faultcode = "Server.UpstreamUnavailable"
+    http_status = 503
+    _why = "обрыв соединения"
+
+    def _caller_text(self) -> str:
+        return f"Внешняя система {self.upstream} сейчас недоступна ({self._reason()}); повторите запрос позже"
+
+    def _reason(self) -> str:
+        return self._why
+
+
+class UpstreamTimeout(UpstreamUnavailable):
+    http_status = 504
+    _why = "нет ответа вовремя"
+
+
+class UpstreamConnectError(UpstreamUnavailable):
+    http_status = 502
+    _why = "нет соединения"
+
+
+class UpstreamTlsError(UpstreamConnectError):
+    """TLS failed (not retried: the next attempt meets the same certificate); ``problem`` says what, for ops."""
+
+    _why = ("не установлено TLS-соединение: доверие TLS (сертификат сервера не проверен "
+            "или нужен сертификат клиента)")
+
+    def __init__(self, upstream: str, endpoint: str, problem: str) -> None:
+        super().__init__(upstream, endpoint, problem)
+        self.problem = problem
+
+
+class UpstreamServerError(UpstreamUnavailable):
+    http_status = 502
+
+    def __init__(self, upstream: str, endpoint: str, status_code: int) -> None:
+        self.status_code = status_code
+        super().__init__(upstream, endpoint, f"HTTP {status_code} after retries")
+
+    def _reason(self) -> str:
+        return f"ошибка HTTP {self.status_code}"
+
+
+class UpstreamBusy(UpstreamServerError):
+    """An answer read by the caller's ``retry_answer`` as a transient refusal, until the budget ran out.
+
+    ``status_code`` is the HTTP status it was counted as (429, 503…), ``reason`` the caller's
+    words for it (``VK error 6``); the answer itself came with a 2xx status.
+    """
+
+    http_status = 503
+
+    def __init__(self, upstream: str, endpoint: str, status_code: int, reason: str) -> None:
+        self.status_code = status_code
+        self.reason = reason
+        DeliveryError.__init__(self, upstream, endpoint,
+                               f"refused ({reason}, counted as HTTP {status_code}) after retries")
+
+
+class CircuitOpen(UpstreamUnavailable):
+    _why = "вызовы приостановлены после серии ошибок"
+
+    def __init__(self, upstream: str, endpoint: str) -> None:
+        super().__init__(upstream, endpoint, "circuit open, upstream is failing; not called")
+
+
+class UpstreamRejected(DeliveryError):
+    """A 4xx answer (other than 429): retrying the same request will not help."""
+
+    def __init__(self, upstream: str, endpoint: str, status_code: int, body: bytes) -> None:
+        super().__init__(upstream, endpoint, f"HTTP {status_code}")
+        self.status_code = status_code
+        self.body = body
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What a face tells the caller about an exception: the SOAP faultcode, the HTTP status, the text."""
+
+    faultcode: str
+    http_status: int
+    text: str
+    bug: bool
+    """Our own fault: the text is the request id only, and the face logs the traceback."""
+
+
+def answer(exc: BaseException, request_id: str | None) -> Answer:
+    """The one reading of the tree above, for every face."""
+    if isinstance(exc, BridgeError) and exc.faultcode != "Server":
+        return Answer(exc.faultcode, exc.http_status, exc.message, bug=False)
+    status = exc.http_status if isinstance(exc, BridgeError) else 500
+    return Answer("Server", status, f"Внутренняя ошибка шлюза (request id {request_id})", bug=True)

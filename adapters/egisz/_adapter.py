@@ -20,7 +20,6 @@ from adapters.egisz._service import build_service
 from adapters.egisz._settings import EgiszSettings
 from adapters.egisz._upstream import RestAttachmentUpstream
 from bridge.adapters import AdapterContext, SandboxPeers
-from bridge.errors import CallerError
 from bridge.scheduling import Job
 from bridge.soap import SoapService
 
@@ -68,11 +67,7 @@ class EgiszAdapter:
         @router.post("/intake", include_in_schema=False)
         def run_intake(since: str | None = None, until: str | None = None) -> JSONResponse:
             """Run the intake now (admin API); ``since``/``until`` as ДД.ММ.ГГГГ or ISO."""
-            try:
-                run = self.facade(context).run_intake(since, until, trigger="admin")
-            except CallerError as exc:
-                return JSONResponse({"error": exc.faultcode, "message": exc.message}, status_code=409
-                                    if "IntakeRunning" in exc.message else 400)
+            run = self.facade(context).run_intake(since, until, trigger="admin")  # errors: bridge.app's handler
             return JSONResponse({k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in run.items()})
 
         return [router]

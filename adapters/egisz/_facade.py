@@ -10,7 +10,7 @@ from adapters.egisz._intake import JOB, parse_window
 from adapters.egisz._model import RELATIONS, ApplicationType, Outcome
 from adapters.egisz._replies import Replies, Reply
 from bridge.delivery import Outbox
-from bridge.errors import InvalidField, RuleViolation
+from bridge.errors import Conflict, InvalidField
 from bridge.scheduling import JobAlreadyRunning, Scheduler
 from bridge.soap import current_caller
 from bridge.store import Store
@@ -91,6 +91,6 @@ class Attachments:
         try:
             run = self._scheduler.run_now(JOB, trigger, (window[0] or default[0], window[1] or default[1]))
         except JobAlreadyRunning:
-            raise RuleViolation("IntakeRunning", "приём заявлений уже идёт на одном из экземпляров шлюза") from None
+            raise Conflict("IntakeRunning", "приём заявлений уже идёт на одном из экземпляров шлюза") from None
         return {"RunId": run.id, "State": run.state, "Processed": run.processed, "WindowFrom": run.window_from,
                 "WindowTo": run.window_to, "Error": run.error}

@@ -3,27 +3,19 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from spyne import Application, Array, Boolean, ComplexModel, DateTime, Enum, Integer, Unicode
-from spyne import rpc as _spyne_rpc
-from spyne.protocol.soap import Soap11
+from spyne import Array, Boolean, ComplexModel, DateTime, Enum, Integer, Unicode
 
 from adapters.egisz._facade import Attachments
 from adapters.egisz._model import ApplicationType, AttachmentType, Outcome
 from bridge.errors import InvalidField
-from bridge.soap import BridgeServiceBase, SoapService
+from bridge.soap import BridgeServiceBase, ServiceApplication, SoapService, provided, rpc, text_element
 
 NAMESPACE = "urn:misbridge:egisz:attachments:1"
 SERVICE_NAME = "egisz-attachments"
-rpc: Callable[..., Callable[[Callable[..., Any]], Any]] = _spyne_rpc
-
-
-def _text(doc: str, required: bool = False) -> Any:
-    return Unicode(min_occurs=1 if required else 0, nillable=not required, doc=doc)
 
 
 ApplicationTypeCode = Enum(*[t.value for t in ApplicationType], type_name="ApplicationType")
@@ -34,10 +26,10 @@ OutcomeCode = Enum(*[o.value for o in Outcome], type_name="ReplyOutcome")
 class SearchCriteria(ComplexModel):  # type: ignore[misc]
     __namespace__ = NAMESPACE
     _type_info = [
-        ("PeriodFrom", _text("Начало периода (дата заявления), ДД.ММ.ГГГГ", required=True)),
-        ("PeriodTo", _text("Конец периода включительно, ДД.ММ.ГГГГ", required=True)),
-        ("PatientGuid", _text("GUID пациента")),
-        ("Snils", _text("СНИЛС пациента, 11 цифр")),
+        ("PeriodFrom", text_element("Начало периода (дата заявления), ДД.ММ.ГГГГ", required=True)),
+        ("PeriodTo", text_element("Конец периода включительно, ДД.ММ.ГГГГ", required=True)),
+        ("PatientGuid", text_element("GUID пациента")),
+        ("Snils", text_element("СНИЛС пациента, 11 цифр")),
         ("ApplicationType", ApplicationTypeCode.customize(min_occurs=0, nillable=True)),
         ("AttachmentType", AttachmentTypeCode.customize(min_occurs=0, nillable=True)),
         ("Status", Integer(min_occurs=0, nillable=True, doc="Код статуса ЕПГУ: 21, 3, 4, 6, 9, 10, 11")),
@@ -47,14 +39,14 @@ class SearchCriteria(ComplexModel):  # type: ignore[misc]
 class ApplicationRow(ComplexModel):  # type: ignore[misc]
     __namespace__ = NAMESPACE
     _type_info = [
-        ("Id", _text("Идентификатор заявления", required=True)),
-        ("FullName", _text("ФИО пациента")),
-        ("Snils", _text("СНИЛС")),
+        ("Id", text_element("Идентификатор заявления", required=True)),
+        ("FullName", text_element("ФИО пациента")),
+        ("Snils", text_element("СНИЛС")),
         ("AttachmentType", AttachmentTypeCode),
-        ("ApplicationDate", _text("Дата заявления, ДД.ММ.ГГГГ")),
+        ("ApplicationDate", text_element("Дата заявления, ДД.ММ.ГГГГ")),
         ("ApplicationType", ApplicationTypeCode),
         ("Status", Integer(doc="Код статуса ЕПГУ")),
-        ("StatusName", _text("Статус")),
+        ("StatusName", text_element("Статус")),
     ]
 
 
@@ -82,13 +74,13 @@ _CARD_FIELDS = (
 class ApplicationCard(ComplexModel):  # type: ignore[misc]
     __namespace__ = NAMESPACE
     _type_info = [
-        ("Id", _text("Идентификатор заявления", required=True)),
+        ("Id", text_element("Идентификатор заявления", required=True)),
         ("ApplicationType", ApplicationTypeCode),
         ("AttachmentType", AttachmentTypeCode),
         ("Status", Integer(doc="Код статуса ЕПГУ")),
         ("StatusName", Unicode),
-        ("RelatedApplicationId", _text("Заявление о выборе МО, которое отменяется")),
-        *[(name, _text(name)) for name in _CARD_FIELDS],
+        ("RelatedApplicationId", text_element("Заявление о выборе МО, которое отменяется")),
+        *[(name, text_element(name)) for name in _CARD_FIELDS],
         ("ReplyPending", Boolean(doc="Ответ отправляется в ЕГИСЗ")),
         ("ReplyDeliveryFailed", Boolean(doc="Ответ не удалось доставить: обратитесь к администратору")),
         ("LastReplyError", ReplyError.customize(min_occurs=0, nillable=True)),
@@ -101,21 +93,21 @@ class ReplyRequest(ComplexModel):  # type: ignore[misc]
     __namespace__ = NAMESPACE
     _type_info = [
         ("Outcome", OutcomeCode.customize(min_occurs=1, nillable=False)),
-        ("Comment", _text("Комментарий к ответу", required=True)),
-        ("Employee", _text("ФИО сотрудника, отвечающего на заявление", required=True)),
-        ("DistrictNumber", _text("Номер участка (для «Услуга оказана»)")),
-        ("DoctorName", _text("ФИО врача (для «Услуга оказана»)")),
-        ("DoctorPosition", _text("Должность врача (для «Услуга оказана»)")),
-        ("RefusalReason", _text("Причина отказа (для «Отказано»)")),
-        ("ReplyDate", _text("Дата ответа, ДД.ММ.ГГГГ (для открепления)")),
-        ("IdempotencyKey", _text("Ключ повтора: тот же ключ — тот же ответ, без дубля")),
+        ("Comment", text_element("Комментарий к ответу", required=True)),
+        ("Employee", text_element("ФИО сотрудника, отвечающего на заявление", required=True)),
+        ("DistrictNumber", text_element("Номер участка (для «Услуга оказана»)")),
+        ("DoctorName", text_element("ФИО врача (для «Услуга оказана»)")),
+        ("DoctorPosition", text_element("Должность врача (для «Услуга оказана»)")),
+        ("RefusalReason", text_element("Причина отказа (для «Отказано»)")),
+        ("ReplyDate", text_element("Дата ответа, ДД.ММ.ГГГГ (для открепления)")),
+        ("IdempotencyKey", text_element("Ключ повтора: тот же ключ — тот же ответ, без дубля")),
     ]
 
 
 class ReplyReceipt(ComplexModel):  # type: ignore[misc]
     __namespace__ = NAMESPACE
     _type_info = [
-        ("MessageId", _text("Идентификатор ответа в очереди доставки", required=True)),
+        ("MessageId", text_element("Идентификатор ответа в очереди доставки", required=True)),
         ("Duplicate", Boolean(doc="Такой ответ уже был принят; второй не отправляется")),
         ("Status", Integer(doc="Статус заявления сейчас (меняется, когда ЕГИСЗ примет ответ)")),
         ("Message", Unicode),
@@ -131,8 +123,7 @@ class IntakeRun(ComplexModel):  # type: ignore[misc]
 
 
 def _facade(ctx: Any) -> Attachments:
-    facade: Attachments = ctx.app.egisz
-    return facade
+    return provided(ctx, Attachments)
 
 
 def _code(value: Any) -> str | None:
@@ -165,7 +156,7 @@ class EgiszAttachments(BridgeServiceBase):
             status=Criteria.Status)
         return [ApplicationRow(**row) for row in rows]
 
-    @rpc(_text("Идентификатор заявления", required=True), _returns=ApplicationCard)
+    @rpc(text_element("Идентификатор заявления", required=True), _returns=ApplicationCard)
     def GetApplication(ctx: Any, Id: str) -> Any:
         """Карточка заявления и история изменений статуса."""
         card = _facade(ctx).card(Id.strip())
@@ -173,7 +164,7 @@ class EgiszAttachments(BridgeServiceBase):
         error = card.pop("LastReplyError", None)
         return ApplicationCard(**card, History=history, LastReplyError=ReplyError(**error) if error else None)
 
-    @rpc(_text("Идентификатор заявления", required=True), ReplyRequest.customize(min_occurs=1, nillable=False),
+    @rpc(text_element("Идентификатор заявления", required=True), ReplyRequest.customize(min_occurs=1, nillable=False),
          _returns=ReplyReceipt)
     def ReplyToApplication(ctx: Any, Id: str, Reply: ReplyRequest) -> Any:
         """Ответ на заявление; статус изменится, когда ЕГИСЗ примет ответ."""
@@ -183,8 +174,8 @@ class EgiszAttachments(BridgeServiceBase):
         receipt = _facade(ctx).reply(Id.strip(), {**fields, "Outcome": _code(Reply.Outcome)})
         return ReplyReceipt(**receipt)
 
-    @rpc(_text("Начало периода, ДД.ММ.ГГГГ (по умолчанию — с прошлого успешного приёма)"),
-         _text("Конец периода включительно, ДД.ММ.ГГГГ (по умолчанию — сейчас)"), _returns=IntakeRun)
+    @rpc(text_element("Начало периода, ДД.ММ.ГГГГ (по умолчанию — с прошлого успешного приёма)"),
+         text_element("Конец периода включительно, ДД.ММ.ГГГГ (по умолчанию — сейчас)"), _returns=IntakeRun)
     def RunIntake(ctx: Any, PeriodFrom: str | None, PeriodTo: str | None) -> Any:
         """Запустить приём заявлений из ЕГИСЗ сейчас (обычно он идёт по расписанию)."""
         if PeriodFrom:
@@ -195,7 +186,5 @@ class EgiszAttachments(BridgeServiceBase):
 
 
 def build_service(facade: Attachments | None, wsdl_dir: Path) -> SoapService:
-    application = Application([EgiszAttachments], tns=NAMESPACE, name="EgiszAttachments",
-                              in_protocol=Soap11(validator="lxml"), out_protocol=Soap11())
-    application.egisz = facade
+    application = ServiceApplication([EgiszAttachments], tns=NAMESPACE, name="EgiszAttachments", provides=facade)
     return SoapService(SERVICE_NAME, application, wsdl_dir / f"{SERVICE_NAME}.wsdl")

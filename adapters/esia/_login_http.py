@@ -101,7 +101,7 @@ def login_routes(get_login: Callable[[], EsiaLogin | None], callback_url: str, p
         except UpstreamRefused as exc:
             target = _with_query(portal_url, {"error": exc.code, "error_description": exc.message})
         except (ServiceUnavailable, UpstreamUnavailable) as exc:
-            return _problem(503, "esia_unavailable", str(getattr(exc, "message", "ЕСИА недоступна")))
+            return _problem(503, "esia_unavailable", exc.message)
         response = RedirectResponse(target, status_code=302)
         response.delete_cookie(COOKIE, path="/esia")
         return response

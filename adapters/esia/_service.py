@@ -2,43 +2,30 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from spyne import Application, Array, Boolean, ComplexModel, Enum, Unicode
-from spyne import rpc as _spyne_rpc
-from spyne.protocol.soap import Soap11
+from spyne import Array, Boolean, ComplexModel, Enum
 
 from adapters.esia._patients import CheckResult, PatientAccounts
-from bridge.soap import SoapService
-from bridge.soap._endpoint import BridgeServiceBase
+from bridge.soap import BridgeServiceBase, ServiceApplication, SoapService, provided, rpc, text_element
 
 NAMESPACE = "urn:misbridge:esia:accounts:1"
 SERVICE_NAME = "esia-accounts"
-
-
-# spyne is untyped; its decorator is given a type here, once.
-rpc: Callable[..., Callable[[Callable[..., Any]], Any]] = _spyne_rpc
-
-
-def _text(doc: str, required: bool = False) -> Any:
-    # Optional elements accept xsi:nil, which clients such as node's soap send for null.
-    return Unicode(min_occurs=1 if required else 0, nillable=not required, doc=doc)
 
 
 class Patient(ComplexModel):  # type: ignore[misc]
     __namespace__ = NAMESPACE
     __doc__ = "Пациент, как он записан в МИС"
     _type_info = [
-        ("MisPatientId", _text("Идентификатор пациента в МИС", required=True)),
-        ("LastName", _text("Фамилия", required=True)),
-        ("FirstName", _text("Имя", required=True)),
-        ("MiddleName", _text("Отчество (если есть)")),
-        ("BirthDate", _text("Дата рождения, ДД.ММ.ГГГГ", required=True)),
-        ("Snils", _text("СНИЛС, 11 цифр без разделителей", required=True)),
-        ("MobilePhone", _text("Мобильный телефон, 8XXXXXXXXXX (11 цифр); обязателен для регистрации")),
-        ("Gender", _text("Пол по НСИ 1.2.643.5.1.13.13.11.1040: 1 мужской, 2 женский")),
+        ("MisPatientId", text_element("Идентификатор пациента в МИС", required=True)),
+        ("LastName", text_element("Фамилия", required=True)),
+        ("FirstName", text_element("Имя", required=True)),
+        ("MiddleName", text_element("Отчество (если есть)")),
+        ("BirthDate", text_element("Дата рождения, ДД.ММ.ГГГГ", required=True)),
+        ("Snils", text_element("СНИЛС, 11 цифр без разделителей", required=True)),
+        ("MobilePhone", text_element("Мобильный телефон, 8XXXXXXXXXX (11 цифр); обязателен для регистрации")),
+        ("Gender", text_element("Пол по НСИ 1.2.643.5.1.13.13.11.1040: 1 мужской, 2 женский")),
     ]
 
 
@@ -49,10 +36,10 @@ AllowedAction = Enum("REGISTER", "UPDATE", "RESET_PASSWORD", type_name="AllowedA
 class FieldDifference(ComplexModel):  # type: ignore[misc]
     __namespace__ = NAMESPACE
     _type_info = [
-        ("Field", _text("Элемент Patient, в котором данные расходятся", required=True)),
-        ("Label", _text("Название поля для оператора", required=True)),
-        ("MisValue", _text("Значение в МИС", required=True)),
-        ("EsiaValue", _text("Значение в ЕСИА (в формате МИС)", required=True)),
+        ("Field", text_element("Элемент Patient, в котором данные расходятся", required=True)),
+        ("Label", text_element("Название поля для оператора", required=True)),
+        ("MisValue", text_element("Значение в МИС", required=True)),
+        ("EsiaValue", text_element("Значение в ЕСИА (в формате МИС)", required=True)),
     ]
 
 
@@ -63,22 +50,22 @@ class CheckPatientResult(ComplexModel):  # type: ignore[misc]
         ("AccountConfirmed", Boolean(min_occurs=0, nillable=False)),
         ("Differences", Array(FieldDifference).customize(min_occurs=0, nillable=False)),
         ("AllowedActions", Array(AllowedAction).customize(min_occurs=1, nillable=False)),
-        ("Message", _text("Сообщение для оператора", required=True)),
+        ("Message", text_element("Сообщение для оператора", required=True)),
     ]
 
 
 class TemporaryPasswordResult(ComplexModel):  # type: ignore[misc]
     __namespace__ = NAMESPACE
     _type_info = [
-        ("Login", _text("Логин пациента на Госуслугах (СНИЛС)", required=True)),
-        ("TemporaryPassword", _text("Временный пароль; пациент сменит его при первом входе", required=True)),
-        ("Message", _text("Сообщение для оператора", required=True)),
+        ("Login", text_element("Логин пациента на Госуслугах (СНИЛС)", required=True)),
+        ("TemporaryPassword", text_element("Временный пароль; пациент сменит его при первом входе", required=True)),
+        ("Message", text_element("Сообщение для оператора", required=True)),
     ]
 
 
 class UpdatePatientResult(ComplexModel):  # type: ignore[misc]
     __namespace__ = NAMESPACE
-    _type_info = [("Message", _text("Сообщение для оператора", required=True))]
+    _type_info = [("Message", text_element("Сообщение для оператора", required=True))]
 
 
 _PATIENT_FIELDS: tuple[str, ...] = tuple(str(name) for name in Patient.get_flat_type_info(Patient))
@@ -86,7 +73,7 @@ _PATIENT_FIELDS: tuple[str, ...] = tuple(str(name) for name in Patient.get_flat_
 
 def _patient(ctx: Any, patient: Patient | None) -> tuple[PatientAccounts, dict[str, Any]]:
     data = {} if patient is None else {name: getattr(patient, name) for name in _PATIENT_FIELDS}
-    return ctx.app.patient_accounts, data
+    return provided(ctx, PatientAccounts), data
 
 
 def _check_result(result: CheckResult) -> CheckPatientResult:
@@ -142,17 +129,6 @@ class EsiaAccounts(BridgeServiceBase):
         )
 
 
-def build_application(accounts: PatientAccounts | None) -> Application:
-    application = Application(
-        [EsiaAccounts],
-        tns=NAMESPACE,
-        name="EsiaAccounts",
-        in_protocol=Soap11(validator="lxml"),
-        out_protocol=Soap11(),
-    )
-    application.patient_accounts = accounts
-    return application
-
-
 def build_service(accounts: PatientAccounts | None, wsdl_dir: Path) -> SoapService:
-    return SoapService(SERVICE_NAME, build_application(accounts), wsdl_dir / f"{SERVICE_NAME}.wsdl")
+    application = ServiceApplication([EsiaAccounts], tns=NAMESPACE, name="EsiaAccounts", provides=accounts)
+    return SoapService(SERVICE_NAME, application, wsdl_dir / f"{SERVICE_NAME}.wsdl")

@@ -8,7 +8,7 @@ reads the answers; it never retries or times anything itself:
 - codes 6, 9, 29 (rate limits: the call was not processed) are handed back to ``Upstream`` as
   a ``RetryAnswer`` counted like HTTP 429, so they are retried with back-off for every call —
   6 after a second, since it is a per-second limit; once the budget is spent
-  ``bridge.delivery.UpstreamRefused`` (an ``UpstreamUnavailable``) comes out;
+  ``bridge.delivery.UpstreamBusy`` (an ``UpstreamUnavailable``) comes out;
 - code 10 (internal error: the call may or may not have been processed) is counted like
   HTTP 500: retried only for ``addChatUsers``, which may be repeated (users already in the chat
   are fine), never for ``createChat`` (a second chat) or ``callStart`` (a second call);

@@ -1,22 +1,28 @@
-"""The delivery path: every call from the bridge to an upstream goes through here."""
+"""The delivery path: every call from the bridge to an upstream goes through here.
 
-from bridge.delivery._errors import (
-    CircuitOpen,
-    DeliveryError,
-    UpstreamConnectError,
-    UpstreamRefused,
-    UpstreamRejected,
-    UpstreamServerError,
-    UpstreamTimeout,
-    UpstreamTlsError,
-    UpstreamUnavailable,
-)
+Its exceptions are the ``DeliveryError`` branch of the bridge's one tree (``bridge.errors``),
+re-exported here because this is where the callers of ``Upstream`` look for them.
+"""
+
 from bridge.delivery._outbox import Outbox
 from bridge.delivery._outbox_types import Delivered, Enqueued, OutboxMessage, OutboxStats, Outcome, Rejected, Retry
 from bridge.delivery._outbox_workers import WorkerPool
 from bridge.delivery._policy import RetryPolicy, parse_retry_after
 from bridge.delivery._tls import TlsSetupError, TlsTrust
 from bridge.delivery._upstream import RetryAnswer, Timeouts, Upstream, UpstreamConfig, new_idempotency_key
+
+# The delivery branch of the one exception tree (drawn in bridge/errors.py), where callers of Upstream look.
+from bridge.errors import (
+    CircuitOpen,
+    DeliveryError,
+    UpstreamBusy,
+    UpstreamConnectError,
+    UpstreamRejected,
+    UpstreamServerError,
+    UpstreamTimeout,
+    UpstreamTlsError,
+    UpstreamUnavailable,
+)
 
 __all__ = [
     "CircuitOpen",
@@ -35,9 +41,9 @@ __all__ = [
     "TlsSetupError",
     "TlsTrust",
     "Upstream",
+    "UpstreamBusy",
     "UpstreamConfig",
     "UpstreamConnectError",
-    "UpstreamRefused",
     "UpstreamRejected",
     "UpstreamServerError",
     "UpstreamTimeout",

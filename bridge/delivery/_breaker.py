@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
+from bridge.errors import CircuitOpen
 from bridge.metrics import CIRCUIT_STATE
 from bridge.observability import get_logger
 
@@ -23,10 +24,6 @@ CLOSED, HALF_OPEN, OPEN = "closed", "half-open", "open"
 _STATE_VALUE = {CLOSED: 0, HALF_OPEN: 1, OPEN: 2}
 _log = get_logger("bridge.delivery")
 _T = TypeVar("_T")
-
-
-class CircuitOpenError(Exception):
-    """The circuit refuses the call."""
 
 
 class CircuitBreaker:
@@ -57,8 +54,9 @@ class CircuitBreaker:
                 return HALF_OPEN
             return self._state
 
-    def call(self, func: Callable[[], _T]) -> _T:
-        trial = self._admit()
+    def call(self, func: Callable[[], _T], endpoint: str = "") -> _T:
+        """``func()`` if the circuit lets it through; else CircuitOpen naming ``endpoint``."""
+        trial = self._admit(endpoint)
         try:
             result = func()
         except BaseException as exc:
@@ -70,7 +68,7 @@ class CircuitBreaker:
         self._succeeded(trial)
         return result
 
-    def _admit(self) -> bool:
+    def _admit(self, endpoint: str) -> bool:
         """Whether the call may go, and whether it is the half-open trial."""
         if self._state == CLOSED:  # the common case, read without the lock: as if admitted just before a change
             return False
@@ -79,10 +77,10 @@ class CircuitBreaker:
                 return False
             if self._state == OPEN:
                 if self._clock() - self._opened_at < self._reset:
-                    raise CircuitOpenError(self.name)
+                    raise CircuitOpen(self.name, endpoint)
                 self._move(HALF_OPEN)
             if self._trial_running:
-                raise CircuitOpenError(self.name)
+                raise CircuitOpen(self.name, endpoint)
             self._trial_running = True
             return True
 

@@ -31,7 +31,6 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from bridge.delivery._errors import DeliveryError
 from bridge.delivery._outbox_claim import COLUMNS, TABLE, Lease, aware, claim, release, to_message
 from bridge.delivery._outbox_delivery import RECORD_WINDOW, Answered, Policy, Prepare, Recorder
 from bridge.delivery._outbox_metrics import OutboxCollector, register_collector, unregister_collector
@@ -50,6 +49,7 @@ from bridge.delivery._outbox_types import (
     Retry,
 )
 from bridge.delivery._outbox_workers import WorkerPool
+from bridge.errors import DeliveryError
 from bridge.observability import get_logger
 from bridge.store import Store
 

@@ -27,17 +27,7 @@ from urllib.parse import quote
 
 import httpx
 
-from bridge.delivery._breaker import CircuitOpenError, make_breaker
-from bridge.delivery._errors import (
-    CircuitOpen,
-    UpstreamConnectError,
-    UpstreamRefused,
-    UpstreamRejected,
-    UpstreamServerError,
-    UpstreamTimeout,
-    UpstreamTlsError,
-    UpstreamUnavailable,
-)
+from bridge.delivery._breaker import make_breaker
 from bridge.delivery._policy import (
     RetryableStatus,
     RetryPolicy,
@@ -47,6 +37,16 @@ from bridge.delivery._policy import (
 )
 from bridge.delivery._tls import TlsTrust, egress_proxy, observe_client_certificate, ssl_context, tls_failure
 from bridge.delivery._transport import Exchange, default_transport
+from bridge.errors import (
+    CircuitOpen,
+    UpstreamBusy,
+    UpstreamConnectError,
+    UpstreamRejected,
+    UpstreamServerError,
+    UpstreamTimeout,
+    UpstreamTlsError,
+    UpstreamUnavailable,
+)
 from bridge.metrics import UPSTREAM_ATTEMPTS, UPSTREAM_REQUEST_SECONDS, UPSTREAM_REQUESTS
 from bridge.observability import current_request_id, get_logger
 
@@ -88,7 +88,7 @@ class RetryAnswer:
     The answer is then handled exactly as if it had come with HTTP ``status``: retried when that
     status is (429 and 503 always; 500, 502, 504 only for idempotent calls), after ``retry_after``
     seconds (capped like Retry-After) or the policy's back-off; counted under ``status`` in the
-    attempt and request metrics; and, once the budget is spent, raised as ``UpstreamRefused``.
+    attempt and request metrics; and, once the budget is spent, raised as ``UpstreamBusy``.
     ``reason`` names the refusal in that error and in the log line (``VK error 6``): never data.
     """
 
@@ -206,7 +206,7 @@ class Upstream:
 
         Raises UpstreamRejected for a 4xx (except 429), UpstreamUnavailable and its
         subclasses when the upstream cannot give an answer within the retry budget
-        (UpstreamRefused when the last answer was a refusal read by ``retry_answer``).
+        (UpstreamBusy when the last answer was a refusal read by ``retry_answer``).
         A POST is retried after an ambiguous failure only with an ``idempotency_key``,
         which is sent on every attempt so the upstream can recognise the repeat, or with
         ``idempotent=True``: the caller states that the upstream's own contract makes a repeat of
@@ -230,12 +230,12 @@ class Upstream:
         try:
             call = _Call(method, endpoint, url, json, data, content, params, send_headers, idempotent, is_answer,
                          retry_answer)
-            response = self._breaker.call(lambda: self._with_retries(call))
+            response = self._breaker.call(lambda: self._with_retries(call), endpoint)
             status = str(response.status_code)
             return response
-        except CircuitOpenError:
+        except CircuitOpen:
             status = "circuit_open"
-            raise CircuitOpen(self.name, endpoint) from None
+            raise
         except UpstreamRejected as exc:
             status = str(exc.status_code)
             raise
@@ -299,7 +299,7 @@ class Upstream:
                         raise
                 time.sleep(wait)
         except _Refused as exc:
-            raise UpstreamRefused(self.name, endpoint, exc.refusal.status, exc.refusal.reason) from None
+            raise UpstreamBusy(self.name, endpoint, exc.refusal.status, exc.refusal.reason) from None
         except RetryableStatus as exc:
             raise self._final_status_error(endpoint, exc.response) from None
         except httpx.TransportError as exc:
@@ -346,7 +346,7 @@ class Upstream:
         if refusal is not None:
             if status_is_retryable(refusal.status, call.idempotent):
                 raise _Refused(response, refusal)
-            raise UpstreamRefused(self.name, call.endpoint, refusal.status, refusal.reason)
+            raise UpstreamBusy(self.name, call.endpoint, refusal.status, refusal.reason)
         code = response.status_code
         if code < 400 or (call.is_answer is not None and call.is_answer(response)):
             return response

@@ -1,8 +1,10 @@
 """Hosting spyne SOAP services: the frozen WSDL, faults, metrics and the SOAPAction check."""
 
-from bridge.soap._access import AccessDenied, AccessPolicy, Caller, Client, current_caller
+from bridge.errors import AccessDenied
+from bridge.soap._access import AccessPolicy, Caller, Client, current_caller
 from bridge.soap._asgi import SoapPostsFirst, WsgiOneHop
-from bridge.soap._endpoint import BridgeServiceBase, SoapEndpoint, SoapService
+from bridge.soap._endpoint import SoapEndpoint
+from bridge.soap._service import BridgeServiceBase, ServiceApplication, SoapService, provided, rpc, text_element
 from bridge.soap._wsdl import WsdlDocument, canonical_contract, generated_wsdl
 
 __all__ = [
@@ -11,6 +13,7 @@ __all__ = [
     "BridgeServiceBase",
     "Caller",
     "Client",
+    "ServiceApplication",
     "SoapEndpoint",
     "SoapPostsFirst",
     "SoapService",
@@ -19,4 +22,7 @@ __all__ = [
     "canonical_contract",
     "current_caller",
     "generated_wsdl",
+    "provided",
+    "rpc",
+    "text_element",
 ]

@@ -35,6 +35,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from sqlalchemy.exc import IntegrityError
 
+from bridge.errors import AccessDenied
 from bridge.store import Store
 
 WSSE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
@@ -67,13 +68,6 @@ def bind_caller(caller: Caller) -> Any:
 
 def unbind_caller(token: Any) -> None:
     _CALLER.reset(token)
-
-
-class AccessDenied(Exception):
-    def __init__(self, faultcode: str, text: str) -> None:
-        super().__init__(text)
-        self.faultcode = faultcode
-        self.text = text
 
 
 @dataclass

@@ -66,20 +66,20 @@ def test_a_good_digest_names_the_client_and_its_mos(store: Store) -> None:
 ])
 def test_bad_tokens_are_client_faults(store: Store, changes: dict[str, object], words: str) -> None:
     error = denied(lambda: policy(store).identify({}, envelope(**changes)))  # type: ignore[arg-type]
-    assert error.faultcode == "Client.Authentication" and words in error.text
+    assert error.faultcode == "Client.Authentication" and words in error.message
 
 
 def test_no_token_is_refused_and_says_what_to_send(store: Store) -> None:
     plain = etree.fromstring(b'<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body/></s:Envelope>')
     error = denied(lambda: policy(store).identify({}, plain))
-    assert "UsernameToken" in error.text and "сертификат" in error.text
+    assert "UsernameToken" in error.message and "сертификат" in error.message
 
 
 def test_a_replayed_nonce_is_refused_even_by_another_instance(store: Store) -> None:
     nonce = os.urandom(16)
     policy(store).identify({}, envelope(nonce=nonce))
     error = denied(lambda: policy(store).identify({}, envelope(nonce=nonce)))   # a second instance, same store
-    assert "Nonce уже использован" in error.text
+    assert "Nonce уже использован" in error.message
 
 
 def test_ip_allowlist(store: Store) -> None:
@@ -103,7 +103,7 @@ def test_rate_limit_is_a_fault_that_says_so(store: Store) -> None:
     for _ in range(3):
         access.identify({}, envelope())
     error = denied(lambda: access.identify({}, envelope()))
-    assert error.faultcode == "Client.RateLimited" and "3 запросов в секунду" in error.text
+    assert error.faultcode == "Client.RateLimited" and "3 запросов в секунду" in error.message
 
 
 def test_tls_client_certificate_through_a_trusted_proxy(store: Store) -> None:
@@ -122,7 +122,7 @@ def test_tls_client_certificate_through_a_trusted_proxy(store: Store) -> None:
     assert untrusted.faultcode == "Client.Authentication"
     _, other = generate_test_key(subject="/CN=Somebody/C=RU")
     error = denied(lambda: access.identify({**env, "HTTP_X_SSL_CLIENT_CERT": quote(other.decode())}, plain))
-    assert "не зарегистрирован" in error.text
+    assert "не зарегистрирован" in error.message
 
 
 def test_no_clients_configured_is_open_as_anonymous(store: Store) -> None:

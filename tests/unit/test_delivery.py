@@ -198,21 +198,22 @@ def test_calls_to_one_upstream_run_concurrently() -> None:
 
 
 def test_half_open_lets_one_trial_through_at_a_time() -> None:
-    from bridge.delivery._breaker import CircuitBreaker, CircuitOpenError
+    from bridge.delivery import CircuitOpen
+    from bridge.delivery._breaker import CircuitBreaker
 
     now = [0.0]
     breaker = CircuitBreaker("trial", fail_max=1, reset_seconds=10, clock=lambda: now[0])
     with pytest.raises(RuntimeError):
         breaker.call(lambda: (_ for _ in ()).throw(RuntimeError("down")))
     assert breaker.state == "open"
-    with pytest.raises(CircuitOpenError):
+    with pytest.raises(CircuitOpen):
         breaker.call(lambda: 1)
     now[0] = 11.0
     assert breaker.state == "half-open"
     inside: list[object] = []
 
     def trial() -> int:
-        with pytest.raises(CircuitOpenError):
+        with pytest.raises(CircuitOpen):
             breaker.call(lambda: 2)  # a second caller while the trial runs is refused
         inside.append(True)
         return 1

@@ -20,8 +20,16 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from bridge.delivery import RetryPolicy, Timeouts, Upstream, UpstreamConfig, UpstreamServerError, WorkerPool
-from bridge.delivery._breaker import CircuitBreaker, CircuitOpenError
+from bridge.delivery import (
+    CircuitOpen,
+    RetryPolicy,
+    Timeouts,
+    Upstream,
+    UpstreamConfig,
+    UpstreamServerError,
+    WorkerPool,
+)
+from bridge.delivery._breaker import CircuitBreaker
 from bridge.delivery._policy import RetryableStatus
 from bridge.metrics import UPSTREAM_ATTEMPTS, UPSTREAM_REQUESTS
 from bridge.observability import configure_logging
@@ -196,7 +204,7 @@ def test_a_success_between_failures_resets_the_count_in_a_row() -> None:
     with pytest.raises(RuntimeError):
         breaker.call(fail)
     assert breaker.state == "open"
-    with pytest.raises(CircuitOpenError):
+    with pytest.raises(CircuitOpen):
         breaker.call(lambda: None)
 
 

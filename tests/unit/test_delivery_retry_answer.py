@@ -15,8 +15,8 @@ from bridge.delivery import (
     RetryPolicy,
     Timeouts,
     Upstream,
+    UpstreamBusy,
     UpstreamConfig,
-    UpstreamRefused,
     UpstreamTimeout,
     UpstreamUnavailable,
 )
@@ -81,7 +81,7 @@ def test_a_refusal_is_retried_and_counted_like_a_429_until_the_answer() -> None:
 def test_the_budget_spent_on_refusals_raises_upstream_refused_counted_as_429() -> None:
     handler, seen = answers(TOO_MANY)
     upstream = make(handler)
-    with pytest.raises(UpstreamRefused) as info:
+    with pytest.raises(UpstreamBusy) as info:
         upstream.request("POST", "/method/x", data={}, retry_answer=vk_refusal)
     assert isinstance(info.value, UpstreamUnavailable)
     assert (info.value.status_code, info.value.reason) == (429, "VK error 6")
@@ -99,7 +99,7 @@ def test_the_wait_the_hook_asks_for_is_honoured() -> None:
 
 def test_a_refusal_counted_as_500_is_retried_only_for_idempotent_calls() -> None:
     handler, seen = answers(INTERNAL, {"response": 1})
-    with pytest.raises(UpstreamRefused) as info:
+    with pytest.raises(UpstreamBusy) as info:
         make(handler).request("POST", "/method/x", data={}, retry_answer=vk_refusal)
     assert info.value.status_code == 500 and len(seen) == 1
     handler, seen = answers(INTERNAL, {"response": 1})
@@ -119,7 +119,7 @@ def test_without_the_hook_the_same_answer_is_an_answer_and_failures_stay_as_they
 def test_refusals_spent_open_the_circuit_like_other_unavailability() -> None:
     handler, _ = answers(TOO_MANY)
     upstream = make(handler, circuit_fail_max=1, retry=RetryPolicy(max_attempts=1))
-    with pytest.raises(UpstreamRefused):
+    with pytest.raises(UpstreamBusy):
         upstream.request("POST", "/method/x", data={}, retry_answer=vk_refusal)
     assert upstream.circuit_state == "open"
 

@@ -22,7 +22,7 @@ from adapters.sferum import (
     create_sferum_sandbox,
     normalise_phone,
 )
-from bridge.delivery import RetryPolicy, Upstream, UpstreamConfig, UpstreamRefused, UpstreamTimeout
+from bridge.delivery import RetryPolicy, Upstream, UpstreamBusy, UpstreamConfig, UpstreamTimeout
 from bridge.metrics import UPSTREAM_ATTEMPTS
 from bridge.observability import configure_logging
 
@@ -187,7 +187,7 @@ def test_errors_9_and_29_are_retried_and_create_chat_made_once(sandbox: TestClie
 def test_retry_budget_spent_on_refusals_is_upstream_unavailable(sandbox: TestClient, sferum: SferumClient,
                                                                 wire: Recorder) -> None:
     _script(sandbox, 29, 9, 29)
-    with pytest.raises(UpstreamRefused) as caught:
+    with pytest.raises(UpstreamBusy) as caught:
         sferum.create_chat("ТМК")
     assert caught.value.reason == "VK error 29" and caught.value.status_code == 429
     assert len(wire.requests) == 3 and sandbox.get("/_sandbox/sferum/chats").json() == []
@@ -213,7 +213,7 @@ def test_internal_error_10_retried_only_where_a_repeat_is_harmless(sandbox: Test
     assert sferum.add_chat_users(chat.chat_id, [ChatUser.patient(PATIENT)]).all_queued
     assert len(wire.requests) == 3
     _script(sandbox, 10)
-    with pytest.raises(UpstreamRefused) as caught:
+    with pytest.raises(UpstreamBusy) as caught:
         sferum.create_chat("ТМК")
     assert caught.value.status_code == 500 and len(wire.requests) == 4
 

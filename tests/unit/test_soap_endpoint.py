@@ -120,3 +120,19 @@ def test_soap_posts_skip_the_framework_and_everything_else_reaches_it(endpoint: 
     assert call(app, envelope("hi")).status_code == 200
     assert call(app, b"", method="GET").status_code == 204
     assert reached == ["GET /soap/echo"]
+
+
+@pytest.mark.parametrize("body", [envelope("hello"), envelope("refuse"), b"<a><b></a>", b""])
+def test_the_endpoint_leaves_the_wsgi_environ_as_it_came(endpoint: SoapEndpoint, body: bytes) -> None:
+    """What a request turned out to be travels as values through the dispatch, not as environ keys."""
+    import io
+
+    environ: dict[str, Any] = {"REQUEST_METHOD": "POST", "CONTENT_TYPE": "text/xml; charset=utf-8",
+                               "CONTENT_LENGTH": str(len(body)), "wsgi.input": io.BytesIO(body),
+                               "PATH_INFO": "/soap/echo", "QUERY_STRING": "", "SERVER_NAME": "bridge",
+                               "SERVER_PORT": "80", "wsgi.url_scheme": "http"}
+    before = set(environ)
+    statuses: list[str] = []
+    answer = b"".join(endpoint(environ, lambda status, headers, exc_info=None: statuses.append(status)))
+    assert statuses and answer.startswith(b"<?xml")
+    assert set(environ) == before

@@ -7,13 +7,12 @@ answers Success=true, or Success=false with ErrorList (IdError codes in _store.E
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any, TypeVar
 
 from lxml import etree
 from spyne import Application
-from spyne import rpc as _spyne_rpc
-from spyne.protocol.soap import Soap11
 
 from adapters.hubservice.sandbox._models import (
     TEMPURI,
@@ -40,8 +39,7 @@ from adapters.hubservice.sandbox._models import (
     text,
 )
 from adapters.hubservice.sandbox._store import MisRefusal, ScheduleStore, Slot
-from bridge.soap import generated_wsdl
-from bridge.soap._endpoint import BridgeServiceBase
+from bridge.soap import BridgeServiceBase, ServiceApplication, generated_wsdl, provided, rpc
 
 SERVICE_NAME = "HubService"   # wsdl:service (spyne: the service class name)
 PORT_TYPE = "IHubService"     # wsdl:portType (spyne: the application name)
@@ -51,14 +49,19 @@ _SOAP = "http://schemas.xmlsoap.org/wsdl/soap/"
 _XS = "http://www.w3.org/2001/XMLSchema"
 SOAP_ACTION = "http://tempuri.org/IHubService/{operation}"
 
-# spyne is untyped; its decorator is given a type here, once.
-rpc: Callable[..., Callable[[Callable[..., Any]], Any]] = _spyne_rpc
 R = TypeVar("R", bound=MethodResult)
 
 
+@dataclass(frozen=True)
+class _Mis:
+    """What the service's methods work with: the МИС's schedule and its clock."""
+
+    store: ScheduleStore
+    clock: Callable[[], datetime]
+
+
 def _store(ctx: Any) -> ScheduleStore:
-    store: ScheduleStore = ctx.app.schedule_store
-    return store
+    return provided(ctx, _Mis).store
 
 
 def _answer(result_type: type[R], guid: str | None, idHistory: int | None, work: Callable[[], dict[str, Any]]) -> R:
@@ -187,7 +190,7 @@ class HubService(BridgeServiceBase):
                        guid: str | None, idHistory: int | None) -> Any:
         def work() -> dict[str, Any]:
             store = _store(ctx)
-            speciality = store.book(idLpu, idAppointment, idPat, ctx.app.clock())
+            speciality = store.book(idLpu, idAppointment, idPat, provided(ctx, _Mis).clock())
             return {"Type": "широкого_профиля" if speciality.by_area else "узкий"}
         return _answer(SetAppointmentResult, guid, idHistory, work)
 
@@ -203,7 +206,7 @@ class HubService(BridgeServiceBase):
     def GetPatientHistory(ctx: Any, idLpu: int, idPat: str | None, guid: str | None, idHistory: int | None) -> Any:
         def work() -> dict[str, Any]:
             store = _store(ctx)
-            visits = store.visits(idLpu, idPat, ctx.app.clock())
+            visits = store.visits(idLpu, idPat, provided(ctx, _Mis).clock())
             entries = []
             for visit in visits:
                 doctor = store.doctors[visit.slot.doctor_id]
@@ -219,16 +222,8 @@ class HubService(BridgeServiceBase):
 
 
 def build_application(store: ScheduleStore | None = None, clock: Callable[[], datetime] | None = None) -> Application:
-    application = Application(
-        [HubService],
-        tns=TEMPURI,
-        name=PORT_TYPE,
-        in_protocol=Soap11(validator="lxml"),
-        out_protocol=Soap11(),
-    )
-    application.schedule_store = store or ScheduleStore()
-    application.clock = clock or datetime.now
-    return application
+    return ServiceApplication([HubService], tns=TEMPURI, name=PORT_TYPE,
+                              provides=_Mis(store or ScheduleStore(), clock or datetime.now))
 
 
 def hubservice_wsdl(application: Application, address: str) -> bytes:

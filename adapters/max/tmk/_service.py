@@ -2,38 +2,30 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from spyne import Application, Array, Boolean, ComplexModel, DateTime, Integer, Unicode
-from spyne import rpc as _spyne_rpc
-from spyne.protocol.soap import Soap11
+from spyne import Array, Boolean, ComplexModel, DateTime, Integer, Unicode
 
 from adapters.max.tmk._notices import NoticeResult, Notices
 from adapters.max.tmk._people import Person
 from bridge.errors import InvalidField
 from bridge.identifiers import snils_checksum_ok
-from bridge.soap import BridgeServiceBase, SoapService
+from bridge.soap import BridgeServiceBase, ServiceApplication, SoapService, provided, rpc, text_element
 
 NAMESPACE = "urn:misbridge:max:tmk:1"
 SERVICE_NAME = "max-tmk"
-rpc: Callable[..., Callable[[Callable[..., Any]], Any]] = _spyne_rpc
-
-
-def _text(doc: str, required: bool = False) -> Any:
-    return Unicode(min_occurs=1 if required else 0, nillable=not required, doc=doc)
 
 
 class PatientIdentity(ComplexModel):  # type: ignore[misc]
     __namespace__ = NAMESPACE
     _type_info = [
-        ("Snils", _text("СНИЛС пациента, 11 цифр", required=True)),
-        ("LastName", _text("Фамилия")),
-        ("FirstName", _text("Имя")),
-        ("MiddleName", _text("Отчество")),
-        ("BirthDate", _text("Дата рождения, ДД.ММ.ГГГГ")),
+        ("Snils", text_element("СНИЛС пациента, 11 цифр", required=True)),
+        ("LastName", text_element("Фамилия")),
+        ("FirstName", text_element("Имя")),
+        ("MiddleName", text_element("Отчество")),
+        ("BirthDate", text_element("Дата рождения, ДД.ММ.ГГГГ")),
     ]
 
 
@@ -57,8 +49,7 @@ class UndeliveredReminder(ComplexModel):  # type: ignore[misc]
 
 
 def _notices(ctx: Any) -> Notices:
-    notices: Notices = ctx.app.tmk
-    return notices
+    return provided(ctx, Notices)
 
 
 def _snils(value: str | None, field: str) -> str:
@@ -102,8 +93,9 @@ def _receipt(result: NoticeResult) -> NoticeReceipt:
 class TmkNotifications(BridgeServiceBase):
     """Уведомления пациентам в MAX от МИС: ТМК для закрытия больничного, окончание ТМК, отмена записи."""
 
-    @rpc(_text("СНИЛС пациента, 11 цифр", required=True), _text("Номер листка нетрудоспособности", required=True),
-         _text("ФИО врача, направившего уведомление", required=True), _text("Специальность врача"),
+    @rpc(text_element("СНИЛС пациента, 11 цифр", required=True),
+         text_element("Номер листка нетрудоспособности", required=True),
+         text_element("ФИО врача, направившего уведомление", required=True), text_element("Специальность врача"),
          _returns=NoticeReceipt)
     def InviteToTmkForSickLeave(ctx: Any, Snils: str, SickLeaveNumber: str, DoctorName: str,
                                 Speciality: str | None) -> Any:
@@ -114,10 +106,10 @@ class TmkNotifications(BridgeServiceBase):
         return _receipt(result)
 
     @rpc(Integer(min_occurs=1, nillable=False, doc="Идентификатор МО (IdLPU)"),
-         _text("Идентификатор записи (IdAppointment из GetPatientHistory)", required=True),
+         text_element("Идентификатор записи (IdAppointment из GetPatientHistory)", required=True),
          DateTime(min_occurs=1, nillable=False, doc="Начало ТМК"),
          DateTime(min_occurs=1, nillable=False, doc="Окончание ТМК"),
-         _text("Цель ТМК"), _text("ФИО врача, проводившего ТМК", required=True), _returns=NoticeReceipt)
+         text_element("Цель ТМК"), text_element("ФИО врача, проводившего ТМК", required=True), _returns=NoticeReceipt)
     def ConsultationFinished(ctx: Any, LpuId: int, VisitId: str, Start: datetime, End: datetime, Goal: str | None,
                              DoctorName: str) -> Any:
         """ТМК окончена: уведомить пользователя (seed 004 §7)."""
@@ -128,14 +120,14 @@ class TmkNotifications(BridgeServiceBase):
                                                             _required(DoctorName, "DoctorName")))
 
     @rpc(Integer(min_occurs=1, nillable=False, doc="Идентификатор МО (IdLPU)"),
-         _text("Идентификатор записи (IdAppointment из GetPatientHistory)", required=True),
-         _text("Причина отмены для пациента"), _returns=NoticeReceipt)
+         text_element("Идентификатор записи (IdAppointment из GetPatientHistory)", required=True),
+         text_element("Причина отмены для пациента"), _returns=NoticeReceipt)
     def BookingCancelled(ctx: Any, LpuId: int, VisitId: str, Reason: str | None) -> Any:
         """Запись на ТМК отменена в МИС: напоминания не придут, пользователь уведомлён."""
         lpu, visit = _visit(LpuId, VisitId)
         return _receipt(_notices(ctx).booking_cancelled(lpu, visit, (Reason or "").strip() or None))
 
-    @rpc(_text("СНИЛС законного представителя", required=True),
+    @rpc(text_element("СНИЛС законного представителя", required=True),
          PatientIdentity.customize(min_occurs=1, nillable=False), _returns=Boolean)
     def RegisterRepresentative(ctx: Any, RepresentativeSnils: str, Patient: PatientIdentity) -> Any:
         """Указать, что пользователь — законный представитель пациента (seed 004 §5)."""
@@ -149,7 +141,7 @@ class TmkNotifications(BridgeServiceBase):
         since = Since if Since.tzinfo is not None else Since.replace(tzinfo=UTC)
         return [UndeliveredReminder(**row) for row in _notices(ctx).undelivered_reminders(since)]
 
-    @rpc(_text("СНИЛС законного представителя", required=True), _text("СНИЛС пациента", required=True),
+    @rpc(text_element("СНИЛС законного представителя", required=True), text_element("СНИЛС пациента", required=True),
          _returns=Boolean)
     def WithdrawRepresentative(ctx: Any, RepresentativeSnils: str, PatientSnils: str) -> Any:
         """Снять представительство; False, если его не было."""
@@ -158,7 +150,5 @@ class TmkNotifications(BridgeServiceBase):
 
 
 def build_service(notices: Notices | None, wsdl_dir: Path) -> SoapService:
-    application = Application([TmkNotifications], tns=NAMESPACE, name="TmkNotifications",
-                              in_protocol=Soap11(validator="lxml"), out_protocol=Soap11())
-    application.tmk = notices
+    application = ServiceApplication([TmkNotifications], tns=NAMESPACE, name="TmkNotifications", provides=notices)
     return SoapService(SERVICE_NAME, application, wsdl_dir / f"{SERVICE_NAME}.wsdl")
