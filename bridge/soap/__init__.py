@@ -1,16 +1,20 @@
-"""Hosting spyne SOAP services: the frozen WSDL, faults, metrics and the SOAPAction check."""
+"""Hosting spyne SOAP services: the frozen WSDL and its lint, faults, metrics and the SOAPAction check."""
 
 from bridge.soap._access import AccessDenied, AccessPolicy, Caller, Client, current_caller
 from bridge.soap._asgi import SoapPostsFirst, WsgiOneHop
 from bridge.soap._endpoint import BridgeServiceBase, SoapEndpoint, SoapService
+from bridge.soap._lint import RULES as LINT_RULES
+from bridge.soap._lint import LintFinding, lint_contract
 from bridge.soap._wsdl import WsdlDocument, canonical_contract, generated_wsdl
 
 __all__ = [
+    "LINT_RULES",
     "AccessDenied",
     "AccessPolicy",
     "BridgeServiceBase",
     "Caller",
     "Client",
+    "LintFinding",
     "SoapEndpoint",
     "SoapPostsFirst",
     "SoapService",
@@ -19,4 +23,5 @@ __all__ = [
     "canonical_contract",
     "current_caller",
     "generated_wsdl",
+    "lint_contract",
 ]
