@@ -252,6 +252,9 @@ CLIENTS: dict[str, Callable[[str, dict[str, Any]], dict[str, Any]]] = {
     "node-soap": run_node,
     "mono-wsdl": run_mono,
 }
+# The clients whose requests tests/interop/recorded/ holds as they were sent with the contract whose
+# parts were named after their elements (the .NET client came with the parts named "parameters").
+RECORDED_CLIENTS = ("zeep", "suds", "php-soapclient", "node-soap")
 
 
 # --- judging one client's run ---------------------------------------------------------------
