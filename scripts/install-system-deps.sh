@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # System packages, installed only when missing (root or sudo).
 #   run:  the GOST engine for OpenSSL (the sandbox makes GOST keys), python3-venv
-#   test: the above, plus PHP SoapClient, node and Mono's wsdl/mcs (foreign-client tests) and promtool (alert rules);
-#         mono-devel is the big one (about 110 MB unpacked, ~1 min to install: docs/soap-contracts.md)
+#   test: the above, plus PHP SoapClient, node, Mono's wsdl/mcs and Java's wsimport/javac (foreign clients and
+#         client generators) and promtool (alert rules); mono-devel is the big one (docs/soap-contracts.md: sizes, times)
 #   bench: the run ones, plus wrk (the load generator of bench/bench_check_patient.py)
 set -euo pipefail
 purpose="${1:-test}"
@@ -20,6 +20,8 @@ if [ "$purpose" = "test" ]; then
   command -v npm >/dev/null 2>&1 || missing+=(npm)
   command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
   { command -v wsdl && command -v mcs && command -v mono; } >/dev/null 2>&1 || missing+=(mono-devel)
+  command -v javac >/dev/null 2>&1 || missing+=(default-jdk-headless)
+  command -v wsimport >/dev/null 2>&1 || missing+=(jaxws)
 fi
 
 if [ ${#missing[@]} -eq 0 ]; then
