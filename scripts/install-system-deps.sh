@@ -15,7 +15,8 @@ if [ "$purpose" = "bench" ]; then
   command -v wrk >/dev/null 2>&1 || missing+=(wrk)
 fi
 if [ "$purpose" = "test" ]; then
-  command -v php >/dev/null 2>&1 && php -m 2>/dev/null | grep -qi '^soap$' || missing+=(php-cli php-soap)
+  # grep reads all of php -m: with -q it may leave early, php dies of SIGPIPE and pipefail calls soap missing
+  command -v php >/dev/null 2>&1 && php -m 2>/dev/null | grep -i '^soap$' >/dev/null || missing+=(php-cli php-soap)
   command -v node >/dev/null 2>&1 || missing+=(nodejs)
   command -v npm >/dev/null 2>&1 || missing+=(npm)
   command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
