@@ -179,8 +179,8 @@ def broken(breakage: Breakage) -> bytes:
 
 def test_every_contract_in_wsdl_keeps_the_rules() -> None:
     contracts = sorted(WSDL_DIR.glob("*.wsdl"))
-    assert [p.name for p in contracts] == ["egisz-attachments.wsdl", "esia-accounts.wsdl", "esia-login.wsdl",
-                                           "hubservice.wsdl", "max-tmk.wsdl"]
+    assert {p.name for p in contracts} >= {"egisz-attachments.wsdl", "esia-accounts.wsdl", "esia-login.wsdl",
+                                           "hubservice.wsdl", "max-tmk.wsdl"}
     for path in contracts:
         assert [str(f) for f in lint_contract(path.read_bytes())] == [], path.name
 
@@ -214,7 +214,7 @@ def test_the_command_lints_wsdl_dir_and_fails_on_a_broken_file(tmp_path: Path) -
     runner = CliRunner()
     passed = runner.invoke(app, ["wsdl", "lint"])
     assert passed.exit_code == 0, passed.output
-    assert "5 contract(s) keep the rules" in passed.output
+    assert f"{len(list(WSDL_DIR.glob('*.wsdl')))} contract(s) keep the rules" in passed.output
     bad = tmp_path / "bad.wsdl"
     bad.write_bytes(broken(unqualified))
     failed = runner.invoke(app, ["wsdl", "lint", str(GOOD), str(bad)])
