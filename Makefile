@@ -52,6 +52,7 @@ test-unit: install
 lint: install
 	$(BIN)/ruff check bridge adapters tests bench
 	$(BIN)/mypy
+	$(BIN)/bridge wsdl lint   # the contracts in wsdl/ stay consumable by 1C, .NET and Java (docs/soap-contracts.md)
 	$(BIN)/python scripts/audit_dependencies.py   # pip-audit; says so and passes when its service is unreachable
 
 bench: bench-deps install   # PostgreSQL for the outbox and intake: BRIDGE_TEST_PG_URL (default postgres@127.0.0.1:5432)

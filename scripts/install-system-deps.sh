@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # System packages, installed only when missing (root or sudo).
 #   run:  the GOST engine for OpenSSL (the sandbox makes GOST keys), python3-venv
-#   test: the above, plus PHP SoapClient and node (foreign-client tests) and promtool (alert rules)
+#   test: the above, plus PHP SoapClient, node, Mono's wsdl/mcs and Java's wsimport/javac (foreign clients and
+#         client generators) and promtool (alert rules); mono-devel is the big one (docs/soap-contracts.md: sizes, times)
 #   bench: the run ones, plus wrk (the load generator of bench/bench_check_patient.py)
 set -euo pipefail
 purpose="${1:-test}"
@@ -14,10 +15,14 @@ if [ "$purpose" = "bench" ]; then
   command -v wrk >/dev/null 2>&1 || missing+=(wrk)
 fi
 if [ "$purpose" = "test" ]; then
-  command -v php >/dev/null 2>&1 && php -m 2>/dev/null | grep -qi '^soap$' || missing+=(php-cli php-soap)
+  # grep reads all of php -m: with -q it may leave early, php dies of SIGPIPE and pipefail calls soap missing
+  command -v php >/dev/null 2>&1 && php -m 2>/dev/null | grep -i '^soap$' >/dev/null || missing+=(php-cli php-soap)
   command -v node >/dev/null 2>&1 || missing+=(nodejs)
   command -v npm >/dev/null 2>&1 || missing+=(npm)
   command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+  { command -v wsdl && command -v mcs && command -v mono; } >/dev/null 2>&1 || missing+=(mono-devel)
+  command -v javac >/dev/null 2>&1 || missing+=(default-jdk-headless)
+  command -v wsimport >/dev/null 2>&1 || missing+=(jaxws)
 fi
 
 if [ ${#missing[@]} -eq 0 ]; then

@@ -1,12 +1,13 @@
-"""The frozen WSDL in wsdl/ against the contract the code would serve."""
+"""The frozen WSDL in wsdl/ against the contract the code would serve, and against the lint rules."""
 
 from __future__ import annotations
 
 import difflib
+from pathlib import Path
 
 from bridge.adapters import load_adapter
 from bridge.config import Settings
-from bridge.soap import SoapService, canonical_contract, generated_wsdl
+from bridge.soap import SoapService, canonical_contract, generated_wsdl, lint_contract
 
 
 def _services(settings: Settings) -> list[SoapService]:
@@ -53,4 +54,17 @@ def drift(settings: Settings) -> list[str]:
                 f"{service.wsdl_path}: the code's contract differs from the frozen WSDL "
                 "(an intentional change needs `bridge wsdl freeze`):\n" + "\n".join(list(diff)[:40])
             )
+    return problems
+
+
+def lint(paths: list[Path]) -> list[str]:
+    """Each broken rule as ``file: rule: where: why``; empty when every contract passes."""
+    problems = []
+    for path in paths:
+        try:
+            source = path.read_bytes()
+        except OSError as exc:
+            problems.append(f"{path}: cannot be read: {exc.strerror}")
+            continue
+        problems.extend(f"{path}: {finding}" for finding in lint_contract(source))
     return problems

@@ -1,4 +1,4 @@
-"""bridge serve | check | demo | mappings test | wsdl freeze/diff | db upgrade."""
+"""bridge serve | check | demo | mappings test | wsdl freeze/diff/lint | db upgrade."""
 
 from __future__ import annotations
 
@@ -118,6 +118,28 @@ def wsdl_diff(config: Path | None = ConfigOption) -> None:
     if problems:
         raise typer.Exit(1)
     typer.echo("served contracts match wsdl/")
+
+
+@wsdl_app.command("lint")
+def wsdl_lint(
+    paths: list[Path] | None = typer.Argument(None, help="WSDL files (default: every *.wsdl in wsdl_dir)."),
+    config: Path | None = ConfigOption,
+) -> None:
+    """Exit 1 when a contract breaks a rule that 1C, .NET or Java client generators need (docs/soap-contracts.md)."""
+    from bridge.cli._contracts import lint
+    from bridge.soap import LINT_RULES
+
+    files = list(paths or sorted(_settings(config).wsdl_dir.glob("*.wsdl")))
+    if not files:
+        typer.echo("no WSDL to lint", err=True)
+        raise typer.Exit(1)
+    problems = lint(files)
+    for problem in problems:
+        typer.echo(problem, err=True)
+    if problems:
+        typer.echo(f"{len(problems)} problem(s); the rules: " + ", ".join(LINT_RULES), err=True)
+        raise typer.Exit(1)
+    typer.echo(f"{len(files)} contract(s) keep the rules: " + ", ".join(LINT_RULES))
 
 
 @db_app.command("upgrade")

@@ -8,6 +8,7 @@ from pathlib import Path
 from lxml import etree
 
 _WSDL_NS = "http://schemas.xmlsoap.org/wsdl/"
+PARAMETERS = "parameters"
 _ADDRESS_XPATH = "//*[local-name()='address' and (namespace-uri()='http://schemas.xmlsoap.org/wsdl/soap/' " \
     "or namespace-uri()='http://schemas.xmlsoap.org/wsdl/soap12/')]"
 _PLACEHOLDER = "http://localhost/soap/SERVICE"
@@ -98,4 +99,40 @@ def generated_wsdl(application: object, address: str) -> bytes:
     wsdl.build_interface_document(address)
     raw = wsdl.get_interface_document()
     tree = etree.fromstring(raw, etree.XMLParser(remove_blank_text=True))
+    name_parts_parameters(tree)
     return etree.tostring(tree, pretty_print=True, xml_declaration=True, encoding="UTF-8")
+
+
+def name_parts_parameters(tree: etree._Element) -> None:
+    """Name the one part of each operation's input and output message ``parameters``.
+
+    spyne names a part after its element (``<wsdl:part name="CheckPatient" element="tns:CheckPatient"/>``).
+    The wire does not carry part names in document/literal, but client generators read them:
+    .NET's wsdl.exe / svcutil unwrap an operation into ``CheckPatientResult CheckPatient(Patient)``
+    only when the part is named ``parameters`` (what WCF and ASMX services emit), and otherwise
+    give ``CheckPatientResponse CheckPatient(CheckPatient)``. The parameterOrder spyne writes on
+    the portType operation names the part, so it follows (spyne writes no soap:body ``parts``).
+    """
+    wsdl = f"{{{_WSDL_NS}}}"
+    renamed: dict[str, str] = {}   # message name -> the part's old name
+    operation_messages = {
+        _local(io.get("message", ""))
+        for operation in tree.iter(f"{wsdl}operation")
+        for io in operation
+        if io.tag in (f"{wsdl}input", f"{wsdl}output")
+    }
+    for message in tree.iter(f"{wsdl}message"):
+        parts = message.findall(f"{wsdl}part")
+        if message.get("name") in operation_messages and len(parts) == 1 and parts[0].get("element"):
+            renamed[str(message.get("name"))] = str(parts[0].get("name"))
+            parts[0].set("name", PARAMETERS)
+    for operation in tree.iter(f"{wsdl}operation"):
+        order = operation.get("parameterOrder")
+        source = operation.find(f"{wsdl}input")
+        if order is not None and source is not None and _local(source.get("message", "")) in renamed:
+            old = renamed[_local(source.get("message", ""))]
+            operation.set("parameterOrder", " ".join(PARAMETERS if p == old else p for p in order.split()))
+
+
+def _local(qname: str) -> str:
+    return qname.rsplit(":", 1)[-1]

@@ -12,10 +12,11 @@ fresh patient:
     CheckPatient → MATCH
     ResetPassword → a new 8-digit TemporaryPassword
 
-zeep and suds run in-process; PHP's SoapClient and node's ``soap`` run as subprocesses
-(tests/interop/php, tests/interop/node) and print the same JSON shape the in-process
-runners build, so one set of assertions judges all four. The toolchains are required,
-not optional: when one is missing the test fails and says what to install
+zeep and suds run in-process; PHP's SoapClient, node's ``soap`` and a .NET client run as
+subprocesses (tests/interop/php, tests/interop/node, tests/interop/dotnet: Mono's ``wsdl`` tool
+generates the C# proxy from the served WSDL, ``mcs`` compiles it with EsiaAccountsStory.cs) and
+print the same JSON shape the in-process runners build, so one set of assertions judges all five.
+The toolchains are required, not optional: when one is missing the test fails and says what to install
 (tests/interop/README.md).
 """
 
@@ -25,8 +26,10 @@ import json
 import re
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -43,6 +46,7 @@ INTEROP = ROOT / "tests" / "interop"
 PHP_SCRIPT = INTEROP / "php" / "esia_accounts.php"
 NODE_DIR = INTEROP / "node"
 NODE_SCRIPT = NODE_DIR / "esia_accounts.js"
+DOTNET_STORY = INTEROP / "dotnet" / "EsiaAccountsStory.cs"
 SUBPROCESS_TIMEOUT = 45
 HOW_TO_INSTALL = "see tests/interop/README.md"
 
@@ -208,12 +212,49 @@ def run_node(wsdl: str, flow: dict[str, Any]) -> dict[str, Any]:
     return _run_script([node, str(NODE_SCRIPT), wsdl], flow)
 
 
+def _mono_tools() -> dict[str, str]:
+    tools = {name: shutil.which(name) for name in ("wsdl", "mcs", "mono")}
+    missing = [name for name, path in tools.items() if path is None]
+    if missing:
+        pytest.fail(f"{', '.join(missing)} not installed: apt-get install -y mono-devel ({HOW_TO_INSTALL})")
+    return {name: str(path) for name, path in tools.items()}
+
+
+def mono_proxy(wsdl: str, out: Path) -> str:
+    """The C# client Mono's ``wsdl`` tool (ASMX wsdl.exe) generates from a WSDL URL or file."""
+    completed = subprocess.run([_mono_tools()["wsdl"], "-nologo", f"-out:{out}", wsdl],
+                               capture_output=True, text=True, timeout=SUBPROCESS_TIMEOUT)
+    if completed.returncode != 0 or not out.is_file():
+        pytest.fail(f"wsdl could not consume {wsdl}:\n{completed.stdout[-4000:]}\n{completed.stderr[-4000:]}")
+    return out.read_text(encoding="utf-8")
+
+
+def run_mono(wsdl: str, flow: dict[str, Any]) -> dict[str, Any]:
+    """A .NET МИС: the proxy generated from the served WSDL, compiled with mcs with the story."""
+    tools = _mono_tools()
+    with tempfile.TemporaryDirectory(prefix="mono-client-") as work:
+        proxy, program = Path(work) / "EsiaAccounts.cs", Path(work) / "story.exe"
+        mono_proxy(wsdl, proxy)
+        completed = subprocess.run(
+            [tools["mcs"], f"-out:{program}", "-r:System.Web.Services", "-r:System.Web.Extensions",
+             str(proxy), str(DOTNET_STORY)],
+            capture_output=True, text=True, timeout=SUBPROCESS_TIMEOUT,
+        )
+        if completed.returncode != 0:
+            pytest.fail(f"mcs could not compile the generated client with the story:\n{completed.stdout[-4000:]}")
+        return _run_script([tools["mono"], str(program), wsdl.split("?", 1)[0]], flow)
+
+
 CLIENTS: dict[str, Callable[[str, dict[str, Any]], dict[str, Any]]] = {
     "zeep": run_zeep,
     "suds": run_suds,
     "php-soapclient": run_php,
     "node-soap": run_node,
+    "mono-wsdl": run_mono,
 }
+# The clients whose requests tests/interop/recorded/ holds as they were sent with the contract whose
+# parts were named after their elements (the .NET client came with the parts named "parameters").
+RECORDED_CLIENTS = ("zeep", "suds", "php-soapclient", "node-soap")
 
 
 # --- judging one client's run ---------------------------------------------------------------
@@ -311,3 +352,34 @@ def test_served_wsdl_is_the_frozen_file(bridge: BridgeProcess) -> None:
     assert served_address.get("location") == f"{bridge.url}/soap/{SERVICE}"
     served_address.set("location", frozen_address.get("location"))
     assert etree.tostring(served, method="c14n") == etree.tostring(frozen, method="c14n")
+
+
+# The signatures .NET's tools generate. wsdl.exe (and svcutil) unwrap a document/literal operation
+# into its parameters only when the message part is named "parameters", as WCF and ASMX services
+# name it; else the МИС developer gets CheckPatientResponse CheckPatient(CheckPatient).
+UNWRAPPED = {
+    "CheckPatient": "public CheckPatientResult CheckPatient(Patient Patient)",
+    "RegisterPatient": "public TemporaryPasswordResult RegisterPatient(Patient Patient)",
+    "UpdatePatient": "public UpdatePatientResult UpdatePatient(Patient Patient)",
+    "ResetPassword": "public TemporaryPasswordResult ResetPassword(Patient Patient)",
+}
+
+
+def test_dotnet_client_signatures_are_unwrapped(bridge: BridgeProcess, tmp_path: Path) -> None:
+    source = mono_proxy(bridge.wsdl_url(SERVICE), tmp_path / "EsiaAccounts.cs")
+    for operation, signature in UNWRAPPED.items():
+        assert signature in source, f"{operation}: {signature!r} not generated"
+        assert f"{operation}({operation} " not in source
+
+
+def test_parts_named_after_elements_give_wrapped_signatures(tmp_path: Path) -> None:
+    """The same tool on the contract as it was (parts named after their elements): the test above can fail."""
+    tree = etree.fromstring(WSDL_FILE.read_bytes())
+    wsdl_ns = "{http://schemas.xmlsoap.org/wsdl/}"
+    for part in tree.iter(f"{wsdl_ns}part"):
+        part.set("name", str(part.get("element")).split(":")[-1])
+    old = tmp_path / "old.wsdl"
+    old.write_bytes(etree.tostring(tree, xml_declaration=True, encoding="UTF-8"))
+    source = mono_proxy(str(old), tmp_path / "Old.cs")
+    assert "public CheckPatientResult CheckPatient(Patient Patient)" not in source
+    assert "public CheckPatientResponse CheckPatient(" in source

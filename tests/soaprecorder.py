@@ -1,0 +1,127 @@
+"""A recording forwarder in front of a bridge: what a foreign SOAP client really puts on the wire.
+
+The client is given ``recorder.wsdl_url(service)``; the bridge writes the recorder's own address
+into soap:address (the Host header is passed through), so every call the client makes comes back
+through here and is kept: path, SOAPAction, Content-Type and the body, byte for byte.
+
+Run as a module it records each foreign client of tests/integration/test_foreign_clients.py telling
+seed 000's story against a bridge that serves a given wsdl/ directory, into tests/interop/recorded/:
+
+    .venv/bin/python -m tests.soaprecorder --wsdl-dir DIR --note "what DIR is"
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import threading
+from dataclasses import asdict, dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+from tests.bridgeproc import ROOT
+
+RECORDED = ROOT / "tests" / "interop" / "recorded"
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    path: str
+    soapaction: str | None
+    content_type: str | None
+    body: str
+
+
+class SoapRecorder:
+    """Forwards every GET and POST to ``upstream`` and keeps the POSTs, in order."""
+
+    def __init__(self, upstream: str) -> None:
+        self.upstream = upstream.rstrip("/")
+        self.requests: list[RecordedRequest] = []
+        self._http = httpx.Client(timeout=30)
+        recorder = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                self._forward(None)
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                recorder.requests.append(RecordedRequest(
+                    self.path, self.headers.get("SOAPAction"), self.headers.get("Content-Type"),
+                    body.decode("utf-8")))
+                self._forward(body)
+
+            def _forward(self, body: bytes | None) -> None:
+                headers = {k: v for k, v in self.headers.items()
+                           if k.lower() not in ("content-length", "connection", "transfer-encoding")}
+                answer = recorder._http.request("POST" if body is not None else "GET",
+                                                recorder.upstream + self.path, headers=headers, content=body)
+                self.send_response(answer.status_code)
+                self.send_header("Content-Type", answer.headers.get("Content-Type", "text/xml"))
+                self.send_header("Content-Length", str(len(answer.content)))
+                self.end_headers()
+                self.wfile.write(answer.content)
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def wsdl_url(self, service: str) -> str:
+        return f"{self.url}/soap/{service}?wsdl"
+
+    def __enter__(self) -> SoapRecorder:
+        self._thread.start()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 trace: TracebackType | None) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._http.close()
+
+
+def record(wsdl_dir: Path, note: str) -> list[Path]:
+    """Each foreign client's story through a recorder, against a bridge serving ``wsdl_dir``."""
+    from tests.bridgeproc import start_bridge
+    from tests.integration.test_foreign_clients import CLIENTS, RECORDED_CLIENTS, SERVICE, flow_input
+
+    written = []
+    with tempfile.TemporaryDirectory(prefix="record-") as tmp:
+        bridge = start_bridge(Path(tmp), {"wsdl_dir": str(wsdl_dir)})
+        try:
+            for name in RECORDED_CLIENTS:
+                flow = flow_input()
+                with SoapRecorder(bridge.url) as recorder:
+                    result = CLIENTS[name](recorder.wsdl_url(SERVICE), flow)
+                path = RECORDED / f"{name}.json"
+                path.write_text(json.dumps({
+                    "client": result.get("client", name), "recorded_with": note, "flow": flow,
+                    "requests": [asdict(r) for r in recorder.requests],
+                }, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+                written.append(path)
+        finally:
+            bridge.stop()
+    return written
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--wsdl-dir", type=Path, required=True)
+    parser.add_argument("--note", required=True, help="which contract the recordings were made with")
+    args = parser.parse_args()
+    RECORDED.mkdir(parents=True, exist_ok=True)
+    for path in record(args.wsdl_dir.resolve(), args.note):
+        print(path.relative_to(ROOT))
+
+
+if __name__ == "__main__":
+    main()
