@@ -73,7 +73,8 @@ class ReplyError(ComplexModel):  # type: ignore[misc]
 _CARD_FIELDS = (
     "OrderNumber", "PatientGuid", "Snils", "LastName", "FirstName", "MiddleName", "BirthDate", "Gender",
     "OmsPolicy", "Phone", "RegistrationAddress", "ResidenceAddress", "MoOid", "Department", "DistrictNumber",
-    "ApplicationDate", "ChangeDate", "DoctorName", "DoctorPosition", "ApplicantGuid", "ApplicantLastName",
+    "ApplicationDate", "ChangeDate", "DoctorName", "DoctorPosition", "DoctorLastName", "DoctorFirstName",
+    "DoctorMiddleName", "DoctorSnils", "DoctorSpecialty", "ApplicantGuid", "ApplicantLastName",
     "ApplicantFirstName", "ApplicantMiddleName", "Relation", "RelationName", "RefusalReason", "CancelResult",
     "CancelReason", "ReplyOutcome", "ReplyComment", "ReplyDate", "RespondingEmployee",
 )
@@ -87,8 +88,11 @@ class ApplicationCard(ComplexModel):  # type: ignore[misc]
         ("AttachmentType", AttachmentTypeCode),
         ("Status", Integer(doc="Код статуса ЕПГУ")),
         ("StatusName", Unicode),
-        ("RelatedApplicationId", _text("Заявление о выборе МО, которое отменяется")),
+        ("RelatedApplicationId", _text("Заявление, которое отменяется (о выборе МО или об откреплении)")),
+        ("RelatedApplicationType", ApplicationTypeCode.customize(
+            min_occurs=0, nillable=True, doc="Тип отменяемого заявления: отмену открепления можно только отклонить")),
         *[(name, _text(name)) for name in _CARD_FIELDS],
+        ("RefusalReasonCode", Integer(min_occurs=0, nillable=True, doc="Код причины отказа")),
         ("ReplyPending", Boolean(doc="Ответ отправляется в ЕГИСЗ")),
         ("ReplyDeliveryFailed", Boolean(doc="Ответ не удалось доставить: обратитесь к администратору")),
         ("LastReplyError", ReplyError.customize(min_occurs=0, nillable=True)),
@@ -104,9 +108,13 @@ class ReplyRequest(ComplexModel):  # type: ignore[misc]
         ("Comment", _text("Комментарий к ответу", required=True)),
         ("Employee", _text("ФИО сотрудника, отвечающего на заявление", required=True)),
         ("DistrictNumber", _text("Номер участка (для «Услуга оказана»)")),
-        ("DoctorName", _text("ФИО врача (для «Услуга оказана»)")),
-        ("DoctorPosition", _text("Должность врача (для «Услуга оказана»)")),
-        ("RefusalReason", _text("Причина отказа (для «Отказано»)")),
+        ("DoctorLastName", _text("Фамилия участкового врача (для «Услуга оказана»)")),
+        ("DoctorFirstName", _text("Имя участкового врача (для «Услуга оказана»)")),
+        ("DoctorMiddleName", _text("Отчество участкового врача, если есть")),
+        ("DoctorSnils", _text("СНИЛС участкового врача, 11 цифр (для «Услуга оказана»)")),
+        ("DoctorSpecialty", _text("Специальность (должность) врача (для «Услуга оказана»)")),
+        ("RefusalReasonCode", Integer(min_occurs=0, nillable=True,
+                                      doc="Код причины отказа из справочника региона (для «Отказано»)")),
         ("ReplyDate", _text("Дата ответа, ДД.ММ.ГГГГ (для открепления)")),
         ("IdempotencyKey", _text("Ключ повтора: тот же ключ — тот же ответ, без дубля")),
     ]
@@ -178,8 +186,8 @@ class EgiszAttachments(BridgeServiceBase):
     def ReplyToApplication(ctx: Any, Id: str, Reply: ReplyRequest) -> Any:
         """Ответ на заявление; статус изменится, когда ЕГИСЗ примет ответ."""
         fields = {name: getattr(Reply, name) for name in (
-            "Comment", "Employee", "DistrictNumber", "DoctorName", "DoctorPosition", "RefusalReason",
-            "ReplyDate", "IdempotencyKey")}
+            "Comment", "Employee", "DistrictNumber", "DoctorLastName", "DoctorFirstName", "DoctorMiddleName",
+            "DoctorSnils", "DoctorSpecialty", "RefusalReasonCode", "ReplyDate", "IdempotencyKey")}
         receipt = _facade(ctx).reply(Id.strip(), {**fields, "Outcome": _code(Reply.Outcome)})
         return ReplyReceipt(**receipt)
 
