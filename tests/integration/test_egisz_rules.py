@@ -273,6 +273,9 @@ def test_a_refusal_carries_a_reason_code_and_a_comment(bridge: BridgeProcess, po
     ({"DoctorSnils": "1122334459"}, "Client.InvalidField", "DoctorSnils"),
     ({"Outcome": "REFUSED", "RefusalReasonCode": 0}, "Client.InvalidField", "RefusalReasonCode"),
     ({"Outcome": "REFUSED", "RefusalReasonCode": "нет"}, "Client.SchemaValidationError", "RefusalReasonCode"),
+    # a МИС still on the old contract (docs/egisz.md, «Contract change of 2026-12»)
+    ({"DoctorName": "Иванова Анна Петровна"}, "Client.SchemaValidationError", "DoctorName"),
+    ({"Outcome": "REFUSED", "RefusalReason": "нет мест"}, "Client.SchemaValidationError", "RefusalReason"),
 ])
 def test_malformed_doctor_and_reason_are_client_faults(bridge: BridgeProcess, pool: Pool, values: dict[str, Any],
                                                        code: str, field: str) -> None:
