@@ -374,7 +374,9 @@ def test_cancellation_approved_rejects_the_choice(tasks: Generated) -> None:
     answer = send(client, cancellation["id"], REPLIES["CANCEL_APPROVED"])
     assert answer.status_code == 200 and answer.json()["task"]["status"] == "completed"
     choice = client.get(f"{TASKS}/{choice_id}").json()
-    assert choice["status"] == "rejected" and choice["result"] == REPLIES["CANCEL_APPROVED"]
+    # as SAMSON executes a cancellation: the choice is rejected with reason 1, «гражданин отозвал свое заявление»
+    assert choice["status"] == "rejected" and choice["result"]["reasonReject_id"] == 1
+    assert "отозвал" in choice["result"]["statusComment"]
     late = send(client, choice_id, REPLIES["SERVICE_PROVIDED"])
     assert late.status_code == 409 and late.json()["code"] == "ALREADY_ANSWERED"
     assert registry.reply_count(cancellation["id"]) == 1 and registry.reply_count(choice_id) == 0

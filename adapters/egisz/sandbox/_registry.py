@@ -56,6 +56,11 @@ CREATE TABLE IF NOT EXISTS upload (
     error_upload TEXT
 );
 """
+# What the choice's result becomes when its cancellation is executed: SAMSON's own refusal, code 1
+# (LenchikTs/client, Registry/AttachOnlineService.py, applyStatement).
+WITHDRAWN = {"status": "rejected", "reasonReject_id": 1,
+             "statusComment": "Невозможно выполнить заявление на прикрепление, так как гражданин отозвал "
+                              "свое заявление"}
 _DEFAULT_REJECT = ("UPSTREAM_REJECTED", "Ответ отклонён сервисом «Прикрепление онлайн»")
 
 
@@ -336,7 +341,8 @@ class EgiszRegistry:
         with self._transaction():
             self._set_state(task["id"], OUTCOME_STATUS[outcome], reply, False)
             if related is not None and outcome == "CANCEL_APPROVED":
-                self._set_state(related["id"], "rejected", reply, False)
+                # SAMSON executes a cancellation by rejecting the choice with reason 1 first (applyStatement).
+                self._set_state(related["id"], "rejected", {**WITHDRAWN, "employee": reply.get("employee")}, False)
             elif related is not None and int(related["order_type"]) == 1:
                 # «Ошибка отмены»: the choice takes SERVICE_PROVIDED or REFUSED (once more), whatever its status.
                 self._set_state(related["id"], related["status"], related["result"], True)
