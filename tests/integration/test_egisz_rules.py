@@ -252,6 +252,8 @@ def test_the_doctor_goes_upstream_in_samsons_columns(bridge: BridgeProcess, pool
         "status": "completed", "statusComment": "Прикреплён", "employee": "Сидорова В. В.", "PractitionerArea": "7",
         "PractitionerSurname": "Иванова", "PractitionerName": "Анна", "PractitionerPatronymic": "Петровна",
         "PractitionerSNILS": "11223344595", "PractitionerSpecialityName": "врач-терапевт участковый"}
+    logs = bridge.logs()
+    assert "11223344595" not in logs and "112-233-445 95" not in logs and "Петровна" not in logs
 
 
 def test_a_refusal_carries_a_reason_code_and_a_comment(bridge: BridgeProcess, pool: Pool) -> None:
