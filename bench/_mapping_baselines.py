@@ -96,8 +96,8 @@ GENDER_ESIA = {"1": "M", "2": "F"}
 GENDER_ESIA_MIS = {"M": "1", "F": "2"}
 GENDER_EGISZ = {"1": "male", "2": "female"}
 GENDER_EGISZ_MIS = {"male": "1", "female": "2"}
-RELATION = {"MOTHER": "MTH", "FATHER": "FTH", "GUARDIAN": "PRNFOST"}
-RELATION_MIS = {"MTH": "MOTHER", "FTH": "FATHER", "PRNFOST": "GUARDIAN"}
+RELATION = {"MOTHER": "MTH", "FATHER": "FTH", "GUARDIAN": "PRNFOST", "TRUSTEE": "ADOPTP"}
+RELATION_MIS = {"MTH": "MOTHER", "FTH": "FATHER", "PRNFOST": "GUARDIAN", "ADOPTP": "TRUSTEE"}
 
 
 def account_to_upstream(src: Record) -> Record:

@@ -34,7 +34,7 @@ def render(args: argparse.Namespace, found: list[Scenario], plan: Plan, info: di
         "",
         f"**Measured:** deliveries per second of {plan.count:,} ЕГИСЗ replies drained from {store_name.split()[0]} "
         f"by `Outbox.start(workers={head}, batch={args.batch})` through the production handler (`Replies.deliver` "
-        "→ `POST …/tasks/{id}/$UpdateTaskStatus` with an Idempotency-Key through `Upstream`), each "
+        "→ `POST …/fhir/$UpdateTaskStatus` with an Idempotency-Key through `Upstream`), each "
         "acknowledgement committed with the application's new status; **baseline**: the same calls (same "
         "tasks, bodies, keys) from as many threads straight through `Upstream`, no store, no outbox: the "
         "ceiling the sandbox and the HTTP path allow.",

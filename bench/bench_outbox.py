@@ -27,7 +27,7 @@ and, when the sandbox is called, a sandbox reset to the same tasks in progress
   workers: no store, no outbox.
 - **outbox**: ``Outbox.start(workers, batch)`` drains the copy with the production handler
   ``Replies.deliver`` → ``RestAttachmentUpstream.send_reply`` → ``Upstream`` →
-  ``POST /api/AttachMO/v1/tasks/{id}/$UpdateTaskStatus`` (Idempotency-Key); each acknowledgement is
+  ``POST /api/AttachMO/fhir/$UpdateTaskStatus`` (Idempotency-Key); each acknowledgement is
   marked together with the application's new status and history (``on_commit``) in one transaction.
   Timed from ``start`` until the last message is delivered and its mark committed (``WorkerPool.stop``).
 - **store only** (skipped with ``--no-store-only``): the same drain with the upstream answered
@@ -83,7 +83,7 @@ from sqlalchemy import func, select, text  # noqa: E402
 from adapters.egisz._applications import Applications  # noqa: E402
 from adapters.egisz._intake import JOB, Intake  # noqa: E402
 from adapters.egisz._model import SENT, SERVICE_PROVIDED, ApplicationType, Outcome  # noqa: E402
-from adapters.egisz._replies import KIND, Replies, Reply  # noqa: E402
+from adapters.egisz._replies import KIND, Doctor, Replies, Reply  # noqa: E402
 from adapters.egisz._schema import Application  # noqa: E402
 from adapters.egisz._upstream import AttachmentUpstream, Page, RestAttachmentUpstream  # noqa: E402
 from bridge.config import UpstreamSettings  # noqa: E402
@@ -151,7 +151,7 @@ def prepare(args: argparse.Namespace, sandbox: EgiszSandbox, scratch: Scratch) -
     for application_id in ids:
         receipt = replies.submit((MO,), application_id, Reply(
             Outcome.SERVICE_PROVIDED, comment="Прикреплён к участку", district="7",
-            doctor_name="Иванова Анна Петровна", doctor_position="врач-терапевт участковый",
+            doctor=Doctor("Иванова", "Анна", "Петровна", "11223344595", "врач-терапевт участковый"),
             employee="Сидорова В. В.", idempotency_key=f"bench-{application_id}"))
         if receipt.duplicate:
             raise SystemExit(f"reply to {application_id} was a duplicate")

@@ -100,7 +100,9 @@ class Applications:
 
     def _mark_cancelling(self, session: Session, choice_id: str) -> None:
         choice = session.get(Application, choice_id)
-        if choice is not None and choice.status in (SENT, CANCEL_ERROR):
+        # A cancellation of a detachment leaves the detachment to be executed (SAMSON's client): only a
+        # choice of MO becomes «Отменяется».
+        if choice is not None and choice.type == ApplicationType.CHOICE.value and choice.status in (SENT, CANCEL_ERROR):
             choice.status = CANCELLING
             choice.updated_at = datetime.now(UTC)
             add_history(session, choice_id, CANCELLING, INTAKE_AUTHOR, "получена отмена заявления")
@@ -173,6 +175,12 @@ class Applications:
         if found is None:
             raise InvalidField("Id", "заявление не найдено среди заявлений вашей МО")
         return found
+
+    @staticmethod
+    def type_of(session: Session, application_id: str | None) -> str | None:
+        """The type of a related application (a cancellation's), None when absent or not taken in."""
+        related = session.get(Application, application_id) if application_id else None
+        return None if related is None else related.type
 
     def history(self, session: Session, application_id: str) -> list[StatusChange]:
         return list(session.scalars(select(StatusChange).where(StatusChange.application_id == application_id)

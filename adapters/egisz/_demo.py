@@ -12,7 +12,8 @@ import zeep
 
 REPLIES: dict[str, dict[str, str]] = {
     "CHOICE": {"Outcome": "SERVICE_PROVIDED", "Comment": "Прикреплён к участку 7", "DistrictNumber": "7",
-               "DoctorName": "Иванова Анна Петровна", "DoctorPosition": "врач-педиатр участковый"},
+               "DoctorLastName": "Иванова", "DoctorFirstName": "Анна", "DoctorMiddleName": "Петровна",
+               "DoctorSnils": "11223344595", "DoctorSpecialty": "врач-педиатр участковый"},
     "CANCELLATION": {"Outcome": "CANCEL_APPROVED", "Comment": "Отмена одобрена по просьбе заявителя"},
     "DETACHMENT": {"Outcome": "DETACHED", "Comment": "Откреплён", "ReplyDate": ""},
 }
@@ -48,6 +49,9 @@ def run_demo(bridge_url: str, say: Callable[[str], None], upstreams: dict[str, s
         reply = dict(REPLIES[kind], Employee="Сидорова В. В.")
         if kind == "DETACHMENT":
             reply["ReplyDate"] = today.strftime("%d.%m.%Y")
+        if kind == "CANCELLATION" and card.RelatedApplicationType == "DETACHMENT":
+            # a cancellation of a detachment can only be refused; the detachment is still executed
+            reply.update(Outcome="CANCEL_FAILED", Comment="Открепление выполняется, отмена невозможна")
         receipt = service.ReplyToApplication(Id=row.Id, Reply=reply)
         say(f"── 4. ReplyToApplication «{reply['Outcome']}»: {receipt.Message}")
         card = _wait(service, row.Id, card.Status)
@@ -57,7 +61,7 @@ def run_demo(bridge_url: str, say: Callable[[str], None], upstreams: dict[str, s
         if upstreams and "egisz" in upstreams:
             task = httpx.get(f"{upstreams['egisz']}/api/AttachMO/v1/tasks/{row.Id}").json()
             say(f"   ЕГИСЗ (песочница) сообщает: {task['status']}, "
-                f"{(task.get('result') or {}).get('outcome', '—')}")
+                f"{(task.get('result') or {}).get('statusComment', '—')}")
 
 
 def _wait(service: Any, application_id: str, before: int, seconds: float = 15.0) -> Any:

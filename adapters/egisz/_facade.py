@@ -7,8 +7,8 @@ from typing import Any
 
 from adapters.egisz._applications import Applications, SearchCriteria, status_label
 from adapters.egisz._intake import JOB, parse_window
-from adapters.egisz._model import RELATIONS, ApplicationType, Outcome
-from adapters.egisz._replies import Replies, Reply
+from adapters.egisz._model import RELATION_CODES, RELATIONS, ApplicationType, Outcome
+from adapters.egisz._replies import Doctor, Replies, Reply
 from bridge.delivery import Outbox
 from bridge.errors import Conflict, InvalidField
 from bridge.scheduling import JobAlreadyRunning, Scheduler
@@ -59,8 +59,8 @@ class Attachments:
             card.update({
                 "Id": a.id, "ApplicationType": a.type, "AttachmentType": a.attachment_type, "Status": a.status,
                 "StatusName": status_label(a.status), "RelatedApplicationId": a.related_id,
-                "RelationName": RELATIONS.get({"MOTHER": "MTH", "FATHER": "FTH", "GUARDIAN": "PRNFOST"}.get(
-                    str(a.card.get("Relation")), ""), None),
+                "RelationName": RELATIONS.get(RELATION_CODES.get(str(a.card.get("Relation")), ""), None),
+                "RelatedApplicationType": self._applications.type_of(session, a.related_id),
                 "ReplyPending": pending is not None and pending.state == "pending",
                 "ReplyDeliveryFailed": pending is not None and pending.state == "dead",
                 "DataWarnings": a.card.get("DataWarnings"),
@@ -74,10 +74,13 @@ class Attachments:
             outcome = Outcome(fields["Outcome"])
         except (KeyError, ValueError):
             raise InvalidField("Outcome", "допустимы: " + ", ".join(o.value for o in Outcome)) from None
+        doctor = Doctor(last_name=fields.get("DoctorLastName"), first_name=fields.get("DoctorFirstName"),
+                        middle_name=fields.get("DoctorMiddleName"), snils=fields.get("DoctorSnils"),
+                        specialty=fields.get("DoctorSpecialty"))
         reply = Reply(outcome=outcome, comment=fields.get("Comment"), district=fields.get("DistrictNumber"),
-                      doctor_name=fields.get("DoctorName"), doctor_position=fields.get("DoctorPosition"),
-                      refusal_reason=fields.get("RefusalReason"), reply_date=fields.get("ReplyDate"),
-                      employee=fields.get("Employee"), idempotency_key=fields.get("IdempotencyKey"))
+                      doctor=doctor, refusal_reason_code=fields.get("RefusalReasonCode"),
+                      reply_date=fields.get("ReplyDate"), employee=fields.get("Employee"),
+                      idempotency_key=fields.get("IdempotencyKey"))
         receipt = self._replies.submit(self._mos(), application_id, reply)
         return {"MessageId": receipt.message_id, "Duplicate": receipt.duplicate, "Status": receipt.status,
                 "Message": "такой ответ уже принят" if receipt.duplicate else "ответ принят и отправляется в ЕГИСЗ"}

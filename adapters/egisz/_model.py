@@ -71,4 +71,10 @@ ALLOWED_OUTCOMES = {
     ApplicationType.CANCELLATION: (Outcome.CANCEL_APPROVED, Outcome.CANCEL_FAILED),
     ApplicationType.DETACHMENT: (Outcome.DETACHED,),
 }
-RELATIONS = {"MTH": "Мать", "FTH": "Отец", "PRNFOST": "Опекун"}
+# The applicant's relationship: HL7 v3 RoleCode as SAMSON's client labels them (LenchikTs/client,
+# Registry/AttachOnlineService.py, relationshipDict) ⇄ the МИС's words in the contract.
+RELATIONS = {"MTH": "Мать", "FTH": "Отец", "PRNFOST": "Опекун", "ADOPTP": "Попечитель"}
+RELATION_CODES = {"MOTHER": "MTH", "FATHER": "FTH", "GUARDIAN": "PRNFOST", "TRUSTEE": "ADOPTP"}
+# Refusal reasons (SAMSON's soc_AttachMO_ReasonReject): the reference is regional and not public; the one
+# code SAMSON's client itself sends is 1, when the citizen withdrew the application.
+REFUSAL_REASONS = {1: "Гражданин отозвал своё заявление"}

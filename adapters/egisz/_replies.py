@@ -24,6 +24,7 @@ from adapters.egisz._model import (
     CANCEL_ERROR,
     CANCELLED,
     CANCELLING,
+    REFUSAL_REASONS,
     REFUSED,
     SERVICE_PROVIDED,
     ApplicationType,
@@ -33,6 +34,7 @@ from adapters.egisz._schema import Application
 from adapters.egisz._upstream import AttachmentUpstream, ReplyRejected
 from bridge.delivery import Delivered, Outbox, OutboxMessage, Rejected, Retry, UpstreamUnavailable
 from bridge.errors import InvalidField, RuleViolation
+from bridge.identifiers import snils_checksum_ok
 from bridge.store import Store
 
 KIND = "egisz.reply"
@@ -43,13 +45,23 @@ _LOADED = "egisz.replies.applications"
 
 
 @dataclass(frozen=True, slots=True)
+class Doctor:
+    """The district doctor of «Услуга оказана», as SAMSON sends it: separate name parts, SNILS, specialty."""
+
+    last_name: str | None = None
+    first_name: str | None = None
+    middle_name: str | None = None
+    snils: str | None = None
+    specialty: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Reply:
     outcome: Outcome
     comment: str | None = None
     district: str | None = None
-    doctor_name: str | None = None
-    doctor_position: str | None = None
-    refusal_reason: str | None = None
+    doctor: Doctor = Doctor()
+    refusal_reason_code: int | None = None
     reply_date: str | None = None        # ДД.ММ.ГГГГ (detachment)
     employee: str | None = None
     idempotency_key: str | None = None
@@ -75,16 +87,29 @@ def _reply_date(value: str) -> str:
         raise InvalidField("ReplyDate", "ожидается существующая дата в формате ДД.ММ.ГГГГ") from None
 
 
-def check(application: Application, reply: Reply) -> tuple[str, dict[str, Any]]:
-    """Seed 002's rules: the task to answer upstream and the reply body, or a RuleViolation."""
+def check(application: Application, reply: Reply,
+          related_type: ApplicationType | None = None) -> tuple[str, dict[str, Any]]:
+    """Seed 002's rules: the task to answer upstream and the reply body, or a RuleViolation.
+
+    ``related_type``: for a cancellation, the type of the application it cancels. A cancellation
+    of a detachment can only be refused (SAMSON: «Заявление на отмену открепления выполнить нельзя,
+    его можно только отклонить»), and that answer is final.
+    """
     kind = ApplicationType(application.type)
     employee = _required(reply.employee, "Employee", "EmployeeRequired")
     comment = _required(reply.comment, "Comment", "CommentRequired")
     allowed = ALLOWED_OUTCOMES[kind]
     target = application.id
-    if application.status in _FINAL:
+    cancels_detachment = kind is ApplicationType.CANCELLATION and related_type is ApplicationType.DETACHMENT
+    if application.status in _FINAL or (cancels_detachment and application.status == CANCEL_ERROR):
         raise RuleViolation("AlreadyAnswered", "на заявление уже дан окончательный ответ")
-    if kind is ApplicationType.CANCELLATION and application.status == CANCEL_ERROR:
+    if cancels_detachment:
+        allowed = (Outcome.CANCEL_FAILED,)
+        if reply.outcome is Outcome.CANCEL_APPROVED:
+            raise RuleViolation("OutcomeNotAllowed",
+                                "отмену заявления об откреплении выполнить нельзя, можно только отклонить: "
+                                "CANCEL_FAILED")
+    elif kind is ApplicationType.CANCELLATION and application.status == CANCEL_ERROR:
         # After «Ошибка отмены» the next reply is the choice-of-MO result, for the original choice.
         allowed = ALLOWED_OUTCOMES[ApplicationType.CHOICE]
         target = application.related_id or application.id
@@ -96,17 +121,34 @@ def check(application: Application, reply: Reply) -> tuple[str, dict[str, Any]]:
     if reply.outcome not in allowed:
         names = ", ".join(o.value for o in allowed)
         raise RuleViolation("OutcomeNotAllowed", f"для «{kind.label}» допустимы: {names}")
-    body: dict[str, Any] = {"status": reply.outcome.upstream_status, "outcome": reply.outcome.value,
-                            "comment": comment, "employee": employee}
+    # SAMSON's columns of soc_AttachMO_Task (docs/egisz-upstream.md, «Reply»).
+    body: dict[str, Any] = {"status": reply.outcome.upstream_status, "statusComment": comment,
+                            "employee": employee}
     if reply.outcome is Outcome.SERVICE_PROVIDED:
-        body["area"] = _required(reply.district, "DistrictNumber", "DistrictRequired")
-        body["practitioner"] = {"name": _required(reply.doctor_name, "DoctorName", "DoctorRequired"),
-                                "position": _required(reply.doctor_position, "DoctorPosition", "DoctorRequired")}
+        doctor = reply.doctor
+        body["PractitionerArea"] = _required(reply.district, "DistrictNumber", "DistrictRequired")
+        body["PractitionerSurname"] = _required(doctor.last_name, "DoctorLastName", "DoctorRequired")
+        body["PractitionerName"] = _required(doctor.first_name, "DoctorFirstName", "DoctorRequired")
+        if doctor.middle_name and doctor.middle_name.strip():
+            body["PractitionerPatronymic"] = doctor.middle_name.strip()
+        body["PractitionerSNILS"] = _snils(_required(doctor.snils, "DoctorSnils", "DoctorRequired"))
+        body["PractitionerSpecialityName"] = _required(doctor.specialty, "DoctorSpecialty", "DoctorRequired")
     elif reply.outcome is Outcome.REFUSED:
-        body["refusal_reason"] = _required(reply.refusal_reason, "RefusalReason", "RefusalReasonRequired")
+        if reply.refusal_reason_code is None:
+            raise RuleViolation("RefusalReasonRequired", "поле RefusalReasonCode обязательно")
+        if reply.refusal_reason_code < 1:
+            raise InvalidField("RefusalReasonCode", "ожидается код причины отказа (целое число от 1)")
+        body["reasonReject_id"] = reply.refusal_reason_code
     elif reply.outcome is Outcome.DETACHED:
-        body["reply_date"] = _reply_date(_required(reply.reply_date, "ReplyDate", "ReplyDateRequired"))
+        body["dateCompleted"] = _reply_date(_required(reply.reply_date, "ReplyDate", "ReplyDateRequired"))
     return target, body
+
+
+def _snils(value: str) -> str:
+    digits = value.replace("-", "").replace(" ", "")
+    if not snils_checksum_ok(digits):
+        raise InvalidField("DoctorSnils", "ожидается СНИЛС врача: 11 цифр с верной контрольной суммой")
+    return digits
 
 
 class Replies:
@@ -134,8 +176,10 @@ class Replies:
                     return Receipt(pending.id, True, application.status)
                 if pending is not None and pending.state == "pending":
                     raise RuleViolation("ReplyPending", "предыдущий ответ ещё доставляется в ЕГИСЗ")
-            target, body = check(application, reply)
-            payload = {"application_id": application_id, "task_id": target, "reply": body}
+            related = session.get(Application, application.related_id) if application.related_id else None
+            target, body = check(application, reply, ApplicationType(related.type) if related is not None else None)
+            payload = {"application_id": application_id, "task_id": target, "outcome": reply.outcome.value,
+                       "reply": body}
             queued = self._outbox.enqueue(session, kind=KIND, payload=payload, idempotency_key=key,
                                           aggregate=application_id)
             if not queued.duplicate:
@@ -175,20 +219,14 @@ class Replies:
     def _acknowledged(self, session: Session, message: OutboxMessage) -> None:
         payload = message.payload
         reply = payload["reply"]
-        outcome = Outcome(reply["outcome"])
+        outcome = Outcome(payload.get("outcome") or reply["outcome"])
         application = session.get(Application, payload["application_id"])
         if application is None:
             return
         now = datetime.now(UTC)
         card = dict(application.card)
-        card.update({k: v for k, v in {
-            "ReplyOutcome": outcome.value, "ReplyComment": reply.get("comment"),
-            "DistrictNumber": reply.get("area") or card.get("DistrictNumber"),
-            "DoctorName": (reply.get("practitioner") or {}).get("name"),
-            "DoctorPosition": (reply.get("practitioner") or {}).get("position"),
-            "RefusalReason": reply.get("refusal_reason"), "ReplyDate": reply.get("reply_date"),
-            "RespondingEmployee": reply.get("employee"), "LastReplyError": None,
-        }.items() if v is not None or k == "LastReplyError"})
+        card.update({k: v for k, v in _card_fields(reply).items() if v is not None or k == "LastReplyError"})
+        card["ReplyOutcome"] = outcome.value
         if application.type == ApplicationType.CANCELLATION.value and outcome in (
                 Outcome.CANCEL_APPROVED, Outcome.CANCEL_FAILED):
             card["CancelResult"] = outcome.label
@@ -197,7 +235,8 @@ class Replies:
         add_history(session, application.id, outcome.status, reply["employee"],
                     f"ЕГИСЗ приняла ответ «{outcome.label}»")
         related = session.get(Application, application.related_id) if application.related_id else None
-        if related is not None:
+        if related is not None and related.type != ApplicationType.DETACHMENT.value:
+            # A cancellation of a detachment leaves the detachment as it is: it must still be executed.
             follow = {Outcome.CANCEL_APPROVED: CANCELLED, Outcome.CANCEL_FAILED: CANCEL_ERROR}.get(
                 outcome, outcome.status)
             related.status, related.updated_at = follow, now
@@ -213,7 +252,23 @@ class Replies:
         application.card, application.reply_pending = card, None
         add_history(session, application.id, application.status, "ЕГИСЗ",
                     f"ЕГИСЗ отклонила ответ: {exc.code}")
-        REPLIES.labels(message.payload["reply"]["outcome"], "refused").inc()
+        REPLIES.labels(message.payload.get("outcome") or message.payload["reply"]["outcome"], "refused").inc()
+
+
+def _card_fields(reply: dict[str, Any]) -> dict[str, Any]:
+    """The card's reply fields from an acknowledged reply body (SAMSON's column names)."""
+    doctor = [reply.get(k) for k in ("PractitionerSurname", "PractitionerName", "PractitionerPatronymic")]
+    code = reply.get("reasonReject_id")
+    completed = reply.get("dateCompleted")
+    return {
+        "ReplyComment": reply.get("statusComment"), "DistrictNumber": reply.get("PractitionerArea"),
+        "DoctorLastName": doctor[0], "DoctorFirstName": doctor[1], "DoctorMiddleName": doctor[2],
+        "DoctorName": " ".join(p for p in doctor if p) or None,
+        "DoctorSnils": reply.get("PractitionerSNILS"), "DoctorSpecialty": reply.get("PractitionerSpecialityName"),
+        "DoctorPosition": reply.get("PractitionerSpecialityName"),
+        "RefusalReasonCode": code, "RefusalReason": REFUSAL_REASONS.get(code) if isinstance(code, int) else None,
+        "ReplyDate": completed, "RespondingEmployee": reply.get("employee"), "LastReplyError": None,
+    }
 
 
 def _derived_key(application_id: str, reply: Reply) -> str:

@@ -65,7 +65,8 @@ class ReplyError(ComplexModel):  # type: ignore[misc]
 _CARD_FIELDS = (
     "OrderNumber", "PatientGuid", "Snils", "LastName", "FirstName", "MiddleName", "BirthDate", "Gender",
     "OmsPolicy", "Phone", "RegistrationAddress", "ResidenceAddress", "MoOid", "Department", "DistrictNumber",
-    "ApplicationDate", "ChangeDate", "DoctorName", "DoctorPosition", "ApplicantGuid", "ApplicantLastName",
+    "ApplicationDate", "ChangeDate", "DoctorName", "DoctorPosition", "DoctorLastName", "DoctorFirstName",
+    "DoctorMiddleName", "DoctorSnils", "DoctorSpecialty", "ApplicantGuid", "ApplicantLastName",
     "ApplicantFirstName", "ApplicantMiddleName", "Relation", "RelationName", "RefusalReason", "CancelResult",
     "CancelReason", "ReplyOutcome", "ReplyComment", "ReplyDate", "RespondingEmployee",
 )
@@ -79,8 +80,11 @@ class ApplicationCard(ComplexModel):  # type: ignore[misc]
         ("AttachmentType", AttachmentTypeCode),
         ("Status", Integer(doc="Код статуса ЕПГУ")),
         ("StatusName", Unicode),
-        ("RelatedApplicationId", text_element("Заявление о выборе МО, которое отменяется")),
+        ("RelatedApplicationId", text_element("Заявление, которое отменяется (о выборе МО или об откреплении)")),
+        ("RelatedApplicationType", ApplicationTypeCode.customize(
+            min_occurs=0, nillable=True, doc="Тип отменяемого заявления: отмену открепления можно только отклонить")),
         *[(name, text_element(name)) for name in _CARD_FIELDS],
+        ("RefusalReasonCode", Integer(min_occurs=0, nillable=True, doc="Код причины отказа")),
         ("ReplyPending", Boolean(doc="Ответ отправляется в ЕГИСЗ")),
         ("ReplyDeliveryFailed", Boolean(doc="Ответ не удалось доставить: обратитесь к администратору")),
         ("LastReplyError", ReplyError.customize(min_occurs=0, nillable=True)),
@@ -96,9 +100,13 @@ class ReplyRequest(ComplexModel):  # type: ignore[misc]
         ("Comment", text_element("Комментарий к ответу", required=True)),
         ("Employee", text_element("ФИО сотрудника, отвечающего на заявление", required=True)),
         ("DistrictNumber", text_element("Номер участка (для «Услуга оказана»)")),
-        ("DoctorName", text_element("ФИО врача (для «Услуга оказана»)")),
-        ("DoctorPosition", text_element("Должность врача (для «Услуга оказана»)")),
-        ("RefusalReason", text_element("Причина отказа (для «Отказано»)")),
+        ("DoctorLastName", text_element("Фамилия участкового врача (для «Услуга оказана»)")),
+        ("DoctorFirstName", text_element("Имя участкового врача (для «Услуга оказана»)")),
+        ("DoctorMiddleName", text_element("Отчество участкового врача, если есть")),
+        ("DoctorSnils", text_element("СНИЛС участкового врача, 11 цифр (для «Услуга оказана»)")),
+        ("DoctorSpecialty", text_element("Специальность (должность) врача (для «Услуга оказана»)")),
+        ("RefusalReasonCode", Integer(min_occurs=0, nillable=True,
+                                      doc="Код причины отказа из справочника региона (для «Отказано»)")),
         ("ReplyDate", text_element("Дата ответа, ДД.ММ.ГГГГ (для открепления)")),
         ("IdempotencyKey", text_element("Ключ повтора: тот же ключ — тот же ответ, без дубля")),
     ]
@@ -169,8 +177,8 @@ class EgiszAttachments(BridgeServiceBase):
     def ReplyToApplication(ctx: Any, Id: str, Reply: ReplyRequest) -> Any:
         """Ответ на заявление; статус изменится, когда ЕГИСЗ примет ответ."""
         fields = {name: getattr(Reply, name) for name in (
-            "Comment", "Employee", "DistrictNumber", "DoctorName", "DoctorPosition", "RefusalReason",
-            "ReplyDate", "IdempotencyKey")}
+            "Comment", "Employee", "DistrictNumber", "DoctorLastName", "DoctorFirstName", "DoctorMiddleName",
+            "DoctorSnils", "DoctorSpecialty", "RefusalReasonCode", "ReplyDate", "IdempotencyKey")}
         receipt = _facade(ctx).reply(Id.strip(), {**fields, "Outcome": _code(Reply.Outcome)})
         return ReplyReceipt(**receipt)
 

@@ -49,16 +49,28 @@ class RestAttachmentUpstream:
         return Page(items=list(answer.get("items") or []), next_cursor=answer.get("next_cursor"))
 
     def send_reply(self, task_id: str, reply: dict[str, Any], idempotency_key: str) -> dict[str, Any]:
+        """SAMSON's call (LenchikTs/client, Registry/AttachOnlineService.py): ``POST …/api/AttachMO/fhir/
+        $UpdateTaskStatus`` with ``attach_id``; SAMSON's МИС leaves the reply in tables the service
+        reads, we have none, so the same columns travel in the body. Success is ``{"result": "success"}``."""
         try:
             response = self._upstream.request(
-                "POST", "/api/AttachMO/v1/tasks/{id}/$UpdateTaskStatus", path_params={"id": task_id},
-                json=reply, idempotency_key=idempotency_key)
+                "POST", "/api/AttachMO/fhir/$UpdateTaskStatus", json={"attach_id": task_id, **reply},
+                idempotency_key=idempotency_key)
         except UpstreamRejected as exc:
             try:
                 body = json.loads(exc.body)
             except ValueError:
                 body = {}
+            if not isinstance(body, dict):
+                body = {}
             raise ReplyRejected(str(body.get("code") or f"HTTP_{exc.status_code}"),
                                 str(body.get("detail") or "ЕГИСЗ отклонила ответ")[:300]) from None
-        task: dict[str, Any] = response.json().get("task") or {}
+        try:
+            answer = response.json()
+        except ValueError:
+            answer = None
+        if not isinstance(answer, dict) or answer.get("result") != "success":
+            # SAMSON: «Возвращен неверный формат ответа!» — not applied as far as we can tell.
+            raise ReplyRejected("UNEXPECTED_ANSWER", "ЕГИСЗ ответила без «result: success»")
+        task: dict[str, Any] = answer.get("task") or {}
         return task

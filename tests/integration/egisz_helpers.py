@@ -58,8 +58,9 @@ def search(bridge: BridgeProcess, **criteria: Any) -> list[dict[str, str]]:
 
 def service_provided(application_id: str) -> str:
     reply = {"Outcome": "SERVICE_PROVIDED", "Comment": "Прикреплён", "Employee": "Сидорова В. В.",
-             "DistrictNumber": "7", "DoctorName": "Иванова Анна Петровна", "DoctorPosition": "врач-терапевт участковый",
-             "IdempotencyKey": f"test-{uuid.uuid4()}"}
+             "DistrictNumber": "7", "DoctorLastName": "Иванова", "DoctorFirstName": "Анна",
+             "DoctorMiddleName": "Петровна", "DoctorSnils": "11223344595",
+             "DoctorSpecialty": "врач-терапевт участковый", "IdempotencyKey": f"test-{uuid.uuid4()}"}
     return f"<t:Id>{application_id}</t:Id><t:Reply>{fields(reply)}</t:Reply>"
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Iterator
@@ -24,7 +25,8 @@ def fault(answer: httpx.Response) -> tuple[str, str]:
 
 def reply(bridge: BridgeProcess, application_id: str, **values: Any) -> httpx.Response:
     body = {"Outcome": "SERVICE_PROVIDED", "Comment": "Прикреплён", "Employee": "Сидорова В. В.",
-            "DistrictNumber": "7", "DoctorName": "Иванова Анна Петровна", "DoctorPosition": "врач-терапевт участковый"}
+            "DistrictNumber": "7", "DoctorLastName": "Иванова", "DoctorFirstName": "Анна",
+            "DoctorMiddleName": "Петровна", "DoctorSnils": "11223344595", "DoctorSpecialty": "врач-терапевт участковый"}
     body.update(values)
     return soap(bridge.url, "ReplyToApplication",
                 f"<t:Id>{application_id}</t:Id><t:Reply>{fields(body)}</t:Reply>")
@@ -58,11 +60,19 @@ class Pool:
         self.bridge = bridge
         self.used: set[str] = set()
 
-    def take(self, kind: str, status: str) -> dict[str, str]:
+    def take(self, kind: str, status: str, cancels: str | None = None) -> dict[str, str]:
+        """``cancels``: for a cancellation, the type of the application it cancels (CHOICE by default)."""
+        cancels = cancels or ("CHOICE" if kind == "CANCELLATION" else None)
         for row in search(self.bridge, ApplicationType=kind, Status=int(status)):
-            if row["Id"] not in self.used:
-                self.used.add(row["Id"])
-                return row
+            if row["Id"] in self.used:
+                continue
+            if cancels is not None:
+                related = card(self.bridge, row["Id"])
+                if related["RelatedApplicationType"] != cancels or related["RelatedApplicationId"] in self.used:
+                    continue
+                self.used.add(related["RelatedApplicationId"])
+            self.used.add(row["Id"])
+            return row
         raise AssertionError(f"no fresh {kind} in status {status}")
 
 
@@ -77,8 +87,10 @@ def pool(bridge: BridgeProcess) -> Iterator[Pool]:
     ("values", "rule"),
     [
         ({"DistrictNumber": None}, "DistrictRequired"),
-        ({"DoctorName": ""}, "DoctorRequired"),
-        ({"DoctorPosition": " "}, "DoctorRequired"),
+        ({"DoctorLastName": ""}, "DoctorRequired"),
+        ({"DoctorFirstName": None}, "DoctorRequired"),
+        ({"DoctorSnils": None}, "DoctorRequired"),
+        ({"DoctorSpecialty": " "}, "DoctorRequired"),
         ({"Outcome": "REFUSED"}, "RefusalReasonRequired"),
         ({"Comment": ""}, "CommentRequired"),
         ({"Employee": ""}, "EmployeeRequired"),
@@ -131,7 +143,7 @@ def test_detachment_rules(bridge: BridgeProcess, pool: Pool) -> None:
     assert code == "Client.RuleViolation" and text.startswith("ReplyDateRequired")
     code, text = fault(reply(bridge, row["Id"], Outcome="DETACHED", ReplyDate="31.02.2026"))
     assert code == "Client.InvalidField" and text.startswith("ReplyDate")
-    code, text = fault(reply(bridge, row["Id"], Outcome="REFUSED", RefusalReason="нет"))
+    code, text = fault(reply(bridge, row["Id"], Outcome="REFUSED", RefusalReasonCode=2))
     assert code == "Client.RuleViolation" and text.startswith("OutcomeNotAllowed")
     assert reply(bridge, row["Id"], Outcome="DETACHED", ReplyDate="21.11.2026").status_code == 200
     assert wait_status(bridge, row["Id"], "3")["ReplyDate"] == "2026-11-21"
@@ -164,7 +176,8 @@ def test_a_reply_the_upstream_refuses_keeps_its_reason_on_the_card(bridge: Bridg
         current = card(bridge, row["Id"])
     assert current["LastReplyErrorCode"] == "PRACTITIONER_UNKNOWN"
     assert current["Status"] == "21" and current["ReplyPending"] == "false"
-    assert reply(bridge, row["Id"], DoctorName="Петрова Ольга Ивановна").status_code == 200
+    assert reply(bridge, row["Id"], DoctorLastName="Петрова", DoctorFirstName="Ольга",
+                 DoctorMiddleName="Ивановна").status_code == 200
     assert wait_status(bridge, row["Id"], "3")["DoctorName"] == "Петрова Ольга Ивановна"
 
 
@@ -173,7 +186,7 @@ def test_a_second_reply_while_one_is_in_flight_is_refused(bridge: BridgeProcess,
     set_faults(bridge, 1.0, ["http_503"])  # hold the first reply in the queue
     try:
         assert reply(bridge, row["Id"]).status_code == 200
-        code, text = fault(reply(bridge, row["Id"], Outcome="REFUSED", RefusalReason="передумали"))
+        code, text = fault(reply(bridge, row["Id"], Outcome="REFUSED", RefusalReasonCode=3))
         assert code == "Client.RuleViolation" and text.startswith("ReplyPending")
         assert card(bridge, row["Id"])["ReplyPending"] == "true"
     finally:
@@ -216,3 +229,108 @@ def test_search_filters(bridge: BridgeProcess, pool: Pool) -> None:
     assert {r["Id"] for r in by_guid} <= {r["Id"] for r in by_snils} | {row["Id"]}
     assert all(r["AttachmentType"] == "DENTAL" for r in search(bridge, AttachmentType="DENTAL"))
 
+
+
+# --- the model as SAMSON's client sees it (LenchikTs/client, Registry/AttachOnlineService.py) --------------
+
+def upstream_task(bridge: BridgeProcess, task_id: str) -> dict[str, Any]:
+    answer: dict[str, Any] = httpx.get(f"{bridge.sandbox_urls['egisz']}/api/AttachMO/v1/tasks/{task_id}").json()
+    return answer
+
+
+def test_the_doctor_goes_upstream_in_samsons_columns(bridge: BridgeProcess, pool: Pool) -> None:
+    """AttachMO_Complete fills PractitionerArea/Surname/Name/Patronymic/SNILS/SpecialityName and sets
+    status «completed»: the bridge sends those columns, and the card shows the parts and the whole."""
+    row = pool.take("CHOICE", "21")
+    assert reply(bridge, row["Id"], DoctorSnils="112-233-445 95").status_code == 200
+    done = wait_status(bridge, row["Id"], "3")
+    doctor = (done["DoctorLastName"], done["DoctorFirstName"], done["DoctorMiddleName"])
+    assert doctor == ("Иванова", "Анна", "Петровна")
+    assert done["DoctorSnils"] == "11223344595" and done["DoctorSpecialty"] == "врач-терапевт участковый"
+    assert done["DoctorName"] == "Иванова Анна Петровна" and done["DoctorPosition"] == "врач-терапевт участковый"
+    assert upstream_task(bridge, row["Id"])["result"] == {
+        "status": "completed", "statusComment": "Прикреплён", "employee": "Сидорова В. В.", "PractitionerArea": "7",
+        "PractitionerSurname": "Иванова", "PractitionerName": "Анна", "PractitionerPatronymic": "Петровна",
+        "PractitionerSNILS": "11223344595", "PractitionerSpecialityName": "врач-терапевт участковый"}
+    logs = bridge.logs()
+    assert "11223344595" not in logs and "112-233-445 95" not in logs and "Петровна" not in logs
+
+
+def test_a_refusal_carries_a_reason_code_and_a_comment(bridge: BridgeProcess, pool: Pool) -> None:
+    """AttachMO_Reject: status «rejected», reasonReject_id (soc_AttachMO_ReasonReject) and statusComment;
+    SAMSON's own code 1 is «гражданин отозвал свое заявление»."""
+    row = pool.take("CHOICE", "21")
+    answer = reply(bridge, row["Id"], Outcome="REFUSED", RefusalReasonCode=1, Comment="гражданин отозвал заявление")
+    assert answer.status_code == 200, answer.text
+    done = wait_status(bridge, row["Id"], "4")
+    assert (done["RefusalReasonCode"], done["RefusalReason"]) == ("1", "Гражданин отозвал своё заявление")
+    assert done["ReplyComment"] == "гражданин отозвал заявление"
+    assert upstream_task(bridge, row["Id"])["result"] == {
+        "status": "rejected", "reasonReject_id": 1, "statusComment": "гражданин отозвал заявление",
+        "employee": "Сидорова В. В."}
+
+
+@pytest.mark.parametrize(("values", "code", "field"), [
+    ({"DoctorSnils": "11223344596"}, "Client.InvalidField", "DoctorSnils"),      # a wrong check sum
+    ({"DoctorSnils": "1122334459"}, "Client.InvalidField", "DoctorSnils"),
+    ({"Outcome": "REFUSED", "RefusalReasonCode": 0}, "Client.InvalidField", "RefusalReasonCode"),
+    ({"Outcome": "REFUSED", "RefusalReasonCode": "нет"}, "Client.SchemaValidationError", "RefusalReasonCode"),
+    # a МИС still on the old contract (docs/egisz.md, «Contract change of 2026-12»)
+    ({"DoctorName": "Иванова Анна Петровна"}, "Client.SchemaValidationError", "DoctorName"),
+    ({"Outcome": "REFUSED", "RefusalReason": "нет мест"}, "Client.SchemaValidationError", "RefusalReason"),
+])
+def test_malformed_doctor_and_reason_are_client_faults(bridge: BridgeProcess, pool: Pool, values: dict[str, Any],
+                                                       code: str, field: str) -> None:
+    row = pool.take("CHOICE", "21")
+    answer = reply(bridge, row["Id"], **values)
+    got, text = fault(answer)
+    assert answer.status_code == 500 and got == code and field in text, answer.text[-400:]
+    assert "11223344596" not in text and "1122334459" not in text    # the value is not echoed
+    assert card(bridge, row["Id"])["Status"] == "21"
+
+
+def test_a_cancellation_of_a_detachment_can_only_be_refused(bridge: BridgeProcess, pool: Pool) -> None:
+    """applyStatement: «Заявление на отмену открепления выполнить нельзя, его можно только отклонить!»;
+    cancelStatement: «Заявление на открепление отклонить невозможно, его необходимо выполнить!»."""
+    cancel = pool.take("CANCELLATION", "6", cancels="DETACHMENT")
+    detachment_id = card(bridge, cancel["Id"])["RelatedApplicationId"]
+    assert card(bridge, detachment_id)["Status"] == "21"      # not «Отменяется»: it is still to be executed
+    code, text = fault(reply(bridge, cancel["Id"], Outcome="CANCEL_APPROVED", Comment="одобрено"))
+    assert code == "Client.RuleViolation" and text.startswith("OutcomeNotAllowed") and "CANCEL_FAILED" in text
+    assert reply(bridge, cancel["Id"], Outcome="CANCEL_FAILED", Comment="открепление выполняется").status_code == 200
+    assert wait_status(bridge, cancel["Id"], "11")["CancelResult"] == "Ошибка отмены заявления"
+    code, text = fault(reply(bridge, cancel["Id"], Outcome="SERVICE_PROVIDED"))
+    assert code == "Client.RuleViolation" and text.startswith("AlreadyAnswered")
+    assert card(bridge, detachment_id)["Status"] == "21"
+    assert reply(bridge, detachment_id, Outcome="DETACHED", ReplyDate="21.11.2026").status_code == 200
+    assert wait_status(bridge, detachment_id, "3")["ReplyDate"] == "2026-11-21"
+
+
+def test_a_trustee_applicant_adoptp(bridge: BridgeProcess, pool: Pool) -> None:
+    """relationshipDict: {'FTH': 'Отец', 'MTH': 'Мать', 'PRNFOST': 'Опекун', 'ADOPTP': 'Попечитель'}."""
+    row = pool.take("CHOICE", "21")
+    task = upstream_task(bridge, row["Id"])
+    task.update(id=str(uuid.uuid4()), status="in-progress", result=None, applicant={
+        "guid": str(uuid.uuid4()), "last_name": "Петров", "first_name": "Иван", "middle_name": "Сергеевич",
+        "relationship": "ADOPTP"})
+    httpx.post(f"{bridge.sandbox_urls['egisz']}/_sandbox/egisz/tasks", json=task).raise_for_status()
+    assert intake(bridge) >= 1
+    taken = card(bridge, task["id"])
+    assert (taken["Relation"], taken["RelationName"], taken["ApplicantLastName"]) == ("TRUSTEE", "Попечитель", "Петров")
+
+
+def test_samsons_own_upload_call_reaches_the_sandbox(bridge: BridgeProcess) -> None:
+    """The request exactly as SAMSON's sendRequest makes it, with the `requests` library: the URL from
+    urljoin(servicesURL, 'api/AttachMO/fhir') + '/' + '$UpdateTaskStatus', body json.dumps({'attach_id': id})
+    as `data` (no Content-Type, no Idempotency-Key); 0 uploads every waiting reply («Выгрузить ожидающие»)."""
+    from urllib.parse import urljoin
+
+    import requests
+
+    services_url = urljoin(bridge.sandbox_urls["egisz"] + "/", "api/AttachMO/fhir")
+    response = requests.post(services_url + "/" + "$UpdateTaskStatus", data=json.dumps({"attach_id": 0}), timeout=10)
+    assert response.request.headers.get("Content-Type") is None
+    assert response.status_code == 200 and response.json()["result"] == "success"
+    unknown = requests.post(services_url + "/" + "$UpdateTaskStatus", data=json.dumps({"attach_id": 987654}),
+                            timeout=10)
+    assert unknown.status_code >= 400 and unknown.json()["detail"]     # what SAMSON shows to the operator

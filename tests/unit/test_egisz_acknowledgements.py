@@ -14,7 +14,7 @@ from sqlalchemy import event, select
 
 from adapters.egisz._intake import JOB, Intake
 from adapters.egisz._model import CANCELLED, CANCELLING, ApplicationType, Outcome
-from adapters.egisz._replies import Replies, Reply
+from adapters.egisz._replies import Doctor, Replies, Reply
 from adapters.egisz._schema import Application, StatusChange
 from bridge.delivery import Outbox
 from bridge.scheduling import Job, JobRuns, Scheduler
@@ -35,8 +35,9 @@ def world(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, 
 
 def reply(outcome: Outcome) -> Reply:
     if outcome is Outcome.SERVICE_PROVIDED:
-        return Reply(outcome, comment="Прикреплён", district="7", doctor_name="Иванова Анна Петровна",
-                     doctor_position="врач-терапевт участковый", employee="Сидорова В. В.")
+        return Reply(outcome, comment="Прикреплён", district="7",
+                     doctor=Doctor("Иванова", "Анна", "Петровна", "11223344595", "врач-терапевт участковый"),
+                     employee="Сидорова В. В.")
     return Reply(outcome, comment="Отмена одобрена", employee="Сидорова В. В.")
 
 

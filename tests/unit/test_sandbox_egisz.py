@@ -31,15 +31,19 @@ MO1 = "1.2.643.5.1.13.13.12.2.22.1234"
 MO2 = "1.2.643.5.1.13.13.12.2.22.5678"
 FROM, TO = "2026-11-20T00:00:00+03:00", "2026-11-21T00:00:00+03:00"
 TASKS = "/api/AttachMO/v1/tasks"
+REPLY = "/api/AttachMO/fhir/$UpdateTaskStatus"
+# Replies as SAMSON's client fills the columns of soc_AttachMO_Task (LenchikTs/client,
+# Registry/AttachOnlineService.py: AttachMO_Complete, AttachMO_Reject); dateCompleted and employee are ours.
 REPLIES = {
-    "SERVICE_PROVIDED": {"status": "completed", "outcome": "SERVICE_PROVIDED", "comment": "Прикреплён к участку",
-                         "area": "12", "employee": "Сидорова В. В.",
-                         "practitioner": {"name": "Иванова Анна Петровна", "position": "врач-терапевт участковый"}},
-    "REFUSED": {"status": "rejected", "outcome": "REFUSED", "comment": "Отказано",
-                "refusal_reason": "превышена численность прикреплённых к участку"},
-    "CANCEL_APPROVED": {"status": "completed", "outcome": "CANCEL_APPROVED", "comment": "Отмена одобрена"},
-    "CANCEL_FAILED": {"status": "rejected", "outcome": "CANCEL_FAILED", "comment": "Заявление уже исполнено"},
-    "DETACHED": {"status": "completed", "outcome": "DETACHED", "comment": "Откреплён", "reply_date": "2026-11-21"},
+    "SERVICE_PROVIDED": {"status": "completed", "statusComment": "Прикреплён к участку", "PractitionerArea": "12",
+                         "PractitionerSurname": "Иванова", "PractitionerName": "Анна",
+                         "PractitionerPatronymic": "Петровна", "PractitionerSNILS": "11223344595",
+                         "PractitionerSpecialityName": "врач-терапевт участковый", "employee": "Сидорова В. В."},
+    "REFUSED": {"status": "rejected", "reasonReject_id": 2,
+                "statusComment": "превышена численность прикреплённых к участку"},
+    "CANCEL_APPROVED": {"status": "completed", "statusComment": "Отмена одобрена"},
+    "CANCEL_FAILED": {"status": "rejected", "statusComment": "Заявление уже исполнено"},
+    "DETACHED": {"status": "completed", "statusComment": "Откреплён", "dateCompleted": "2026-11-21"},
 }
 Generated = tuple[TestClient, EgiszRegistry, list[dict[str, Any]]]
 
@@ -78,7 +82,14 @@ def fetch_all(client: TestClient, mo: str = MO1, limit: int = 100,
 
 def send(client: TestClient, task_id: str, body: Any, key: str | None = "auto") -> Any:
     headers = {} if key is None else {"Idempotency-Key": str(uuid.uuid4()) if key == "auto" else key}
-    return client.post(f"{TASKS}/{task_id}/$UpdateTaskStatus", json=body, headers=headers)
+    payload = {"attach_id": task_id, **body} if isinstance(body, dict) else body
+    return client.post(REPLY, json=payload, headers=headers)
+
+
+def cancellation_of(tasks: list[dict[str, Any]], order_type: int) -> dict[str, Any]:
+    """The first cancellation of a choice (1) or of a detachment (2)."""
+    by_id = {task["id"]: task for task in tasks}
+    return next(task for task in of_type(tasks, 3) if by_id[task["related_task_id"]]["order_type"] == order_type)
 
 
 def of_type(tasks: list[dict[str, Any]], order_type: int) -> list[dict[str, Any]]:
@@ -120,14 +131,14 @@ def test_generated_applications_are_valid() -> None:
         assert task["attachment_type"] != "GYNECOLOGICAL" or female
         if child:
             applicant = task["applicant"]
-            assert applicant["relationship"] in ("MTH", "FTH", "PRNFOST")
+            assert applicant["relationship"] in ("MTH", "FTH", "PRNFOST", "ADOPTP")   # SAMSON's four codes
             if applicant["relationship"] == "FTH":   # the child's patronymic is the father's name
                 assert any(p[0] == applicant["first_name"] and patient["middle_name"] in p[1:] for p in PATRONYMICS)
             if applicant["relationship"] == "MTH":
                 assert applicant["first_name"] in FEMALE_FIRST and applicant["middle_name"].endswith("на")
         if task["order_type"] == 3:
-            choice = by_id[task["related_task_id"]]
-            assert choice["order_type"] == 1 and choice["mo_oid"] == task["mo_oid"]
+            choice = by_id[task["related_task_id"]]   # a choice, or a detachment (SAMSON cancels those too)
+            assert choice["order_type"] in (1, 2) and choice["mo_oid"] == task["mo_oid"]
             assert choice["patient"] == patient and (choice["update_date"], choice["id"]) < (task["update_date"],
                                                                                             task["id"])
             assert cancelled[choice["id"]] == 1
@@ -135,6 +146,10 @@ def test_generated_applications_are_valid() -> None:
             assert task["related_task_id"] is None
     shares = Counter(task["order_type"] for task in tasks)
     assert 300 <= shares[3] <= 500 and 300 <= shares[2] <= 500
+    cancels = Counter(by_id[task["related_task_id"]]["order_type"] for task in of_type(tasks, 3))
+    assert cancels[1] > cancels[2] > 0
+    assert {task["applicant"]["relationship"] for task in tasks if "applicant" in task} == {
+        "MTH", "FTH", "PRNFOST", "ADOPTP"}
     assert 1000 <= sum("applicant" in task for task in tasks) <= 1400
     assert Counter(task["attachment_type"] for task in tasks).keys() == {"THERAPEUTIC", "GYNECOLOGICAL", "DENTAL",
                                                                         "PEDIATRIC"}
@@ -262,7 +277,7 @@ def test_paging_covers_every_task_once_while_replies_land_between_pages() -> Non
 @pytest.fixture()
 def tasks() -> Generated:
     client, registry = sandbox()
-    generate(client, 300, seed=5)
+    generate(client, 300, seed=1)   # seed 1 holds cancellations of both kinds
     return client, registry, fetch_all(client, limit=1000)
 
 
@@ -272,20 +287,17 @@ def _with(kind: str, /, **changes: Any) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize(("order_type", "body", "code", "field"), [
-    (1, _with("DETACHED"), "OUTCOME_NOT_ALLOWED", None),
-    (1, _with("CANCEL_APPROVED"), "OUTCOME_NOT_ALLOWED", None),
-    (1, _with("SERVICE_PROVIDED", status="rejected"), "STATUS_MISMATCH", None),
-    (1, _with("SERVICE_PROVIDED", comment=" "), "MISSING_FIELD", "comment"),
-    (1, _with("SERVICE_PROVIDED", area=None), "MISSING_FIELD", "area"),
-    (1, _with("SERVICE_PROVIDED", practitioner={"name": "Иванова Анна Петровна"}), "MISSING_FIELD",
-     "practitioner.position"),
-    (1, _with("SERVICE_PROVIDED", practitioner=None), "MISSING_FIELD", "practitioner.name"),
-    (1, _with("REFUSED", refusal_reason=""), "MISSING_FIELD", "refusal_reason"),
-    (2, _with("REFUSED"), "OUTCOME_NOT_ALLOWED", None),
-    (2, _with("DETACHED", reply_date=None), "MISSING_FIELD", "reply_date"),
-    (2, _with("DETACHED", comment=None), "MISSING_FIELD", "comment"),
-    (3, _with("SERVICE_PROVIDED"), "OUTCOME_NOT_ALLOWED", None),
-    (3, _with("CANCEL_FAILED", comment=None), "MISSING_FIELD", "comment"),
+    (1, _with("SERVICE_PROVIDED", statusComment=" "), "MISSING_FIELD", "statusComment"),
+    (1, _with("SERVICE_PROVIDED", PractitionerArea=None), "MISSING_FIELD", "PractitionerArea"),
+    (1, _with("SERVICE_PROVIDED", PractitionerSurname=None), "MISSING_FIELD", "PractitionerSurname"),
+    (1, _with("SERVICE_PROVIDED", PractitionerSNILS=None), "MISSING_FIELD", "PractitionerSNILS"),
+    (1, _with("SERVICE_PROVIDED", PractitionerSpecialityName=""), "MISSING_FIELD", "PractitionerSpecialityName"),
+    (1, _with("DETACHED"), "MISSING_FIELD", "PractitionerArea"),     # completing a choice is «Услуга оказана»
+    (1, _with("REFUSED", reasonReject_id=None), "MISSING_FIELD", "reasonReject_id"),
+    (2, _with("REFUSED"), "OUTCOME_NOT_ALLOWED", None),     # SAMSON: a detachment cannot be rejected
+    (2, _with("DETACHED", dateCompleted=None), "MISSING_FIELD", "dateCompleted"),
+    (2, _with("DETACHED", statusComment=None), "MISSING_FIELD", "statusComment"),
+    (3, _with("CANCEL_FAILED", statusComment=None), "MISSING_FIELD", "statusComment"),
 ])
 def test_replies_breaking_a_rule_are_refused_with_a_code(
         tasks: Generated, order_type: int, body: dict[str, Any],
@@ -301,29 +313,41 @@ def test_replies_breaking_a_rule_are_refused_with_a_code(
 
 @pytest.mark.parametrize(("body", "field"), [
     ([1, 2], "body"),
+    ({"status": "rejected", "reasonReject_id": 2, "statusComment": "x"}, "attach_id"),
+    ({"attach_id": True}, "attach_id"),
+    ({"attach_id": -1}, "attach_id"),
     (_with("REFUSED", refusalReason="x"), "refusalReason"),
+    (_with("REFUSED", outcome="REFUSED"), "outcome"),        # our old wire field: SAMSON has none
     (_with("REFUSED", status="done"), "status"),
-    (_with("REFUSED", outcome="ATTACHED"), "outcome"),
-    (_with("REFUSED", comment=42), "comment"),
-    (_with("SERVICE_PROVIDED", practitioner="Иванова"), "practitioner"),
-    (_with("SERVICE_PROVIDED", practitioner={"name": "И", "position": "в", "snils": "1"}), "practitioner.snils"),
-    (_with("DETACHED", reply_date="21.11.2026"), "reply_date"),
-    (_with("DETACHED", reply_date="2026-02-30"), "reply_date"),
+    (_with("REFUSED", statusComment=42), "statusComment"),
+    (_with("REFUSED", reasonReject_id="2"), "reasonReject_id"),
+    (_with("REFUSED", reasonReject_id=0), "reasonReject_id"),
+    (_with("SERVICE_PROVIDED", PractitionerSNILS="112-233-445 95"), "PractitionerSNILS"),
+    (_with("SERVICE_PROVIDED", practitioner={"name": "И"}), "practitioner"),
+    (_with("DETACHED", dateCompleted="21.11.2026"), "dateCompleted"),
+    (_with("DETACHED", dateCompleted="2026-02-30"), "dateCompleted"),
 ])
 def test_malformed_replies_are_422_naming_the_field(
         tasks: Generated, body: Any, field: str) -> None:
     client, _, items = tasks
-    response = send(client, items[0]["id"], body)
+    payload = {"attach_id": items[0]["id"], **body} if isinstance(body, dict) and field != "attach_id" else body
+    response = client.post(REPLY, json=payload)
     assert response.status_code == 422 and response.json()["field"] == field
 
 
-def test_a_reply_needs_json_and_an_idempotency_key(tasks: Generated) -> None:
+def test_a_reply_needs_json_and_a_known_task_and_the_key_is_optional(tasks: Generated) -> None:
     client, _, items = tasks
     choice = of_type(items, 1)[0]
-    raw = client.post(f"{TASKS}/{choice['id']}/$UpdateTaskStatus", content=b"{not json",
-                      headers={"Idempotency-Key": "k-raw"})
+    raw = client.post(REPLY, content=b"{not json", headers={"Idempotency-Key": "k-raw"})
     assert raw.status_code == 422 and raw.json()["field"] == "body"
-    keyless = send(client, choice["id"], REPLIES["REFUSED"], key=None)
+    assert send(client, "no-such-task", REPLIES["REFUSED"]).status_code == 404
+    # SAMSON sends no Idempotency-Key: the sandbox takes a reply without one ...
+    assert send(client, choice["id"], REPLIES["REFUSED"], key=None).status_code == 200
+    # ... unless it is told to require it
+    strict, _ = sandbox(require_idempotency_key=True)
+    generate(strict, 5, detachment_share=0.0, cancellation_share=0.0)
+    task_id = fetch_all(strict)[0]["id"]
+    keyless = send(strict, task_id, REPLIES["REFUSED"], key=None)
     assert keyless.status_code == 422 and keyless.json()["field"] == "Idempotency-Key"
 
 
@@ -344,13 +368,15 @@ def test_each_kind_is_answered_once(tasks: Generated) -> None:
 
 def test_cancellation_approved_rejects_the_choice(tasks: Generated) -> None:
     client, registry, items = tasks
-    cancellation = of_type(items, 3)[0]
+    cancellation = cancellation_of(items, 1)
     choice_id = cancellation["related_task_id"]
     assert client.get(f"{TASKS}/{choice_id}").json()["status"] == "in-progress"   # «Отменяется» is the bridge's
     answer = send(client, cancellation["id"], REPLIES["CANCEL_APPROVED"])
     assert answer.status_code == 200 and answer.json()["task"]["status"] == "completed"
     choice = client.get(f"{TASKS}/{choice_id}").json()
-    assert choice["status"] == "rejected" and choice["result"]["outcome"] == "CANCEL_APPROVED"
+    # as SAMSON executes a cancellation: the choice is rejected with reason 1, «гражданин отозвал свое заявление»
+    assert choice["status"] == "rejected" and choice["result"]["reasonReject_id"] == 1
+    assert "отозвал" in choice["result"]["statusComment"]
     late = send(client, choice_id, REPLIES["SERVICE_PROVIDED"])
     assert late.status_code == 409 and late.json()["code"] == "ALREADY_ANSWERED"
     assert registry.reply_count(cancellation["id"]) == 1 and registry.reply_count(choice_id) == 0
@@ -360,15 +386,15 @@ def test_cancellation_approved_rejects_the_choice(tasks: Generated) -> None:
 def test_a_choice_whose_cancellation_failed_still_takes_an_outcome(
         tasks: Generated, answered_first: bool) -> None:
     client, registry, items = tasks
-    cancellation = of_type(items, 3)[0]
+    cancellation = cancellation_of(items, 1)
     choice_id = cancellation["related_task_id"]
     if answered_first:
         assert send(client, choice_id, REPLIES["REFUSED"]).status_code == 200
     failed = send(client, cancellation["id"], REPLIES["CANCEL_FAILED"])
     assert failed.status_code == 200 and failed.json()["task"]["status"] == "rejected"
     assert client.get(f"{TASKS}/{choice_id}").json()["status"] == ("rejected" if answered_first else "in-progress")
-    wrong = send(client, choice_id, REPLIES["CANCEL_APPROVED"])
-    assert wrong.status_code == 409 and wrong.json()["code"] == "OUTCOME_NOT_ALLOWED"
+    wrong = send(client, choice_id, REPLIES["CANCEL_APPROVED"])   # completing a choice needs the doctor
+    assert wrong.status_code == 409 and wrong.json()["code"] == "MISSING_FIELD"
     provided = send(client, choice_id, REPLIES["SERVICE_PROVIDED"])
     assert provided.status_code == 200 and provided.json()["task"]["status"] == "completed"
     assert send(client, choice_id, REPLIES["REFUSED"]).json()["code"] == "ALREADY_ANSWERED"
@@ -394,7 +420,7 @@ def test_idempotency_key(tasks: Generated) -> None:
         (first_task["id"], "key-1", "REFUSED")]
     assert set(log[0]) == {"id", "task_id", "idempotency_key", "outcome", "status", "applied_at"}
     # a refused reply is not remembered: its key may carry the corrected reply
-    refused = send(client, second_task["id"], _with("REFUSED", refusal_reason=None), key="key-2")
+    refused = send(client, second_task["id"], _with("REFUSED", reasonReject_id=None), key="key-2")
     assert refused.status_code == 409
     assert send(client, second_task["id"], REPLIES["REFUSED"], key="key-2").status_code == 200
 
@@ -413,6 +439,55 @@ def test_reject_next(tasks: Generated) -> None:
     assert registry.reply_count() == 2
     client.post("/_sandbox/egisz/reject-next", json={"count": 1})
     assert send(client, choices[2]["id"], REPLIES["REFUSED"]).json()["code"] == "UPSTREAM_REJECTED"
+
+
+def test_a_cancellation_of_a_detachment_can_only_be_rejected(tasks: Generated) -> None:
+    """SAMSON (LenchikTs/client, Registry/AttachOnlineService.py, applyStatement): «Заявление на отмену
+    открепления выполнить нельзя, его можно только отклонить»; the detachment is still to be executed."""
+    client, registry, items = tasks
+    cancellation = cancellation_of(items, 2)
+    detachment_id = cancellation["related_task_id"]
+    executed = send(client, cancellation["id"], REPLIES["CANCEL_APPROVED"])
+    assert executed.status_code == 409 and executed.json()["code"] == "OUTCOME_NOT_ALLOWED"
+    rejected = send(client, cancellation["id"], REPLIES["CANCEL_FAILED"])
+    assert rejected.status_code == 200 and rejected.json()["task"]["status"] == "rejected"
+    detachment = client.get(f"{TASKS}/{detachment_id}").json()
+    assert detachment["status"] == "in-progress" and detachment["result"] is None
+    assert send(client, detachment_id, REPLIES["DETACHED"]).status_code == 200
+    assert registry.reply_count(cancellation["id"]) == registry.reply_count(detachment_id) == 1
+
+
+def test_samsons_upload_calls(tasks: Generated) -> None:
+    """SAMSON's exact request: ``requests.post(servicesURL + '/$UpdateTaskStatus', data=json.dumps({'attach_id':
+    id}))`` — no Content-Type, no Idempotency-Key, the reply already in the task's row — and
+    ``{'attach_id': 0}``, «Выгрузить ожидающие» (LenchikTs/client, Registry/AttachOnlineService.py: sendRequest,
+    uploadTasks). A refused upload keeps the row waiting with ``error_upload``, as SAMSON's table does."""
+    client, registry, items = tasks
+    first, second = of_type(items, 1)[0], of_type(items, 1)[1]
+    client.post("/_sandbox/egisz/reject-next", json={"count": 2, "code": "SERVICE_BUSY", "detail": "Сервис занят"})
+    for task in (first, second):
+        assert send(client, task["id"], REPLIES["REFUSED"]).status_code == 409
+    waiting = client.get("/_sandbox/egisz/uploads", params={"need_upload": "true"}).json()
+    assert [(row["attach_id"], row["error_upload"]) for row in waiting] == sorted(
+        [(first["id"], "Сервис занят"), (second["id"], "Сервис занят")])
+
+    def samson(attach_id: object) -> Any:
+        return client.post(REPLY, content=json.dumps({"attach_id": attach_id}).encode())
+
+    one = samson(first["id"])
+    assert one.status_code == 200 and one.json()["result"] == "success"
+    assert one.json()["task"]["status"] == "rejected" and one.json()["task"]["result"] == REPLIES["REFUSED"]
+    nothing = samson(first["id"])
+    assert nothing.status_code == 409 and nothing.json()["code"] == "NOTHING_TO_UPLOAD" and nothing.json()["detail"]
+    assert samson("no-such-task").status_code == 404
+    everything = samson(0)
+    assert everything.status_code == 200
+    assert everything.json() == {"result": "success", "uploaded": 1, "failed": []}
+    assert client.get("/_sandbox/egisz/uploads", params={"need_upload": "true"}).json() == []
+    rows = client.get("/_sandbox/egisz/uploads").json()
+    assert all(row["uploadDate"] and row["error_upload"] is None for row in rows) and len(rows) == 2
+    assert registry.reply_count(first["id"]) == registry.reply_count(second["id"]) == 1
+    assert samson(0).json() == {"result": "success", "uploaded": 0, "failed": []}
 
 
 # --- control API, faults, persistence -----------------------------------------------------------

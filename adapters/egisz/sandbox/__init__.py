@@ -10,7 +10,6 @@ from adapters.egisz.sandbox._generator import Batch, BatchSpec, enp_check_digit,
 from adapters.egisz.sandbox._paging import DEFAULT_LIMIT, MAX_LIMIT
 from adapters.egisz.sandbox._registry import EgiszRegistry, IdempotencyConflict, TaskNotFound
 from adapters.egisz.sandbox._rules import (
-    ALLOWED_OUTCOMES,
     OUTCOME_STATUS,
     REQUIRED_FIELDS,
     ReplyMalformed,
@@ -18,7 +17,7 @@ from adapters.egisz.sandbox._rules import (
 )
 
 __all__ = [
-    "ALLOWED_OUTCOMES",
+
     "DEFAULT_LIMIT",
     "MAX_LIMIT",
     "OUTCOME_STATUS",

@@ -3,12 +3,14 @@
     GET  /api/AttachMO/v1/tasks?mo&from&to&limit&cursor      200 {"items", "next_cursor"}
          400 {"detail", "field"} for a bad parameter, 403 {"detail"} for an MO not served
     GET  /api/AttachMO/v1/tasks/{id}                          200 Task, 404 {"detail"}
-    POST /api/AttachMO/v1/tasks/{id}/$UpdateTaskStatus       Idempotency-Key header, a Reply body
-         200 {"result": "success", "task"}, 409 {"detail", "code"[, "field"]}, 422 {"detail", "field"|"code"}, 404
+    POST /api/AttachMO/fhir/$UpdateTaskStatus                 {"attach_id": id, …reply} (SAMSON's path and key)
+         200 {"result": "success", "task"}, 409 {"detail", "code"[, "field"]}, 422 {"detail", "field"|"code"}, 404;
+         {"attach_id": id} alone uploads the reply written before, {"attach_id": 0} every one waiting:
+         200 {"result": "success", "uploaded", "failed"}
 
 Control API (never faulted): PUT/GET /_sandbox/faults (fail, stall, drop: bridge.sandbox.FaultPlan) and,
 under /_sandbox/egisz/: POST generate, POST tasks, GET tasks/count, GET/POST mos, POST reject-next,
-GET replies, GET replies/count, POST reset.
+GET replies, GET replies/count, GET uploads, POST reset.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from adapters.egisz.sandbox._generator import BatchSpec
 from adapters.egisz.sandbox._paging import BadParameter, parse_query
 from adapters.egisz.sandbox._registry import EgiszRegistry, IdempotencyConflict, TaskNotFound
-from adapters.egisz.sandbox._rules import ReplyMalformed, ReplyRefused
+from adapters.egisz.sandbox._rules import ReplyMalformed, ReplyRefused, attach_id, validate_reply
 from bridge.sandbox import FaultInjector, FaultPlan, fault_admin_routes
 
 __all__ = ["create_egisz_sandbox"]
@@ -84,21 +86,26 @@ def create_egisz_sandbox(registry: EgiszRegistry | None = None, faults: FaultPla
         found = registry.task(task_id)
         return JSONResponse(_NOT_FOUND, status_code=404) if found is None else JSONResponse(found)
 
-    @app.post("/api/AttachMO/v1/tasks/{task_id}/$UpdateTaskStatus")
-    async def update_task_status(task_id: str, request: Request) -> JSONResponse:
+    @app.post("/api/AttachMO/fhir/$UpdateTaskStatus")
+    async def update_task_status(request: Request) -> JSONResponse:
+        # The body is read whatever its Content-Type: SAMSON posts json.dumps(...) as `data`, with none.
         try:
             body = json.loads(await request.body())
+            task_id = attach_id(body)
         except ValueError:
-            if registry.task(task_id) is None:
-                return JSONResponse(_NOT_FOUND, status_code=404)
-            return JSONResponse({"detail": "the reply is not JSON", "field": "body"}, status_code=422)
-        try:
-            answer = registry.reply(task_id, body, request.headers.get("Idempotency-Key"))
-        except TaskNotFound:
-            return JSONResponse(_NOT_FOUND, status_code=404)
+            return JSONResponse({"detail": "the body is not JSON", "field": "body"}, status_code=422)
         except ReplyMalformed as exc:
             return JSONResponse(exc.body(), status_code=422)
-        except IdempotencyConflict as exc:
+        try:
+            if set(body) == {"attach_id"}:
+                answer = registry.upload_pending() if task_id == "0" else registry.upload(task_id)
+            elif registry.task(task_id) is None:
+                raise TaskNotFound(task_id)
+            else:
+                answer = registry.reply(task_id, validate_reply(body), request.headers.get("Idempotency-Key"))
+        except TaskNotFound:
+            return JSONResponse(_NOT_FOUND, status_code=404)
+        except (ReplyMalformed, IdempotencyConflict) as exc:
             return JSONResponse(exc.body(), status_code=422)
         except ReplyRefused as exc:
             return JSONResponse(exc.body(), status_code=409)
@@ -152,6 +159,10 @@ def create_egisz_sandbox(registry: EgiszRegistry | None = None, faults: FaultPla
     @app.get("/_sandbox/egisz/replies/count")
     def reply_count(task_id: str | None = None) -> dict[str, int]:
         return {"count": registry.reply_count(task_id)}
+
+    @app.get("/_sandbox/egisz/uploads")
+    def uploads(need_upload: bool | None = None) -> list[dict[str, Any]]:
+        return registry.uploads(need_upload)
 
     @app.post("/_sandbox/egisz/reset")
     def reset() -> dict[str, bool]:

@@ -8,9 +8,10 @@ asked for, and any page is O(page):
 - time: ``start + (end − start)·index // count`` (non-decreasing), ids end in the zero-padded
   index, so ``(update_date, id)`` grows with the index and a cursor is found by bisection;
 - MO: ``mos[index % len(mos)]``, so one MO's tasks are an arithmetic progression of indices;
-- a cancellation (order_type 3) at ``j`` cancels the choice at ``j − len(mos)`` (same MO, same
-  patient, earlier); only a choice not itself drawn as a cancellation can be cancelled, so every
-  choice is cancelled at most once and every cancellation points at a choice;
+- a cancellation (order_type 3) at ``j`` cancels the application at ``j − len(mos)`` (same MO, same
+  patient, earlier): a choice, or a detachment (SAMSON knows those: they can only be rejected);
+  only a task not itself drawn as a cancellation can be cancelled, so every application is
+  cancelled at most once and every cancellation points at a choice or a detachment;
 - SNILS, ЕНП and order numbers are bijections of the index: unique within a batch, with valid
   check digits (reference/egisz.md §4.2–4.3).
 """
@@ -45,7 +46,8 @@ MO_OID = re.compile(r"^1\.2\.643\.5\.1\.13\.13\.12\.2\.\d{1,2}\.\d{1,7}$")
 _T = TypeVar("_T")
 _TASK_ID = re.compile(r"^([0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-a[0-9a-f]{3})-([0-9a-f]{12})$")
 _SNILS_BASE, _SNILS_SPAN = 1_002_000, 998_998_000     # above 001-001-998: check digits apply
-_RELATIONS = (("MTH", 154), ("FTH", 230))     # cumulative chances out of 256: 0.6, 0.3, the rest PRNFOST
+# Cumulative chances out of 256: MTH 0.6, FTH 0.3, PRNFOST 0.06, the rest ADOPTP (SAMSON's four codes).
+_RELATIONS = (("MTH", 154), ("FTH", 230), ("PRNFOST", 245))
 _P54, _P60, _P70, _P80, _P85 = 138, 154, 179, 205, 218   # round(p · 256)
 _REASONS = {1: names.CHOICE_REASONS, 2: names.DETACHMENT_REASONS, 3: names.CANCELLATION_REASONS}
 
@@ -176,11 +178,10 @@ class Batch:
         self._id_offset = int.from_bytes(constants[0:5], "big")
         self._id_step = 1 + constants[5] % 251
         self._numbers = [int.from_bytes(constants[at:at + 8], "big") for at in (8, 16, 24)]
-        # A cancellation needs the task len(mos) earlier to be a choice not drawn itself: draw it more
-        # often so that about cancellation_share of the tasks end up cancellations.
+        # A cancellation needs the task len(mos) earlier not to be drawn a cancellation itself: draw it
+        # with p where p·(1 − p) = cancellation_share, so that about that share ends up cancellations.
         p_detach = spec.detachment_share / max(1e-9, 1.0 - spec.cancellation_share)
-        q = 1.0 - min(1.0, p_detach)
-        ratio = spec.cancellation_share / q if q > 0 else 1.0
+        ratio = spec.cancellation_share
         p_cancel = 0.5 if ratio >= 0.25 else (1.0 - math.sqrt(1.0 - 4.0 * ratio)) / 2.0
         self._detach_below, self._cancel_below = round(min(1.0, p_detach) * 65536), round(p_cancel * 65536)
         self._child_below = round(spec.children_share * 256)
@@ -221,8 +222,8 @@ class Batch:
         cancel, base = self._draws(index)
         earlier = index - self._k
         if cancel and earlier >= 0:
-            earlier_cancel, earlier_base = self._draws(earlier)
-            if not earlier_cancel and earlier_base == 1:
+            earlier_cancel, _ = self._draws(earlier)
+            if not earlier_cancel:   # a choice, or a detachment (SAMSON: such a cancellation can only be rejected)
                 return 3
         return base
 
@@ -306,7 +307,7 @@ class Batch:
 
 def _applicant(rng: _Draws, family: int, father: int) -> dict[str, Any]:
     roll = rng.byte()
-    relationship = next((code for code, below in _RELATIONS if roll < below), "PRNFOST")
+    relationship = next((code for code, below in _RELATIONS if roll < below), "ADOPTP")
     if relationship == "FTH":
         female, surname, first = False, names.SURNAMES[family][0], names.PATRONYMICS[father][0]
     else:

@@ -10,6 +10,9 @@ threads of a test server. Tasks come from two places that page as one sequence:
 A reply never rewrites a task's body: the status, the last accepted reply and the "cancellation
 failed, answer again" mark live in ``task_state`` and are laid over the body when it is read, for
 rows and lazy tasks alike. ``reply`` is the log of applied replies and the Idempotency-Key store.
+``upload`` plays SAMSON's ``soc_AttachMO_Task`` reply columns: the last reply written for a task,
+``need_upload`` until it is applied, ``error_upload`` when it was refused (Registry/AttachOnlineService.py
+in LenchikTs/client): ``{"attach_id": id}`` uploads it again, ``{"attach_id": 0}`` uploads them all.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from typing import Any
 
 from adapters.egisz.sandbox._generator import MO_OID, MSK, Batch, BatchSpec, split_task_id
 from adapters.egisz.sandbox._paging import Query, batch_keys
-from adapters.egisz.sandbox._rules import OUTCOME_STATUS, ReplyMalformed, ReplyRefused, check_reply, validate_reply
+from adapters.egisz.sandbox._rules import OUTCOME_STATUS, ReplyMalformed, ReplyRefused, check_reply
 
 __all__ = ["EgiszRegistry", "IdempotencyConflict", "TaskNotFound"]
 
@@ -48,7 +51,16 @@ CREATE TABLE IF NOT EXISTS reply (
 );
 CREATE INDEX IF NOT EXISTS reply_task ON reply (task_id);
 CREATE TABLE IF NOT EXISTS served_mo (oid TEXT PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS upload (
+    task_id TEXT PRIMARY KEY, body TEXT NOT NULL, need_upload INTEGER NOT NULL, upload_date TEXT,
+    error_upload TEXT
+);
 """
+# What the choice's result becomes when its cancellation is executed: SAMSON's own refusal, code 1
+# (LenchikTs/client, Registry/AttachOnlineService.py, applyStatement).
+WITHDRAWN = {"status": "rejected", "reasonReject_id": 1,
+             "statusComment": "Невозможно выполнить заявление на прикрепление, так как гражданин отозвал "
+                              "свое заявление"}
 _DEFAULT_REJECT = ("UPSTREAM_REJECTED", "Ответ отклонён сервисом «Прикрепление онлайн»")
 
 
@@ -69,7 +81,7 @@ class EgiszRegistry:
         path: str = ":memory:",
         mos: Iterable[str] = (),
         materialize_limit: int = 2000,
-        require_idempotency_key: bool = True,
+        require_idempotency_key: bool = False,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
@@ -220,18 +232,18 @@ class EgiszRegistry:
 
     # --- replies --------------------------------------------------------------------------------
 
-    def reply(self, task_id: str, body: Any, idempotency_key: str | None) -> dict[str, Any]:
-        """Apply a reply and return the answer ``{"result": "success", "task": …}``.
+    def reply(self, task_id: str, reply: dict[str, Any], idempotency_key: str | None) -> dict[str, Any]:
+        """Write a (validated) reply to the task's row and upload it: ``{"result": "success", "task": …}``.
 
         Raises TaskNotFound (404), ReplyMalformed (422), IdempotencyConflict (422), ReplyRefused (409).
         A key seen before with the same task and body returns the first answer and changes nothing;
         only applied replies are remembered under their key, so a refused reply may be sent again.
+        A refused reply stays written, waiting to be uploaded (``error_upload`` says why).
         """
         with self._lock:
             task = self.task(task_id)
             if task is None:
                 raise TaskNotFound(task_id)
-            reply = validate_reply(body)
             if idempotency_key is None and self.require_idempotency_key:
                 raise ReplyMalformed("Idempotency-Key", "the Idempotency-Key header is required")
             if idempotency_key is not None and not 0 < len(idempotency_key.strip()) <= 255:
@@ -246,17 +258,69 @@ class EgiszRegistry:
                         raise IdempotencyConflict(idempotency_key)
                     first: dict[str, Any] = json.loads(seen[1])
                     return first
+            self._db.execute("INSERT OR REPLACE INTO upload (task_id, body, need_upload) VALUES (?, ?, 1)",
+                             (task_id, canonical))
+            return self._upload(task, reply, idempotency_key, fingerprint)
+
+    def upload(self, task_id: str) -> dict[str, Any]:
+        """SAMSON's ``{"attach_id": id}``: upload the reply written for the task, if it waits."""
+        with self._lock:
+            task = self.task(task_id)
+            if task is None:
+                raise TaskNotFound(task_id)
+            row = self._db.execute("SELECT body FROM upload WHERE task_id = ? AND need_upload = 1",
+                                   (task_id,)).fetchone()
+            if row is None:
+                raise ReplyRefused("NOTHING_TO_UPLOAD", "no reply waits to be uploaded for this task")
+            reply = json.loads(row[0])
+            fingerprint = hashlib.sha256(f"{task_id}\n{row[0]}".encode()).hexdigest()
+            return self._upload(task, reply, None, fingerprint)
+
+    def upload_pending(self) -> dict[str, Any]:
+        """SAMSON's ``{"attach_id": 0}``: upload every reply that waits; ``{"result", "uploaded", "failed"}``."""
+        with self._lock:
+            waiting = [r[0] for r in self._db.execute(
+                "SELECT task_id FROM upload WHERE need_upload = 1 ORDER BY task_id").fetchall()]
+            uploaded, failed = 0, []
+            for task_id in waiting:
+                try:
+                    self.upload(task_id)
+                    uploaded += 1
+                except (ReplyRefused, TaskNotFound) as exc:
+                    failed.append({"attach_id": task_id, "code": getattr(exc, "code", "TASK_NOT_FOUND"),
+                                   "detail": getattr(exc, "detail", "Task not found")})
+            return {"result": "success", "uploaded": uploaded, "failed": failed}
+
+    def _upload(self, task: dict[str, Any], reply: dict[str, Any], idempotency_key: str | None,
+                fingerprint: str) -> dict[str, Any]:
+        task_id = task["id"]
+        try:
             if self._reject_count > 0:
                 self._reject_count -= 1
                 raise ReplyRefused(*self._reject)
-            self._apply(task, reply)
-            answer = {"result": "success", "task": self.task(task_id)}
-            self._db.execute(
-                "INSERT INTO reply (id, task_id, idempotency_key, fingerprint, outcome, status, applied_at, answer)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (str(uuid.uuid4()), task_id, idempotency_key, fingerprint, reply["outcome"], reply["status"],
-                 self._clock().astimezone(MSK).isoformat(), json.dumps(answer, ensure_ascii=False)))
-            return answer
+            outcome = self._apply(task, reply)
+        except ReplyRefused as exc:
+            self._db.execute("UPDATE upload SET error_upload = ? WHERE task_id = ?", (exc.detail, task_id))
+            raise
+        now = self._clock().astimezone(MSK).isoformat()
+        self._db.execute("UPDATE upload SET need_upload = 0, upload_date = ?, error_upload = NULL WHERE task_id = ?",
+                         (now, task_id))
+        answer = {"result": "success", "task": self.task(task_id)}
+        self._db.execute(
+            "INSERT INTO reply (id, task_id, idempotency_key, fingerprint, outcome, status, applied_at, answer)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (str(uuid.uuid4()), task_id, idempotency_key, fingerprint, outcome, reply["status"], now,
+             json.dumps(answer, ensure_ascii=False)))
+        return answer
+
+    def uploads(self, need_upload: bool | None = None) -> list[dict[str, Any]]:
+        """The written replies as SAMSON's columns: ``attach_id``, ``need_upload``, ``uploadDate``, ``error_upload``."""
+        sql = "SELECT task_id, need_upload, upload_date, error_upload FROM upload"
+        with self._lock:
+            rows = (self._db.execute(sql + " ORDER BY task_id") if need_upload is None else
+                    self._db.execute(sql + " WHERE need_upload = ? ORDER BY task_id", (int(need_upload),))).fetchall()
+        return [{"attach_id": r[0], "need_upload": bool(r[1]), "uploadDate": r[2], "error_upload": r[3]}
+                for r in rows]
 
     def _reopened(self, task_id: str) -> bool:
         row = self._db.execute("SELECT reopened FROM task_state WHERE task_id = ?", (task_id,)).fetchone()
@@ -267,21 +331,22 @@ class EgiszRegistry:
                          (task_id, status, None if result is None else json.dumps(result, ensure_ascii=False),
                           int(reopened)))
 
-    def _apply(self, task: dict[str, Any], reply: dict[str, Any]) -> None:
-        check_reply(task, self._reopened(task["id"]), reply)
-        outcome = reply["outcome"]
+    def _apply(self, task: dict[str, Any], reply: dict[str, Any]) -> str:
         related: dict[str, Any] | None = None
-        if outcome in ("CANCEL_APPROVED", "CANCEL_FAILED"):
+        if int(task["order_type"]) == 3:
             related = self.task(str(task.get("related_task_id") or ""))
             if related is None:
-                raise ReplyRefused("RELATED_TASK_NOT_FOUND", "the choice this cancellation names is unknown")
+                raise ReplyRefused("RELATED_TASK_NOT_FOUND", "the task this cancellation names is unknown")
+        outcome = check_reply(task, related, self._reopened(task["id"]), reply)
         with self._transaction():
             self._set_state(task["id"], OUTCOME_STATUS[outcome], reply, False)
             if related is not None and outcome == "CANCEL_APPROVED":
-                self._set_state(related["id"], "rejected", reply, False)
-            elif related is not None:
+                # SAMSON executes a cancellation by rejecting the choice with reason 1 first (applyStatement).
+                self._set_state(related["id"], "rejected", {**WITHDRAWN, "employee": reply.get("employee")}, False)
+            elif related is not None and int(related["order_type"]) == 1:
                 # «Ошибка отмены»: the choice takes SERVICE_PROVIDED or REFUSED (once more), whatever its status.
                 self._set_state(related["id"], related["status"], related["result"], True)
+        return outcome
 
     def reject_next(self, count: int, code: str | None = None, detail: str | None = None) -> int:
         """Refuse the next ``count`` replies with 409 ``{"detail", "code"}``; returns how many are pending."""
@@ -307,7 +372,7 @@ class EgiszRegistry:
     def reset(self) -> None:
         """Forget every task, batch, reply and reject-next; serve only the MOs given at construction."""
         with self._transaction():
-            for table in ("task", "batch", "task_state", "reply", "served_mo"):
+            for table in ("task", "batch", "task_state", "reply", "served_mo", "upload"):
                 self._db.execute(f"DELETE FROM {table}")
             self._batches.clear()
             self._reject_count, self._reject = 0, _DEFAULT_REJECT

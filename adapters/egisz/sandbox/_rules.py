@@ -1,10 +1,16 @@
 """What the sandbox ЕГИСЗ accepts as a reply (docs/egisz-upstream.md, «Reply»).
 
-Two kinds of refusal, as the upstream model says:
-- ``ReplyMalformed`` (422 ``{"detail", "field"}``): not a Reply at all: not a JSON object, an
+A reply is SAMSON's row of ``soc_AttachMO_Task`` (LenchikTs/client, Registry/AttachOnlineService.py):
+the FHIR Task ``status`` (``completed`` / ``rejected``), ``statusComment``, a coded refusal
+(``reasonReject_id``), the district doctor in separate fields, and — our additions, written down as
+assumptions — ``dateCompleted`` and ``employee``. What the reply means follows from the task it
+answers and the status, as in SAMSON: there is no separate «outcome» on the wire.
+
+Two kinds of refusal:
+- ``ReplyMalformed`` (422 ``{"detail", "field"}``): not a reply at all: not a JSON object, an
   unknown field, a value of the wrong type or format;
 - ``ReplyRefused`` (409 ``{"detail", "code"}``, plus ``field`` for MISSING_FIELD): a well-formed
-  Reply that breaks a rule of the task it answers.
+  reply that breaks a rule of the task it answers.
 """
 
 from __future__ import annotations
@@ -14,12 +20,12 @@ from datetime import date
 from typing import Any
 
 __all__ = [
-    "ALLOWED_OUTCOMES",
     "OUTCOME_STATUS",
     "REQUIRED_FIELDS",
     "ReplyMalformed",
     "ReplyRefused",
     "check_reply",
+    "outcome_of",
     "validate_reply",
 ]
 
@@ -28,17 +34,26 @@ OUTCOME_STATUS = {
     "CANCEL_APPROVED": "completed", "CANCEL_FAILED": "rejected",
     "DETACHED": "completed",
 }
-ALLOWED_OUTCOMES = {1: ("SERVICE_PROVIDED", "REFUSED"), 2: ("DETACHED",), 3: ("CANCEL_APPROVED", "CANCEL_FAILED")}
+# (order_type, status) → what the reply means; a detachment cannot be rejected (SAMSON: «Заявление на
+# открепление отклонить невозможно, его необходимо выполнить»).
+_OUTCOMES = {(1, "completed"): "SERVICE_PROVIDED", (1, "rejected"): "REFUSED", (2, "completed"): "DETACHED",
+             (3, "completed"): "CANCEL_APPROVED", (3, "rejected"): "CANCEL_FAILED"}
 REQUIRED_FIELDS = {
-    "SERVICE_PROVIDED": ("comment", "area", "practitioner.name", "practitioner.position"),
-    "REFUSED": ("comment", "refusal_reason"),
-    "CANCEL_APPROVED": ("comment",),
-    "CANCEL_FAILED": ("comment",),
-    "DETACHED": ("reply_date", "comment"),
+    "SERVICE_PROVIDED": ("statusComment", "PractitionerArea", "PractitionerSurname", "PractitionerName",
+                         "PractitionerSNILS", "PractitionerSpecialityName"),
+    "REFUSED": ("statusComment", "reasonReject_id"),
+    "CANCEL_APPROVED": ("statusComment",),
+    "CANCEL_FAILED": ("statusComment",),
+    "DETACHED": ("dateCompleted", "statusComment"),
 }
-_TEXT_LIMITS = {"comment": 2000, "area": 20, "refusal_reason": 1000, "employee": 300}
-_PRACTITIONER_LIMITS = {"name": 300, "position": 300}
+_TEXT_LIMITS = {
+    "statusComment": 2000, "PractitionerArea": 20, "PractitionerSurname": 100, "PractitionerName": 100,
+    "PractitionerPatronymic": 100, "PractitionerSNILS": 11, "PractitionerSpecialityName": 300,
+    "dateCompleted": 10, "employee": 300,
+}
+REPLY_FIELDS = frozenset({"attach_id", "status", "reasonReject_id", *_TEXT_LIMITS})
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_SNILS = re.compile(r"^\d{11}$")
 _TYPE_NAMES = {1: "a choice of MO", 2: "a detachment", 3: "a cancellation"}
 
 
@@ -66,74 +81,82 @@ class ReplyRefused(Exception):
         return answer
 
 
-def _text(value: Any, field: str, limit: int) -> None:
-    if value is None:
-        return
-    if not isinstance(value, str):
-        raise ReplyMalformed(field, f"{field} must be a string")
-    if len(value) > limit:
-        raise ReplyMalformed(field, f"{field} is longer than {limit} characters")
-
-
-def validate_reply(body: Any) -> dict[str, Any]:
-    """The reply if it is shaped as a Reply; raises ReplyMalformed naming the first bad field."""
+def attach_id(body: Any) -> str:
+    """The task a ``$UpdateTaskStatus`` body names: ``attach_id``, a string or an integer (SAMSON
+    posts its own integer row id); ``"0"`` means «upload every reply waiting to be uploaded»."""
     if not isinstance(body, dict):
-        raise ReplyMalformed("body", "the reply must be a JSON object")
-    allowed = {"status", "outcome", *_TEXT_LIMITS, "practitioner", "reply_date"}
+        raise ReplyMalformed("body", "the body must be a JSON object")
+    value = body.get("attach_id")
+    if isinstance(value, bool) or not isinstance(value, (int, str)) or (isinstance(value, int) and value < 0):
+        raise ReplyMalformed("attach_id", "attach_id must be a task id (a string or a non-negative integer)")
+    text = str(value).strip()
+    if not text or len(text) > 100:
+        raise ReplyMalformed("attach_id", "attach_id must be 1..100 characters")
+    return text
+
+
+def validate_reply(body: dict[str, Any]) -> dict[str, Any]:
+    """The reply fields of a body shaped as a reply; raises ReplyMalformed naming the first bad field."""
     for key in body:
-        if key not in allowed:
+        if key not in REPLY_FIELDS:
             raise ReplyMalformed(str(key), f"unknown field {key!s}")
     if body.get("status") not in ("completed", "rejected"):
         raise ReplyMalformed("status", "status must be 'completed' or 'rejected'")
-    if body.get("outcome") not in OUTCOME_STATUS:
-        raise ReplyMalformed("outcome", f"outcome must be one of {', '.join(OUTCOME_STATUS)}")
     for field, limit in _TEXT_LIMITS.items():
-        _text(body.get(field), field, limit)
-    practitioner = body.get("practitioner")
-    if practitioner is not None:
-        if not isinstance(practitioner, dict):
-            raise ReplyMalformed("practitioner", "practitioner must be an object")
-        for key in practitioner:
-            if key not in _PRACTITIONER_LIMITS:
-                raise ReplyMalformed(f"practitioner.{key!s}", f"unknown field practitioner.{key!s}")
-        for field, limit in _PRACTITIONER_LIMITS.items():
-            _text(practitioner.get(field), f"practitioner.{field}", limit)
-    reply_date = body.get("reply_date")
-    if reply_date is not None:
-        _text(reply_date, "reply_date", 10)
+        value = body.get(field)
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            raise ReplyMalformed(field, f"{field} must be a string")
+        if len(value) > limit:
+            raise ReplyMalformed(field, f"{field} is longer than {limit} characters")
+    reason = body.get("reasonReject_id")
+    if reason is not None and (isinstance(reason, bool) or not isinstance(reason, int) or reason < 1):
+        raise ReplyMalformed("reasonReject_id", "reasonReject_id must be a positive integer (a reason code)")
+    snils = body.get("PractitionerSNILS")
+    if snils and not _SNILS.match(snils):
+        raise ReplyMalformed("PractitionerSNILS", "PractitionerSNILS must be 11 digits")
+    completed = body.get("dateCompleted")
+    if completed is not None:
         try:
-            if not _DATE.match(reply_date):
-                raise ValueError(reply_date)
-            date.fromisoformat(reply_date)
+            if not _DATE.match(completed):
+                raise ValueError(completed)
+            date.fromisoformat(completed)
         except ValueError:
-            raise ReplyMalformed("reply_date", "reply_date must be a date YYYY-MM-DD") from None
-    return body
+            raise ReplyMalformed("dateCompleted", "dateCompleted must be a date YYYY-MM-DD") from None
+    return {k: v for k, v in body.items() if k != "attach_id"}
 
 
-def _filled(body: dict[str, Any], path: str) -> bool:
-    value: Any = body
-    for part in path.split("."):
-        value = value.get(part) if isinstance(value, dict) else None
-    return isinstance(value, str) and bool(value.strip())
-
-
-def check_reply(task: dict[str, Any], reopened: bool, reply: dict[str, Any]) -> None:
-    """Raise ReplyRefused when a well-formed ``reply`` breaks a rule of ``task`` (docs/egisz-upstream.md).
-
-    ``reopened``: the task is a choice whose cancellation failed, so it takes SERVICE_PROVIDED or
-    REFUSED once more even if it is no longer in progress.
-    """
-    order_type, outcome = int(task["order_type"]), reply["outcome"]
-    allowed = ALLOWED_OUTCOMES.get(order_type, ())
-    if outcome not in allowed:
+def outcome_of(task: dict[str, Any], status: str) -> str:
+    order_type = int(task["order_type"])
+    outcome = _OUTCOMES.get((order_type, status))
+    if outcome is None:
         raise ReplyRefused("OUTCOME_NOT_ALLOWED",
-                           f"{outcome} does not answer {_TYPE_NAMES.get(order_type, 'this task')}; "
-                           f"allowed: {', '.join(allowed)}")
-    if reply["status"] != OUTCOME_STATUS[outcome]:
-        raise ReplyRefused("STATUS_MISMATCH", f"{outcome} sets the status {OUTCOME_STATUS[outcome]}, "
-                                              f"not {reply['status']}")
-    if task["status"] != "in-progress" and not (reopened and order_type == 1):
+                           f"{_TYPE_NAMES.get(order_type, 'this task')} cannot be {status}; it must be executed")
+    return outcome
+
+
+def _filled(body: dict[str, Any], field: str) -> bool:
+    value = body.get(field)
+    return isinstance(value, int) or (isinstance(value, str) and bool(value.strip()))
+
+
+def check_reply(task: dict[str, Any], related: dict[str, Any] | None, reopened: bool,
+                reply: dict[str, Any]) -> str:
+    """The outcome of a well-formed ``reply`` to ``task``, or ReplyRefused when it breaks a rule.
+
+    ``related``: the task a cancellation names. A cancellation of a detachment can only be
+    rejected (SAMSON: «Заявление на отмену открепления выполнить нельзя, его можно только отклонить»).
+    ``reopened``: the task is a choice whose cancellation failed, so it takes a choice result once
+    more even if it is no longer in progress.
+    """
+    outcome = outcome_of(task, reply["status"])
+    if outcome == "CANCEL_APPROVED" and related is not None and int(related["order_type"]) == 2:
+        raise ReplyRefused("OUTCOME_NOT_ALLOWED",
+                           "a cancellation of a detachment cannot be executed, only rejected")
+    if task["status"] != "in-progress" and not (reopened and int(task["order_type"]) == 1):
         raise ReplyRefused("ALREADY_ANSWERED", f"the task is already {task['status']}")
     for field in REQUIRED_FIELDS[outcome]:
         if not _filled(reply, field):
             raise ReplyRefused("MISSING_FIELD", f"{outcome} requires {field}", field)
+    return outcome
