@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # System packages, installed only when missing (root or sudo).
 #   run:  the GOST engine for OpenSSL (the sandbox makes GOST keys), python3-venv
-#   test: the above, plus PHP SoapClient and node (foreign-client tests) and promtool (alert rules)
+#   test: the above, plus PHP SoapClient and node (foreign-client tests), promtool (alert rules), xmllint (c14n)
 #   bench: the run ones, plus wrk (the load generator of bench/bench_check_patient.py)
 set -euo pipefail
 purpose="${1:-test}"
@@ -18,6 +18,7 @@ if [ "$purpose" = "test" ]; then
   command -v node >/dev/null 2>&1 || missing+=(nodejs)
   command -v npm >/dev/null 2>&1 || missing+=(npm)
   command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+  command -v xmllint >/dev/null 2>&1 || missing+=(libxml2-utils)  # exclusive c14n cross-check (test_smev_signature)
 fi
 
 if [ ${#missing[@]} -eq 0 ]; then
