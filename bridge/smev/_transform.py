@@ -91,7 +91,7 @@ class _Writer:
         uri = qname.namespace or ""
         prefix = self.find_prefix(uri) or self.new_prefix(uri)
         attributes: list[str] = []
-        names = [str(name) for name in element.attrib.keys()]
+        names = [str(name) for name in element.attrib]
         for name in sorted(names, key=_sort_key):
             value = _escape_attribute(str(element.attrib[name]))
             attribute = etree.QName(name)
