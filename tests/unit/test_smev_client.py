@@ -150,6 +150,9 @@ def test_message_id_is_rfc4122_version_1_with_the_clocks_time() -> None:
         assert moment is not None and timedelta(0) <= moment - NOW < timedelta(milliseconds=1)
     assert message_id_time(str(uuid.uuid4())) is None
     assert message_id_time("not a uuid") is None
+    # a clock that went back keeps its (wrong) time, with a new clock sequence: unique, and visibly stale
+    earlier = new_message_id(NOW - timedelta(days=2))
+    assert earlier not in ids and message_id_time(earlier) == NOW - timedelta(days=2)
     # Python's own uuid1 (the system clock) reads the same way
     own = message_id_time(str(uuid.uuid1()))
     assert own is not None and abs(own - datetime.now(UTC)) < timedelta(seconds=5)
