@@ -29,7 +29,7 @@ from bridge.signing import SignerConfig, SigningError, check_gost_engine, load_s
 from bridge.smev import AnswerRefused, SmevClient, SmevSettings, namespaces
 from bridge.smev import _envelopes as envelopes
 from bridge.smev._answers import parse_envelope
-from bridge.smev.sandbox import ProviderAnswer, SandboxNode, create_smev_sandbox_app
+from bridge.smev.sandbox import NodeFault, ProviderAnswer, SandboxNode, create_smev_sandbox_app
 from tests.bridgeproc import free_port
 from tests.signing.material import OPENSSL_CNF, Material, make_material
 
@@ -239,3 +239,24 @@ def test_drops_after_processing_end_as_sent_once(sandbox: Sandbox) -> None:
     assert sent.already_sent and sent.message_id == message_id
     assert sandbox.node.counts["SendRequest"] == before + 1
     _take(client, message_id)
+
+
+def test_a_wrong_transform_or_an_expired_certificate_is_a_signature_fault(sandbox: Sandbox) -> None:
+    client = _client(sandbox)
+    envelope = envelopes.send_request(NS, _signer(sandbox.ours), client.new_message_id(), _echo("x"))
+    other_transform = envelope.body.replace(b'Algorithm="urn://smev-gov-ru/xmldsig/transform"',
+                                            b'Algorithm="http://www.w3.org/2000/09/xmldsig#enveloped-signature"')
+    assert other_transform != envelope.body
+    answer = httpx.post(sandbox.url + ENDPOINT, content=other_transform)
+    with pytest.raises(SmevOpsProblem) as wrong:
+        parse_envelope(answer.content, "SendRequest")
+    assert (wrong.value.fault, wrong.value.reason) == ("SignatureVerificationFault", "SignatureIsInvalid")
+
+    later = SandboxNode(providers={ECHO: Echo()}, registered={sandbox.ours.certificate_der},
+                        clock=lambda: datetime.now(UTC) + timedelta(days=400))  # the test certificate lives 365
+    request = etree.fromstring(envelope.body).find(f".//{{{NS.types}}}SendRequestRequest")
+    assert request is not None
+    with pytest.raises(NodeFault) as expired:
+        later.check_signature(request, request.find(f"{{{NS.types}}}SenderProvidedRequestData"), NS.types)
+    assert (expired.value.name, expired.value.extra) == ("SignatureVerificationFault",
+                                                         {"reason": "CertificateIsExpired"})
