@@ -36,6 +36,7 @@ from tests.signing.material import OPENSSL_CNF, Material, make_material
 ECHO = "urn://x-artefacts-sandbox/echo/1.0"
 NS = namespaces("1.2")
 ENDPOINT = "/smev/v1.2/ws"
+VISIBILITY = 2.0  # seconds an answer handed out stays hidden; long enough for a slow hour of the VM
 
 
 class Echo:
@@ -73,7 +74,7 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
     ours, smev, stranger = (make_material(tmp_path_factory.mktemp(name), "A", env) for name in ("ov", "smev", "x"))
     echo = Echo()
     node = SandboxNode(providers={ECHO: echo}, registered={ours.certificate_der}, clock=lambda: datetime.now(UTC),
-                       visibility_timeout=timedelta(seconds=0.5))
+                       visibility_timeout=timedelta(seconds=VISIBILITY))
     plan = FaultPlan()
     app = create_smev_sandbox_app(node, NS, _signer(smev), ENDPOINT, faults=plan)
     port = free_port()
@@ -205,12 +206,12 @@ def test_an_answer_not_acknowledged_is_handed_out_again_after_the_visibility_tim
     hidden = client.get_response(ECHO, "EchoResponse")
     assert hidden is None or hidden.message_id != first.message_id  # hidden for the visibility timeout
     redelivered_before = sandbox.node.counts.get("redelivered", 0)
-    time.sleep(0.6)
+    time.sleep(VISIBILITY + 0.2)
     again = _take(client, message_id)
     assert again.message_id == first.message_id  # the same message, recognisable by its id
     assert sandbox.node.counts["redelivered"] == redelivered_before + 1
     client.ack(again.message_id)
-    time.sleep(0.6)
+    time.sleep(VISIBILITY + 0.2)
     assert all(q.acknowledged is not None for q in sandbox.node.queue if q.original_message_id == message_id)
 
 
