@@ -61,6 +61,7 @@ bench: bench-deps install   # PostgreSQL for the outbox and intake: BRIDGE_TEST_
 	$(BIN)/python bench/bench_intake.py --write
 	$(BIN)/python bench/bench_start.py --write --baseline 8e38a56   # the last commit whose workers were spawned
 	$(BIN)/python bench/bench_check_patient.py --write --repeat 5 --profile 10
+	$(BIN)/python bench/bench_smev_sign.py --write
 
 wsdl-freeze: install
 	$(BIN)/bridge wsdl freeze

@@ -10,16 +10,22 @@
     │                               Client.Forbidden 403, Client.RateLimited 429
     └── UpstreamError               an upstream gave no usable answer: SOAP Server.Upstream*, HTTP 502–504
         ├── ServiceUnavailable      it cannot answer now, in the adapter's own words    Server.UpstreamUnavailable 503
-        └── DeliveryError           raised by bridge.delivery.Upstream; names the upstream and the endpoint
-            ├── UpstreamUnavailable the call got no answer; trying later may succeed    Server.UpstreamUnavailable 503
-            │   ├── UpstreamTimeout      no answer within the timeout (it may have been processed)      504
-            │   ├── UpstreamConnectError the connection could not be made (the request was not sent)     502
-            │   │   └── UpstreamTlsError TLS failed: the server's chain untrusted, or a client cert wanted 502
-            │   ├── UpstreamServerError  5xx after the retry budget                                      502
-            │   │   └── UpstreamBusy     a 2xx answer that said "not now" (``retry_answer``), budget spent 503
-            │   └── CircuitOpen          the circuit breaker refuses calls for a while                   503
-            └── UpstreamRejected    a 4xx: the upstream calls our request wrong — a bug of ours or of a
-                                    mapping, not the caller's: SOAP Server with the request id, HTTP 502
+        ├── DeliveryError           raised by bridge.delivery.Upstream; names the upstream and the endpoint
+        │   ├── UpstreamUnavailable the call got no answer; trying later may succeed    Server.UpstreamUnavailable 503
+        │   │   ├── UpstreamTimeout      no answer within the timeout (it may have been processed)      504
+        │   │   ├── UpstreamConnectError the connection could not be made (the request was not sent)     502
+        │   │   │   └── UpstreamTlsError TLS failed: the server's chain untrusted, or a client cert wanted 502
+        │   │   ├── UpstreamServerError  5xx after the retry budget                                      502
+        │   │   │   └── UpstreamBusy     a 2xx answer that said "not now" (``retry_answer``), budget spent 503
+        │   │   └── CircuitOpen          the circuit breaker refuses calls for a while                   503
+        │   └── UpstreamRejected    a 4xx: the upstream calls our request wrong — a bug of ours or of a
+        │                           mapping, not the caller's: SOAP Server with the request id, HTTP 502
+        └── SmevFault               СМЭВ 3 answered a message-exchange call with a fault (``fault`` names it)
+            ├── SmevMessageAlreadySent   our earlier send with this MessageID went through: not an error
+            ├── SmevAckTargetNotFound    nothing unacknowledged with that id: acknowledged already
+            ├── SmevStaleMessageId       the MessageID's time is too old: the clock, or a retry days late
+            ├── SmevTemporaryFailure     SMEVFailure, DestinationOverflow…: retry later (also ServiceUnavailable)
+            └── SmevOpsProblem           our configuration, certificate or content is wrong: alert ops
 
 Anything else raised (a ``KeyError``…) is our bug too: SOAP Server / HTTP 500 with the request id,
 logged with its traceback. ``answer()`` is the one reading of this tree; the SOAP face
@@ -204,6 +210,63 @@ class UpstreamRejected(DeliveryError):
         super().__init__(upstream, endpoint, f"HTTP {status_code}")
         self.status_code = status_code
         self.body = body
+
+
+class SmevFault(UpstreamError):
+    """СМЭВ 3 refused a message-exchange call with one of the faults of its schema.
+
+    ``fault`` is the fault element's name in the message-exchange faults namespace
+    (``SMEVFailure``, ``InvalidContent``…), or ``SOAP-Server`` for a fault without a detail;
+    ``code`` is СМЭВ's own code (``tsmev3:…``), ``reason`` a closed-set detail where the schema has
+    one (``CertificateIsExpired``). СМЭВ's description is not kept in the message: a validation error
+    can quote content, which carries personal data.
+    """
+
+    faultcode = "Server.SmevFault"
+    reaction = "alert"
+
+    def __init__(self, fault: str, message: str, *, code: str | None = None, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.fault = fault
+        self.code = code
+        self.reason = reason
+
+
+class SmevMessageAlreadySent(SmevFault):
+    """A repeated SendRequest/SendResponse: the first one reached СМЭВ; stop sending, wait for the answer."""
+
+    reaction = "already-sent"
+
+
+class SmevAckTargetNotFound(SmevFault):
+    """Ack of a message that is not waiting for one (acknowledged before, or gone): nothing to do."""
+
+    reaction = "already-acknowledged"
+
+
+class SmevStaleMessageId(SmevFault):
+    """The MessageID carries an old time. Never re-sent under a new id on its own: the first may have
+    reached the recipient. Ops fix the clock (NTP) or decide about a request days late."""
+
+    faultcode = "Server.SmevStaleMessageId"
+    reaction = "alert"
+
+
+class SmevTemporaryFailure(SmevFault, ServiceUnavailable):
+    """СМЭВ cannot take the call now (SMEVFailure, DestinationOverflow, a fault without detail): retried
+    with back-off by the delivery path; what is left after the budget reaches the caller as this."""
+
+    faultcode = "Server.UpstreamUnavailable"
+    reaction = "retry"
+
+
+class SmevOpsProblem(SmevFault):
+    """Something only ops can fix: the signature or certificate (SignatureVerificationFault), the
+    registration (SenderIsNotRegistered, AccessDenied), the content or kind of information
+    (InvalidContent, UnknownMessageType…). Counted and alerted on; retrying does not help."""
+
+    faultcode = "Server.SmevRefused"
+    reaction = "alert"
 
 
 @dataclass(frozen=True)

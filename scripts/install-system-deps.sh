@@ -2,7 +2,8 @@
 # System packages, installed only when missing (root or sudo).
 #   run:  the GOST engine for OpenSSL (the sandbox makes GOST keys), python3-venv
 #   test: the above, plus PHP SoapClient, node, Mono's wsdl/mcs and Java's wsimport/javac (foreign clients and
-#         client generators) and promtool (alert rules); mono-devel is the big one (docs/soap-contracts.md: sizes, times)
+#         client generators), promtool (alert rules) and xmllint (c14n); mono-devel is the big one
+#         (docs/soap-contracts.md: sizes, times)
 #   bench: the run ones, plus wrk (the load generator of bench/bench_check_patient.py)
 set -euo pipefail
 purpose="${1:-test}"
@@ -23,6 +24,7 @@ if [ "$purpose" = "test" ]; then
   { command -v wsdl && command -v mcs && command -v mono; } >/dev/null 2>&1 || missing+=(mono-devel)
   command -v javac >/dev/null 2>&1 || missing+=(default-jdk-headless)
   command -v wsimport >/dev/null 2>&1 || missing+=(jaxws)
+  command -v xmllint >/dev/null 2>&1 || missing+=(libxml2-utils)  # exclusive c14n cross-check (test_smev_signature)
 fi
 
 if [ ${#missing[@]} -eq 0 ]; then

@@ -1,0 +1,11 @@
+"""A sandbox СМЭВ 3 node (message-exchange over SOAP 1.1) that checks what a real one checks.
+
+:class:`SandboxNode` holds the rules and queues; :func:`create_smev_sandbox_app` is its HTTP face;
+the kinds of information behind it are :class:`Provider` s that peers' sandboxes plug in.
+"""
+
+from bridge.smev.sandbox._app import create_smev_sandbox_app
+from bridge.smev.sandbox._node import NodeFault, Provider, ProviderAnswer, QueuedResponse, SandboxNode, SentRecord
+
+__all__ = ["NodeFault", "Provider", "ProviderAnswer", "QueuedResponse", "SandboxNode", "SentRecord",
+           "create_smev_sandbox_app"]
