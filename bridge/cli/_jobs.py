@@ -31,7 +31,12 @@ def _moment(value: str | None, end: bool) -> datetime | None:
 def _context(config: Path | None):  # type: ignore[no-untyped-def]
     from bridge.app import build_context
 
-    context, adapters = build_context(settings_or_exit(config))
+    settings = settings_or_exit(config)
+    if settings.sandbox:   # the upstreams `serve --sandbox` would use (from sandbox_base_port when it is set)
+        from bridge.cli._serve import with_sandbox_upstreams
+
+        settings = with_sandbox_upstreams(settings)[0]
+    context, adapters = build_context(settings)
     for adapter in adapters:
         adapter.soap_services(context)   # adapters register their jobs as they build
     return context
