@@ -13,7 +13,7 @@ app = typer.Typer(help="Scheduled jobs: list them, run one now.", no_args_is_hel
 ConfigOption = typer.Option(None, "--config", "-c", help="YAML config file (or BRIDGE_CONFIG).")
 
 
-def _moment(value: str | None, end: bool) -> datetime | None:
+def _moment(value: str | None, end: bool, flag: str) -> datetime | None:
     if not value:
         return None
     try:
@@ -24,7 +24,7 @@ def _moment(value: str | None, end: bool) -> datetime | None:
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:
-        raise typer.BadParameter("expected ДД.ММ.ГГГГ or an ISO date-time") from None
+        raise typer.BadParameter("expected ДД.ММ.ГГГГ or an ISO date-time", param_hint=flag) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
@@ -69,7 +69,7 @@ def run_job(
         raise typer.Exit(2)
     job = scheduler.job(name)
     default = job.window(scheduler.runs, datetime.now(UTC))
-    window = (_moment(since, False) or default[0], _moment(until, True) or default[1])
+    window = (_moment(since, False, "--from") or default[0], _moment(until, True, "--to") or default[1])
     try:
         run = scheduler.run_now(name, "cli", window)
     except JobAlreadyRunning:

@@ -98,7 +98,8 @@ def demo(
     try:
         upstreams = {name: u["base_url"] for name, u in httpx.get(f"{base}/admin/upstreams", timeout=5).json().items()}
     except httpx.HTTPError:
-        typer.echo(f"no bridge answers at {base}: start it first with `make run`", err=True)
+        typer.echo(f"--url: no bridge answers at {base}: start it first with `make run` "
+                   "(PORT=… for another port), or give its address with --url", err=True)
         raise typer.Exit(1) from None
     for name in settings.adapters:
         typer.echo(f"═══ {name} ═══")
