@@ -54,7 +54,7 @@ def run_demo(bridge_url: str, say: Callable[[str], None]) -> None:
         say(f"   Ошибка ({fault.code}): {fault.message}")
 
     patient["MobilePhone"] = phone = "8916" + f"{random.randint(0, 9_999_999):07d}"
-    step(f"3. Регистратор вносит телефон {phone[0]} ({phone[1:4]}) {phone[4:7]}-{phone[7:9]}-{phone[9:]} "
+    step(f"3. Регистратор вносит мобильный телефон {phone} "
          "и снова нажимает «Регистрировать в ЕСИА»")
     issued = service.RegisterPatient(patient)
     say(f"   {issued.Message}")
