@@ -96,6 +96,11 @@ class ClientSettings(BaseModel):
                 raise ValueError(f"allow_ips: {network!r} is not an address or CIDR") from None
         return self
 
+    @field_validator("password_file")
+    @classmethod
+    def _password_file_readable(cls, value: Path | None) -> Path | None:
+        return _readable_file(value)
+
     def password_value(self) -> str | None:
         if self.password_file is not None:
             return self.password_file.read_text(encoding="utf-8").strip()
@@ -164,6 +169,11 @@ class Settings(BaseSettings):
 
     def clock(self) -> Clock:
         return system_clock if self.test_clock_file is None else FileClock(self.test_clock_file)
+
+    @field_validator("pseudonym_key_file", "admin_token_file", "metrics_token_file")
+    @classmethod
+    def _secret_file_readable(cls, value: Path | None) -> Path | None:
+        return _readable_file(value)
 
     @field_validator("database_url")
     @classmethod
@@ -283,6 +293,13 @@ def _origin(loc: tuple[Any, ...], config_file: Path | None, doc: YamlDocument | 
         if line is not None:
             return f"{config_file}:{line}"
     return "default"
+
+
+def _readable_file(path: Path | None) -> Path | None:
+    """A secret file must be there when the bridge starts (it is read then, not at the first call)."""
+    if path is not None and not (path.is_file() and os.access(path, os.R_OK)):
+        raise ValueError(f"{path} is not a readable file")
+    return path
 
 
 def _secret_value(value: SecretStr | None, path: Path | None) -> str | None:

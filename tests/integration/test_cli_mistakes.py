@@ -53,6 +53,7 @@ FILES = {
     "unknown.yaml": "port: 8080\ndatabse_url: sqlite:///var/bridge.db\n",
     "incomplete.yaml": "clients:\n  - name: regional-mis\n    username: mis\n",
     "contradictory.yaml": "test_clock_file: var/clock\nupstreams:\n  esia:\n    base_url: https://esia.example.ru\n",
+    "absent-password.yaml": "clients:\n  - name: regional-mis\n    username: mis\n    password_file: absent.pw\n",
     "out-of-range.yaml": "host: 127.0.0.1\nport: 99999\n",
 }
 
@@ -77,6 +78,11 @@ def _corpus(tmp: Path, busy: int, closed: int) -> list[Case]:
         ]
     cases += [Case(f"{'-'.join(argv)}:contradictory", [*argv, "-c", str(tmp / "contradictory.yaml")],
                    ("test_clock_file",), code=2) for argv in (["serve"], ["check"], ["jobs", "list"])]
+    cases += [Case(f"{'-'.join(argv)}:absent-secret-file", argv, ("BRIDGE_PSEUDONYM_KEY_FILE", "pseudonym_key_file"),
+                   env={"BRIDGE_PSEUDONYM_KEY_FILE": str(tmp / "absent.key")}, code=2)
+              for argv in (["serve", "--sandbox"], ["check"], ["jobs", "list"])]
+    cases += [Case("serve:absent-password-file", ["serve", "-c", str(tmp / "absent-password.yaml")],
+                   ("absent-password.yaml:4", "clients.0.password_file"), code=2)]
     cases += [Case("serve:out-of-range-in-file", ["serve", "-c", str(tmp / "out-of-range.yaml")],
                    ("out-of-range.yaml:2", "port"), code=2)]
     unreachable = {"BRIDGE_DATABASE_URL": f"postgresql://bridge@127.0.0.1:{closed}/bridge", "BRIDGE_SANDBOX": "true",
