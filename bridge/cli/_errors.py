@@ -35,20 +35,30 @@ def _say(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
-def _database_url() -> str:
+def _config_file(argv: Sequence[str]) -> Path | None:
+    """The --config/-c the command line names (the settings of the command that failed)."""
+    for index, word in enumerate(argv):
+        if word in ("--config", "-c") and index + 1 < len(argv):
+            return Path(argv[index + 1])
+        if word.startswith("--config="):
+            return Path(word.removeprefix("--config="))
+    return None
+
+
+def _database_url(argv: Sequence[str]) -> str:
     """The configured store URL with its password masked (it is printed)."""
     from sqlalchemy.engine import make_url
 
     try:
         from bridge.config import load_settings
 
-        url = load_settings().database_url
+        url = load_settings(_config_file(argv)).database_url
         return make_url(url).render_as_string(hide_password=True)
     except Exception:
         return "the store"
 
 
-def _store_error(exc: Exception) -> int:
+def _store_error(exc: Exception, argv: Sequence[str]) -> int:
     from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, ProgrammingError
 
     if isinstance(exc, ArgumentError | NoSuchModuleError):
@@ -57,12 +67,12 @@ def _store_error(exc: Exception) -> int:
     cause = str(getattr(exc, "orig", None) or exc).strip().splitlines()
     reason = cause[0][:200] if cause else type(exc).__name__
     if isinstance(exc, ProgrammingError) or "no such table" in reason:   # PostgreSQL's UndefinedTable, SQLite's
-        _say(f"store: database_url: {_database_url()} is not migrated ({reason}); run `bridge db upgrade`")
+        _say(f"store: database_url: {_database_url(argv)} is not migrated ({reason}); run `bridge db upgrade`")
     elif isinstance(exc, OperationalError):
-        _say(f"store: database_url: {_database_url()} cannot be used: {reason}; check that it runs and "
+        _say(f"store: database_url: {_database_url(argv)} cannot be used: {reason}; check that it runs and "
              f"accepts this user, or {_DATABASE_HINT}")
     else:
-        _say(f"store: database_url: {_database_url()}: {type(exc).__name__}: {reason}")
+        _say(f"store: database_url: {_database_url(argv)}: {type(exc).__name__}: {reason}")
     return EXIT_ENVIRONMENT
 
 
@@ -87,7 +97,7 @@ def _bug(exc: BaseException) -> int:
     return EXIT_BUG
 
 
-def _handled(exc: Exception) -> int | None:
+def _handled(exc: Exception, argv: Sequence[str]) -> int | None:
     """The exit code of a mistake this module explains, after saying it; None for our own bugs."""
     from sqlalchemy.exc import SQLAlchemyError
 
@@ -101,7 +111,7 @@ def _handled(exc: Exception) -> int | None:
         _say(f"{exc} -- another process listens there (another bridge?); stop it, or {what}")
         return EXIT_ENVIRONMENT
     if isinstance(exc, SQLAlchemyError):
-        return _store_error(exc)
+        return _store_error(exc, argv)
     if isinstance(exc, FileNotFoundError | PermissionError | IsADirectoryError | NotADirectoryError) \
             and exc.filename:
         return _file_error(exc)
@@ -121,6 +131,6 @@ def run(command: Callable[..., Any], argv: Sequence[str]) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as exc:
-        handled = _handled(exc)
+        handled = _handled(exc, argv)
         return _bug(exc) if handled is None else handled
     return 0

@@ -32,6 +32,7 @@ class Case:
     names: tuple[str, ...]          # what the message must name: a setting, a flag, a file
     env: dict[str, str] = field(default_factory=dict)
     code: int | None = None         # the exact exit code, when the case fixes it (else: non-zero)
+    hidden: tuple[str, ...] = ()    # what the output must not show (a password)
 
 
 # Every command that reads the configuration (a message id where one is needed).
@@ -54,6 +55,7 @@ FILES = {
     "incomplete.yaml": "clients:\n  - name: regional-mis\n    username: mis\n",
     "contradictory.yaml": "test_clock_file: var/clock\nupstreams:\n  esia:\n    base_url: https://esia.example.ru\n",
     "absent-password.yaml": "clients:\n  - name: regional-mis\n    username: mis\n    password_file: absent.pw\n",
+    "store.yaml": "database_url: postgresql://u:store-password@127.0.0.1:{closed}/bridge\n",
     "out-of-range.yaml": "host: 127.0.0.1\nport: 99999\n",
 }
 
@@ -89,6 +91,9 @@ def _corpus(tmp: Path, busy: int, closed: int) -> list[Case]:
                    "BRIDGE_PORT": str(free_port())}
     cases += [Case(f"{'-'.join(argv)}:store-not-answering", argv, ("database_url",), env=unreachable, code=1)
               for argv in STORED]
+    cases += [Case(f"{'-'.join(argv)}:store-with-password-not-answering", [*argv, "-c", str(tmp / "store.yaml")],
+                   ("database_url", "u:***@127.0.0.1"), env={"BRIDGE_SANDBOX": "true"}, code=1,
+                   hidden=("store-password",)) for argv in (["audit"], ["db", "upgrade"], ["outbox", "stats"])]
     cases += [Case(f"{'-'.join(argv)}:no-upstreams", argv,
                    ("upstreams.esia.base_url", "BRIDGE_UPSTREAMS__ESIA__BASE_URL")) for argv in UPSTREAMED]
     cases += [
@@ -138,12 +143,12 @@ def _corpus(tmp: Path, busy: int, closed: int) -> list[Case]:
 @pytest.fixture(scope="module")
 def outcomes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, tuple[Case, dict[str, Any]]]]:
     tmp = tmp_path_factory.mktemp("cli-mistakes")
-    for name, text in FILES.items():
-        (tmp / name).write_text(text, encoding="utf-8")
     with socket.socket() as held, socket.socket() as closed:
         held.bind(("127.0.0.1", 0))
         held.listen()
         closed.bind(("127.0.0.1", 0))   # bound, never listening: a connection is refused at once
+        for name, text in FILES.items():
+            (tmp / name).write_text(text.replace("{closed}", str(closed.getsockname()[1])), encoding="utf-8")
         cases = _corpus(tmp, held.getsockname()[1], closed.getsockname()[1])
         env = {k: v for k, v in os.environ.items() if not k.startswith("BRIDGE_")}
         payload = [{"id": c.id, "argv": c.argv, "env": c.env, "cwd": str(tmp)} for c in cases]
@@ -173,6 +178,8 @@ def test_a_mistake_is_named_in_a_few_lines_without_a_traceback(
     assert lines, output
     for name in case.names:
         assert name in output, f"{name!r} not named in:\n{output}"
+    for secret in case.hidden:
+        assert secret not in output, output
     assert len(lines) <= 12, output
 
 
