@@ -21,3 +21,16 @@ def test_the_form_is_cldrs(n: int) -> None:
 def test_quantity_reads_as_russian(n: int, text: str) -> None:
     words = quantity(n, "тестовый пользователь", "тестовых пользователя", "тестовых пользователей")
     assert words == text
+
+
+@pytest.mark.parametrize("n", [1, 2, 5, 11, 15, 21, 24, 30])
+def test_the_bots_minutes_agree_with_their_number(n: int) -> None:
+    """The ТМК bot's texts with a configured number of minutes, against CLDR's category of n."""
+    from adapters.max.tmk._screens import Screens
+
+    category = Locale.parse("ru").plural_form(n)
+    accusative = {"one": "минуту", "few": "минуты", "many": "минут"}[category]     # «действует 21 минуту»
+    genitive = {"one": "минуты", "few": "минут", "many": "минут"}[category]        # «больше 21 минуты»
+    screens = Screens("s")
+    assert f"Ссылка действует {n} {accusative} " in (screens.login("https://esia.example.ru/", n).text or "")
+    assert f"прошло больше {n} {genitive} без" in (screens.expired(n, "Смирнова А. С.").text or "")
