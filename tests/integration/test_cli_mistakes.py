@@ -213,3 +213,21 @@ def test_an_internal_error_says_it_is_a_bug_and_where_the_traceback_is(capfd: py
     written = Path(found.group(1))
     assert "ZeroDivisionError: a bug of ours" in written.read_text(encoding="utf-8")
     written.unlink()
+
+
+def test_the_corpus_covers_every_command() -> None:
+    """A new command (or sub-command) must bring its mistakes into the corpus."""
+    import typer
+
+    from bridge.cli._main import app
+
+    def leaves(command: Any, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+        children = getattr(command, "commands", {})
+        if not children:
+            return [path]
+        return [leaf for name, sub in children.items() for leaf in leaves(sub, (*path, name))]
+
+    covered = {tuple(case.argv[:2]) for case in _corpus(Path("/nowhere"), 1, 2)} | {
+        tuple(case.argv[:1]) for case in _corpus(Path("/nowhere"), 1, 2)}
+    missing = [" ".join(leaf) for leaf in leaves(typer.main.get_command(app)) if leaf not in covered]
+    assert not missing, f"commands without a case in the corpus: {missing}"
