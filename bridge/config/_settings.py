@@ -8,6 +8,7 @@ they never sit in the YAML or the repository.
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import os
 from pathlib import Path
@@ -271,8 +272,17 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
             loc = tuple(err["loc"])
             field_name = ".".join(str(p) for p in loc)
             reason = err["msg"].removeprefix("Value error, ")
+            if err["type"] == "extra_forbidden":
+                reason = _not_a_setting(str(loc[-1]))
             problems.append(f"{_origin(loc, config_file, doc, overrides)}: {field_name}: {reason}")
         raise ConfigError(problems) from None
+
+
+def _not_a_setting(name: str) -> str:
+    """What to say of an unknown key: a typo of a setting, most often."""
+    known = {*Settings.model_fields, *UpstreamSettings.model_fields, *ClientSettings.model_fields}
+    close = difflib.get_close_matches(name, sorted(known), n=1)
+    return f"not a setting; did you mean {close[0]}?" if close else "not a setting of the bridge"
 
 
 def _env_name(loc: tuple[Any, ...]) -> str:
