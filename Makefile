@@ -34,11 +34,14 @@ interop-deps: tests/interop/node/node_modules/.package-lock.json
 tests/interop/node/node_modules/.package-lock.json: tests/interop/node/package-lock.json
 	npm ci --prefix tests/interop/node --no-audit --no-fund --loglevel=error
 
+# PORT=8081 beside another bridge; the sandbox peers take free ports (logged as sandbox.peer).
+PORT ?= 8080
+
 run: run-deps install
-	$(BIN)/bridge serve --sandbox
+	$(BIN)/bridge serve --sandbox --port $(PORT)
 
 demo: install
-	$(BIN)/bridge demo
+	$(BIN)/bridge demo --url http://127.0.0.1:$(PORT)
 
 check: install
 	BRIDGE_SANDBOX=true $(BIN)/bridge check

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -9,6 +10,8 @@ from typing import Any
 
 import httpx
 import zeep
+
+from bridge.russian import quantity
 
 REPLIES: dict[str, dict[str, str]] = {
     "CHOICE": {"Outcome": "SERVICE_PROVIDED", "Comment": "Прикреплён к участку 7", "DistrictNumber": "7",
@@ -25,7 +28,8 @@ def run_demo(bridge_url: str, say: Callable[[str], None], upstreams: dict[str, s
     say("── 1. RunIntake: приём заявлений из ЕГИСЗ (обычно раз в сутки по расписанию)")
     run = service.RunIntake(PeriodFrom=(today - timedelta(days=2)).strftime("%d.%m.%Y"),
                             PeriodTo=today.strftime("%d.%m.%Y"))
-    say(f"   Запуск {run.RunId[:8]}: {run.State}, принято {run.Processed} заявлений")
+    say(f"   Запуск {run.RunId[:8]}: {run.State}, принято "
+        f"{quantity(run.Processed, 'заявление', 'заявления', 'заявлений')}")
     say("── 2. SearchApplications за два дня")
     rows = service.SearchApplications(Criteria={"PeriodFrom": (today - timedelta(days=2)).strftime("%d.%m.%Y"),
                                                 "PeriodTo": today.strftime("%d.%m.%Y")}) or []
@@ -37,12 +41,13 @@ def run_demo(bridge_url: str, say: Callable[[str], None], upstreams: dict[str, s
     for row in rows:
         if row.Status in (21, 6):  # waiting for an answer
             picked.setdefault(row.ApplicationType, row)
+    step = itertools.count(3)   # the steps go on from 3: a card and its answer for each kind
     for kind in ("CHOICE", "CANCELLATION", "DETACHMENT"):
         row = picked.get(kind)
         if row is None:
             continue
         card = service.GetApplication(Id=row.Id)
-        say(f"── 3. GetApplication {kind}: {card.LastName} {card.FirstName}, д.р. {card.BirthDate}, "
+        say(f"── {next(step)}. GetApplication {kind}: {card.LastName} {card.FirstName}, д.р. {card.BirthDate}, "
             f"полис {card.OmsPolicy}")
         say(f"   МО {card.MoOid}, {card.Department}, участок {card.DistrictNumber}; заявитель: "
             f"{card.ApplicantLastName or '—'} ({card.RelationName or 'сам'})")
@@ -53,7 +58,7 @@ def run_demo(bridge_url: str, say: Callable[[str], None], upstreams: dict[str, s
             # a cancellation of a detachment can only be refused; the detachment is still executed
             reply.update(Outcome="CANCEL_FAILED", Comment="Открепление выполняется, отмена невозможна")
         receipt = service.ReplyToApplication(Id=row.Id, Reply=reply)
-        say(f"── 4. ReplyToApplication «{reply['Outcome']}»: {receipt.Message}")
+        say(f"── {next(step)}. ReplyToApplication «{reply['Outcome']}»: {receipt.Message}")
         card = _wait(service, row.Id, card.Status)
         say(f"   Статус теперь: {card.Status} {card.StatusName}")
         for change in card.History.StatusChange:

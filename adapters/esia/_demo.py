@@ -17,6 +17,11 @@ def _fresh_snils() -> str:
     return first9 + snils_check_digits(first9)
 
 
+def yes_no(value: bool | None) -> str:
+    """A yes/no field as the МИС's registrar reads it («—»: ЕСИА has no account to say it of)."""
+    return "—" if value is None else "да" if value else "нет"
+
+
 def run_demo(bridge_url: str, say: Callable[[str], None]) -> None:
     client = zeep.Client(f"{bridge_url}/soap/esia-accounts?wsdl")  # type: ignore[no-untyped-call]
     service = client.service
@@ -31,7 +36,7 @@ def run_demo(bridge_url: str, say: Callable[[str], None]) -> None:
         say(f"── {title}")
 
     def show_check(answer: Any) -> None:
-        say(f"   Результат: {answer.Result}; учётная запись подтверждена: {answer.AccountConfirmed}")
+        say(f"   Результат: {answer.Result}; учётная запись подтверждена: {yes_no(answer.AccountConfirmed)}")
         say(f"   {answer.Message}")
         for diff in (answer.Differences.FieldDifference if answer.Differences else []):
             say(f"   • {diff.Label}: в МИС {diff.MisValue}, в ЕСИА {diff.EsiaValue}")
@@ -48,8 +53,9 @@ def run_demo(bridge_url: str, say: Callable[[str], None]) -> None:
     except Fault as fault:
         say(f"   Ошибка ({fault.code}): {fault.message}")
 
-    step("3. Регистратор вносит телефон 8XXXXXXXXXX и снова нажимает «Регистрировать в ЕСИА»")
-    patient["MobilePhone"] = "8916" + f"{random.randint(0, 9_999_999):07d}"
+    patient["MobilePhone"] = phone = "8916" + f"{random.randint(0, 9_999_999):07d}"
+    step(f"3. Регистратор вносит мобильный телефон {phone} "
+         "и снова нажимает «Регистрировать в ЕСИА»")
     issued = service.RegisterPatient(patient)
     say(f"   {issued.Message}")
     say(f"   Логин: {issued.Login}   Временный пароль: {issued.TemporaryPassword}")

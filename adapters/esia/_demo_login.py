@@ -14,7 +14,13 @@ import httpx
 import zeep
 from zeep.exceptions import Fault
 
+from adapters.esia._demo import yes_no
 from adapters.esia._sandboxing import DEMO_PORTAL
+from bridge.russian import quantity
+
+_USERS = ("тестовый пользователь", "тестовых пользователя", "тестовых пользователей")
+_SCOPES = ("область", "области", "областей")
+_CHARACTERS = ("символ", "символа", "символов")
 
 
 def _query(url: str) -> dict[str, str]:
@@ -34,7 +40,7 @@ def consent(browser: httpx.Client, authorization_url: str, say: Callable[[str], 
     base = f"{urlsplit(login_page).scheme}://{urlsplit(login_page).netloc}"
     listed = browser.get(f"{base}/_sandbox/esia/people").json()
     chosen = max(listed, key=lambda p: int(p.get("kids", 0)))
-    say(f"   Страница ЕСИА: {len(listed)} тестовых пользователей; вход как "
+    say(f"   Страница ЕСИА: {quantity(len(listed), *_USERS)}; вход как "
         f"{chosen.get('lastName', '')} {chosen.get('firstName', '')} (oid {chosen['oid']}), «Предоставить»")
     answer = browser.post(f"{base}/_sandbox/esia/login",
                           data={"request": request_id, "person": str(chosen["oid"]), "decision": "allow"})
@@ -44,9 +50,10 @@ def consent(browser: httpx.Client, authorization_url: str, say: Callable[[str], 
 def _show(result: Any, say: Callable[[str], None]) -> None:
     token, person = result.Token, result.Person
     say(f"   Маркер проверен: {token.Algorithm}, издатель {token.Issuer}, oid {token.Subject}, "
-        f"действует до {token.ExpiresAt:%H:%M:%S}, scope: {len(token.Scopes.string)} областей")
+        f"действует до {token.ExpiresAt:%H:%M:%S}, scope: {quantity(len(token.Scopes.string), *_SCOPES)}")
     say(f"   {person.LastName} {person.FirstName} {person.MiddleName or ''}, д.р. {person.BirthDate}, "
-        f"СНИЛС {person.Snils}, тел. {person.MobilePhone}, подтверждена: {person.AccountConfirmed}")
+        f"СНИЛС {person.Snils}, тел. {person.MobilePhone}, "
+        f"учётная запись подтверждена: {yes_no(person.AccountConfirmed)}")
     if person.Passport:
         say(f"   Паспорт {person.Passport.Series} {person.Passport.Number}, выдан {person.Passport.IssueDate}")
     if person.OmsPolicy:
@@ -68,7 +75,8 @@ def run_login_demo(bridge_url: str, say: Callable[[str], None]) -> None:
         query = _query(start.Url)
         say(f"   {start.Url.split('?')[0]}  client_id={query['client_id']}  timestamp={query['timestamp']}")
         say(f"   client_certificate_hash={query['client_certificate_hash'][:16]}…  "
-            f"client_secret: {len(query['client_secret'])} символов base64url (ГОСТ Р 34.10-2012)")
+            f"client_secret: {quantity(len(query['client_secret']), *_CHARACTERS)} base64url "
+            "(ГОСТ Р 34.10-2012)")
         back = consent(browser, start.Url, say)
         code = _query(back)["code"]
         say(f"   ЕСИА вернула браузер на {back.split('?')[0]} с code и state")
@@ -85,5 +93,5 @@ def run_login_demo(bridge_url: str, say: Callable[[str], None]) -> None:
         back = consent(browser, answer.headers["location"], say)
         portal = browser.get(back).headers["location"]
         ticket = _query(portal)["ticket"]
-        say(f"   Портал получил билет ({len(ticket)} символов); RedeemEsiaTicket:")
+        say(f"   Портал получил билет ({quantity(len(ticket), *_CHARACTERS)}); RedeemEsiaTicket:")
         _show(service.RedeemEsiaTicket(Ticket=ticket), say)

@@ -39,8 +39,11 @@ def check_all(settings: Settings, config_file: Path | None = None) -> list[str]:
         if not settings.sandbox:
             for upstream in adapter.upstreams:
                 if upstream not in settings.upstreams:
-                    problems.append(f"upstreams.{upstream}.base_url: required by adapter '{name}' "
-                                    "(or run with --sandbox)")
+                    env = f"BRIDGE_UPSTREAMS__{upstream.upper()}__BASE_URL"
+                    problems.append(f"upstreams.{upstream}.base_url: required by adapter '{name}': set it in "
+                                    f"the config file or {env}, or use the sandbox peers "
+                                    "(`bridge serve --sandbox`; check that with BRIDGE_SANDBOX=true)")
+    problems.extend(f"{_where(doc, ('database_url',))}{p}" for p in store_problems(settings.database_url))
     if not settings.sandbox:
         problems.extend(_tls_problems(settings))
     problems.extend(str(p) for p in check_directory(settings.mappings_dir))
@@ -63,6 +66,39 @@ def _tls_problems(settings: Settings) -> list[str]:
             except TlsSetupError as exc:
                 problems.append(str(exc))
     return problems
+
+
+def store_problems(url: str) -> list[str]:
+    """What keeps the store from opening at start-up: a SQLite file's directory that cannot be
+    made or written, a server that does not answer (within 5 s) or refuses the user."""
+    import os
+
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import SQLAlchemyError
+
+    parsed = make_url(url)   # the settings parsed it already
+    if parsed.get_backend_name() == "sqlite":
+        if not parsed.database or parsed.database == ":memory:":
+            return []
+        folder = Path(parsed.database).resolve().parent
+        existing = next((p for p in (folder, *folder.parents) if p.exists()), Path("/"))
+        if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+            return [f"database_url: cannot create or write the SQLite file's directory {folder} "
+                    f"({existing} is not a writable directory)"]
+        return []
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    engine = create_engine(parsed, connect_args={"connect_timeout": 5})
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except SQLAlchemyError as exc:
+        reason = (str(getattr(exc, "orig", None) or exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        return [f"database_url: {parsed.render_as_string(hide_password=True)} cannot be used: {reason}"]
+    finally:
+        engine.dispose()
+    return []
 
 
 def check_warnings(settings: Settings, connect: bool = True) -> list[str]:

@@ -13,7 +13,7 @@ app = typer.Typer(help="Scheduled jobs: list them, run one now.", no_args_is_hel
 ConfigOption = typer.Option(None, "--config", "-c", help="YAML config file (or BRIDGE_CONFIG).")
 
 
-def _moment(value: str | None, end: bool) -> datetime | None:
+def _moment(value: str | None, end: bool, flag: str) -> datetime | None:
     if not value:
         return None
     try:
@@ -24,14 +24,19 @@ def _moment(value: str | None, end: bool) -> datetime | None:
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:
-        raise typer.BadParameter("expected ДД.ММ.ГГГГ or an ISO date-time") from None
+        raise typer.BadParameter("expected ДД.ММ.ГГГГ or an ISO date-time", param_hint=flag) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _context(config: Path | None):  # type: ignore[no-untyped-def]
     from bridge.app import build_context
 
-    context, adapters = build_context(settings_or_exit(config))
+    settings = settings_or_exit(config)
+    if settings.sandbox:   # the upstreams `serve --sandbox` would use (from sandbox_base_port when it is set)
+        from bridge.cli._serve import with_sandbox_upstreams
+
+        settings = with_sandbox_upstreams(settings)[0]
+    context, adapters = build_context(settings)
     for adapter in adapters:
         adapter.soap_services(context)   # adapters register their jobs as they build
     return context
@@ -64,7 +69,7 @@ def run_job(
         raise typer.Exit(2)
     job = scheduler.job(name)
     default = job.window(scheduler.runs, datetime.now(UTC))
-    window = (_moment(since, False) or default[0], _moment(until, True) or default[1])
+    window = (_moment(since, False, "--from") or default[0], _moment(until, True, "--to") or default[1])
     try:
         run = scheduler.run_now(name, "cli", window)
     except JobAlreadyRunning:

@@ -12,12 +12,16 @@ from bridge.cli._check import check_all, check_warnings
 from bridge.cli._common import settings_or_exit
 from bridge.cli._jobs import app as jobs_app
 from bridge.cli._serve import serve_blocking
+from bridge.config import ConfigError
 from bridge.config._settings import config_file_from_env
 from bridge.delivery._outbox_cli import app as outbox_app
 from bridge.mapping._cli import app as mappings_app
 from bridge.signing._cli import app as keys_app
 
-app = typer.Typer(help="MIS Bridge: SOAP for the МИС, ЕСИА / ЕГИСЗ / MAX upstream.", no_args_is_help=True)
+# Plain click help (rich_markup_mode=None): typer's rich help gives every flag a type, "--help <bool>".
+# No pretty tracebacks: every error ends in bridge.cli._errors.run.
+app = typer.Typer(help="MIS Bridge: SOAP for the МИС, ЕСИА / ЕГИСЗ / MAX upstream.", no_args_is_help=True,
+                  rich_markup_mode=None, pretty_exceptions_enable=False)
 app.add_typer(mappings_app, name="mappings")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(keys_app, name="keys", help="GOST keys and certificates: make a test key, hash, expiry.")
@@ -40,7 +44,7 @@ def serve(
     config: Path | None = ConfigOption,
     sandbox: bool = typer.Option(False, "--sandbox", help="Also serve the sandbox peers on loopback."),
     host: str | None = typer.Option(None, help="Listen address (default 127.0.0.1)."),
-    port: int | None = typer.Option(None, help="Listen port (default 8080)."),
+    port: int | None = typer.Option(None, min=1, max=65535, help="Listen port (default 8080)."),
     workers: int = typer.Option(1, "--workers", min=1, max=64,
                                 help="Worker processes on one socket (about one per core; see docs/performance.md)."),
 ) -> None:
@@ -58,7 +62,10 @@ def sandbox(
     """Serve only the sandbox peers (the bridge runs elsewhere, e.g. several instances)."""
     from bridge.cli._serve import serve_sandbox_blocking
 
-    serve_sandbox_blocking(_settings(config), write_config)
+    settings = _settings(config)
+    if write_config is not None and not write_config.parent.is_dir():
+        raise ConfigError([f"--write-config: {write_config.parent} is not a directory"])
+    serve_sandbox_blocking(settings, write_config)
 
 
 @app.command()
@@ -91,7 +98,8 @@ def demo(
     try:
         upstreams = {name: u["base_url"] for name, u in httpx.get(f"{base}/admin/upstreams", timeout=5).json().items()}
     except httpx.HTTPError:
-        typer.echo(f"no bridge answers at {base}: start it first with `make run`", err=True)
+        typer.echo(f"--url: no bridge answers at {base}: start it first with `make run` "
+                   "(PORT=… for another port), or give its address with --url", err=True)
         raise typer.Exit(1) from None
     for name in settings.adapters:
         typer.echo(f"═══ {name} ═══")
@@ -155,4 +163,6 @@ def db_upgrade(config: Path | None = ConfigOption) -> None:
 
 
 def main() -> None:
-    sys.exit(app())
+    from bridge.cli._errors import run
+
+    sys.exit(run(app, sys.argv[1:]))

@@ -66,8 +66,9 @@ from uvicorn.supervisors import Multiprocess, multiprocess
 
 from bridge.adapters import load_adapter
 from bridge.cli import worker_run_dir
+from bridge.cli._listen import bind_listener
 from bridge.cli._serve import freeze_startup_heap
-from bridge.config import Settings
+from bridge.config import ConfigError, Settings
 from bridge.metrics import counts_in_files, worker_exited
 from bridge.observability import configure_logging, get_logger
 
@@ -235,8 +236,8 @@ def serve_workers(settings: Settings, workers: int) -> None:
     configure_logging(settings.log_level)
     log = get_logger("bridge.serve")
     if settings.sandbox:
-        raise SystemExit("bridge serve: --workers cannot serve the sandbox peers too; run them with "
-                         "`bridge sandbox --write-config FILE` and point the bridge at them")
+        raise ConfigError(["--workers: cannot serve the sandbox peers too (sandbox is on); run them with "
+                           "`bridge sandbox --write-config FILE` and point the bridge at them"])
     run_dir = worker_run_dir()  # bridge.cli.main made it before the imports; else here, and then we spawn
     fork = counts_in_files()
     if fork:
@@ -249,7 +250,7 @@ def serve_workers(settings: Settings, workers: int) -> None:
         workers=workers, access_log=False, log_config=None, lifespan="on", timeout_graceful_shutdown=10,
         proxy_headers=False,   # forwarding headers count only from trusted_proxies, checked by the bridge
     )
-    socket = config.bind_socket()
+    socket = bind_listener(settings.host, settings.port, "port")
     log.info("bridge.listening", url=f"http://{settings.host}:{settings.port}", workers=workers,
              start="fork" if fork else "spawn", run_dir=str(run_dir))
     supervisor = _Supervisor(config, sockets=[socket], fork=fork)

@@ -8,6 +8,7 @@ they never sit in the YAML or the repository.
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import os
 from pathlib import Path
@@ -19,7 +20,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from bridge.clock import Clock, FileClock, system_clock
 from bridge.delivery import RetryPolicy, Timeouts, TlsTrust, UpstreamConfig
-from bridge.yamlfile import YamlFileError, load_yaml
+from bridge.yamlfile import YamlDocument, YamlFileError, load_yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -133,6 +134,11 @@ class ClientSettings(BaseModel):
                 raise ValueError(f"allow_ips: {network!r} is not an address or CIDR") from None
         return self
 
+    @field_validator("password_file")
+    @classmethod
+    def _password_file_readable(cls, value: Path | None) -> Path | None:
+        return _readable_file(value)
+
     def password_value(self) -> str | None:
         if self.password_file is not None:
             return self.password_file.read_text(encoding="utf-8").strip()
@@ -165,7 +171,9 @@ class Settings(BaseSettings):
     shutdown_seconds: float = Field(10.0, gt=0, description="how long to wait on SIGTERM for the deliveries under way")
     sandbox: bool = False
     sandbox_host: str = "127.0.0.1"
-    sandbox_base_port: int = Field(8090, ge=1, le=65500)
+    # The sandbox peers' first port (each further peer one up); unset: free ports the system picks,
+    # logged as sandbox.peer and written into the upstreams the bridge uses (docs/operations.md).
+    sandbox_base_port: int | None = Field(None, ge=1, le=65500)
     sandbox_dir: Path = Path("var") / "sandbox"   # sandbox keys and certificates
     # Who may call: МИС clients (none: anyone — development only), proxies whose forwarding headers count.
     clients: list[ClientSettings] = Field(default_factory=list)
@@ -199,6 +207,31 @@ class Settings(BaseSettings):
 
     def clock(self) -> Clock:
         return system_clock if self.test_clock_file is None else FileClock(self.test_clock_file)
+
+    @field_validator("pseudonym_key_file", "admin_token_file", "metrics_token_file")
+    @classmethod
+    def _secret_file_readable(cls, value: Path | None) -> Path | None:
+        return _readable_file(value)
+
+    @field_validator("database_url")
+    @classmethod
+    def _store_url(cls, value: str) -> str:
+        """A URL SQLAlchemy can parse and has a dialect for (the store opens it at start-up)."""
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+        try:
+            url = make_url(value)
+        except ArgumentError:
+            raise ValueError("not a database URL; expected e.g. sqlite:///var/bridge.db or "
+                             "postgresql://user@host:5432/name") from None
+        if url.get_backend_name() not in ("sqlite", "postgresql", "postgres"):
+            raise ValueError(f"unsupported database {url.get_backend_name()!r}: use sqlite:/// or postgresql://")
+        try:
+            url.get_dialect()
+        except NoSuchModuleError:
+            raise ValueError(f"no driver for {url.drivername!r}: use sqlite:/// or postgresql://") from None
+        return value
 
     @field_validator("log_level")
     @classmethod
@@ -234,7 +267,9 @@ class Settings(BaseSettings):
 
     def upstream(self, name: str) -> UpstreamConfig:
         if name not in self.upstreams:
-            raise ConfigError([f"upstreams.{name}: no such upstream configured"])
+            raise ConfigError([f"upstreams.{name}.base_url: not set; set it in the config file or "
+                               f"{_env_name(('upstreams', name, 'base_url'))}, or use the sandbox peers "
+                               "(`bridge serve --sandbox`, BRIDGE_SANDBOX=true)"])
         return self.upstreams[name].to_upstream_config(name)
 
 
@@ -253,8 +288,11 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
     if config_file is not None:
         try:
             doc = load_yaml(config_file)
-        except (YamlFileError, OSError) as exc:
+        except YamlFileError as exc:
             raise ConfigError([str(exc)]) from None
+        except OSError as exc:
+            raise ConfigError([f"{config_file}: {exc.strerror or exc} (the file named by --config or "
+                               "BRIDGE_CONFIG)"]) from None
         if doc.data is not None and not isinstance(doc.data, dict):
             raise ConfigError([f"{config_file}:1: the file must be a mapping of settings"])
         values.update(doc.data or {})
@@ -269,14 +307,46 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
         problems = []
         for err in exc.errors():
             loc = tuple(err["loc"])
-            where = "environment or default"
-            if doc is not None and config_file is not None:
-                line = doc.line_of(loc) or doc.line_of(loc[:1])
-                if line is not None:
-                    where = f"{config_file}:{line}"
             field_name = ".".join(str(p) for p in loc)
-            problems.append(f"{where}: {field_name}: {err['msg']}")
+            reason = err["msg"].removeprefix("Value error, ")
+            if err["type"] == "extra_forbidden":
+                reason = _not_a_setting(str(loc[-1]))
+            problems.append(f"{_origin(loc, config_file, doc, overrides)}: {field_name}: {reason}")
         raise ConfigError(problems) from None
+
+
+def _not_a_setting(name: str) -> str:
+    """What to say of an unknown key: a typo of a setting, most often."""
+    known = {*Settings.model_fields, *UpstreamSettings.model_fields, *ClientSettings.model_fields}
+    close = difflib.get_close_matches(name, sorted(known), n=1)
+    return f"not a setting; did you mean {close[0]}?" if close else "not a setting of the bridge"
+
+
+def _env_name(loc: tuple[Any, ...]) -> str:
+    return "BRIDGE_" + "__".join(str(part).upper() for part in loc)
+
+
+def _origin(loc: tuple[Any, ...], config_file: Path | None, doc: YamlDocument | None,
+            overrides: dict[str, Any]) -> str:
+    """Where a setting's value came from, in the precedence order: the environment variable,
+    the command line, the YAML file (file:line), else the default."""
+    for depth in range(len(loc), 0, -1):
+        if _env_name(loc[:depth]) in os.environ:
+            return f"environment {_env_name(loc[:depth])}"
+    if loc and loc[0] in overrides:
+        return f"command line --{str(loc[0]).replace('_', '-')}"
+    if doc is not None and config_file is not None:
+        line = doc.line_of(loc) or doc.line_of(loc[:1])
+        if line is not None:
+            return f"{config_file}:{line}"
+    return "default"
+
+
+def _readable_file(path: Path | None) -> Path | None:
+    """A secret file must be there when the bridge starts (it is read then, not at the first call)."""
+    if path is not None and not (path.is_file() and os.access(path, os.R_OK)):
+        raise ValueError(f"{path} is not a readable file")
+    return path
 
 
 def _secret_value(value: SecretStr | None, path: Path | None) -> str | None:

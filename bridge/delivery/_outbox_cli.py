@@ -15,7 +15,6 @@ from typing import Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from sqlalchemy.exc import SQLAlchemyError
 
 from bridge.delivery._outbox import Outbox
 from bridge.delivery._outbox_types import REPLAYABLE, STATES, OutboxMessage
@@ -37,11 +36,8 @@ def _outbox(config: Path | None) -> Iterator[Outbox]:
     from bridge.cli._common import settings_or_exit
 
     store = Store(settings_or_exit(config).database_url)
-    try:
+    try:   # a store that fails is said by bridge.cli._errors (database_url, what to do)
         yield Outbox(store)
-    except SQLAlchemyError as exc:
-        typer.echo(f"store: {type(exc).__name__} (is it reachable and migrated? `bridge db upgrade`)", err=True)
-        raise typer.Exit(1) from None
     finally:
         store.dispose()
 

@@ -27,7 +27,8 @@ def _group() -> None:
 @app.command("test")
 def test_command(
     directory: Annotated[
-        Path, typer.Option("--dir", help="Directory with the mapping files (searched recursively).")
+        Path, typer.Option("--dir", exists=True, file_okay=False,
+                           help="Directory with the mapping files (searched recursively).")
     ] = Path("mappings"),
 ) -> None:
     """Load every mapping and check each example both ways; exit 1 if anything fails."""

@@ -137,6 +137,7 @@ def test_bridge_demo_shows_the_booking_screen_by_screen(bridge: BridgeProcess) -
     import sys
 
     from tests.bridgeproc import ROOT
+    from tests.demotext import assert_reads_right
 
     out = subprocess.run([sys.executable, "-m", "bridge", "demo", "--url", bridge.url], capture_output=True,
                          text=True, cwd=ROOT, timeout=240, env=bridge.env)
@@ -146,3 +147,4 @@ def test_bridge_demo_shows_the_booking_screen_by_screen(bridge: BridgeProcess) -
                    "Проверьте запись на ТМК:", "Вы записаны на ТМК. Номер записи: ТМК-",
                    "[Предстоящие записи]  [Главное меню]"):
         assert screen in text, screen
+    assert_reads_right(text)   # every adapter's demo, not only the bot's (tests/demotext.py)

@@ -18,6 +18,7 @@ from adapters.hubservice import PatientData, PatientRef, ScheduleClient, Schedul
 from adapters.max.tmk._people import Account, Person
 from adapters.max.tmk._screens import Option, day_text
 from bridge.delivery import UpstreamUnavailable
+from bridge.russian import quantity
 
 T = TypeVar("T")
 UNAVAILABLE = ("Расписание медицинских организаций сейчас недоступно. Попробуйте через несколько минут "
@@ -145,8 +146,8 @@ class BookingFlow:
             days = {s.start.date() for s in slots if s.telemedicine and s.start > now}
         usable = sorted(d for d in offered if d in days)
         if not usable:
-            raise StepProblem("date", f"У врача нет свободных дат для ТМК в ближайшие {self._days} дней. "
-                                      "Выберите другого врача.")
+            ahead = quantity(self._days, "день", "дня", "дней")
+            raise StepProblem("date", f"У врача нет свободных дат для ТМК на {ahead} вперёд. Выберите другого врача.")
         return Step("date", "Выберите дату консультации:",
                     tuple(Option(f"t:{d.isoformat()}", day_text(d)) for d in usable), per_row=2)
 

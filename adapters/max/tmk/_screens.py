@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from adapters.max._types import Button, CallbackButton, InlineKeyboard, LinkButton, NewMessage, RequestContactButton
+from bridge.russian import quantity
 
 WEEKDAYS = ("пн", "вт", "ср", "чт", "пт", "сб", "вс")
 MONTHS = ("января", "февраля", "марта", "апреля", "мая", "июня", "июля", "августа", "сентября", "октября",
@@ -80,7 +81,8 @@ class Screens:
     def login(self, url: str, minutes: int) -> NewMessage:
         return NewMessage(
             "Спасибо! Теперь войдите через Госуслуги: бот получит ваши ФИО, дату рождения, СНИЛС и сведения "
-            f"о детях, чтобы записать вас к врачу. Ссылка действует {minutes} минут и только для вас.",
+            "о детях, чтобы записать вас к врачу. "
+            f"Ссылка действует {quantity(minutes, 'минуту', 'минуты', 'минут')} и только для вас.",
             keyboard=InlineKeyboard.of([LinkButton("Войти через Госуслуги", url)],
                                        [self.button("Получить новую ссылку", "relink")]))
 
@@ -127,7 +129,8 @@ class Screens:
         return NewMessage(text, keyboard=InlineKeyboard.of(*rows))
 
     def expired(self, minutes: int, who: str) -> NewMessage:
-        return self.main_menu(who, f"Запись прервана: прошло больше {minutes} минут без действий. Начните заново.")
+        waited = quantity(minutes, "минуты", "минут", "минут")   # after «больше»: the genitive
+        return self.main_menu(who, f"Запись прервана: прошло больше {waited} без действий. Начните заново.")
 
     def stale(self, who: str) -> NewMessage:
         return self.main_menu(who, "Эта кнопка из прежнего меню и больше не действует.")
