@@ -38,7 +38,7 @@ class Case:
 # Every command that reads the configuration (a message id where one is needed).
 CONFIGURED = [
     ["serve"], ["serve", "--sandbox"], ["sandbox"], ["check"], ["demo"], ["audit"], ["db", "upgrade"],
-    ["wsdl", "diff"], ["wsdl", "freeze"], ["jobs", "list"], ["jobs", "run", "egisz.intake"],
+    ["wsdl", "diff"], ["wsdl", "freeze"], ["wsdl", "lint"], ["jobs", "list"], ["jobs", "run", "egisz.intake"],
     ["outbox", "list"], ["outbox", "show", "m-1"], ["outbox", "replay", "m-1"], ["outbox", "drop", "m-1"],
     ["outbox", "stats"], ["outbox", "purge"],
 ]
@@ -131,6 +131,7 @@ def _corpus(tmp: Path, busy: int, closed: int) -> list[Case]:
         (["outbox", "drop"], ("'message_id'",), {}),
         (["outbox", "stats", "--bogus"], ("--bogus",), {}),
         (["wsdl", "freeze", "--bogus"], ("--bogus",), {}),
+        (["wsdl", "lint", str(tmp / "absent.wsdl")], ("absent.wsdl",), {}),
         (["keys", "show", str(tmp / "absent.pem")], ("absent.pem",), {}),
         (["keys", "hash", str(tmp / "malformed.yaml")], ("malformed.yaml", "X.509"), {}),
         (["keys", "generate", "--out-key", "k.pem"], ("--out-cert",), {}),
