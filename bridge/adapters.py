@@ -14,11 +14,12 @@ from typing import Any, Protocol
 
 from fastapi import APIRouter
 
+from bridge.asgi import ASGIApp
 from bridge.clock import Clock, system_clock
 from bridge.config import ConfigError, Settings
-from bridge.delivery import Outbox, Upstream
+from bridge.delivery import Upstream
 from bridge.mapping import MappingSet
-from bridge.sandbox._faults import ASGIApp
+from bridge.outbox import Outbox
 from bridge.scheduling import Scheduler
 from bridge.soap import SoapService
 from bridge.store import OneTimeTokens, OperationJournal, Pseudonymizer, Store

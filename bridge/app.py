@@ -20,13 +20,13 @@ from starlette.routing import Route
 
 from bridge._guard import AccessGuard
 from bridge.adapters import Adapter, AdapterContext, load_adapter
+from bridge.asgi import ASGIApp, Receive, Scope, Send
 from bridge.config import Settings
-from bridge.delivery import Outbox, WorkerPool
-from bridge.delivery._outbox_admin import admin_routes as outbox_admin_routes
 from bridge.mapping import MappingSet
 from bridge.metrics import exposition
 from bridge.observability import bind_request_id, get_logger
-from bridge.sandbox._faults import ASGIApp, Receive, Scope, Send
+from bridge.outbox import Outbox, WorkerPool
+from bridge.outbox import admin_routes as outbox_admin_routes
 from bridge.scheduling import Job, JobRuns, Scheduler
 from bridge.scheduling._admin import admin_routes as jobs_admin_routes
 from bridge.soap import AccessPolicy, Client, SoapEndpoint, SoapPostsFirst, SoapService, WsgiOneHop

@@ -31,8 +31,9 @@ from adapters.egisz._model import (
 )
 from adapters.egisz._schema import Application
 from adapters.egisz._upstream import AttachmentUpstream, ReplyRejected
-from bridge.delivery import Delivered, Outbox, OutboxMessage, Rejected, Retry, UpstreamUnavailable
+from bridge.delivery import UpstreamUnavailable
 from bridge.errors import InvalidField, RuleViolation
+from bridge.outbox import Delivered, Outbox, OutboxMessage, Rejected, Retry
 from bridge.store import Store
 
 KIND = "egisz.reply"

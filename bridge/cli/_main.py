@@ -11,9 +11,9 @@ from bridge.cli._audit import audit
 from bridge.cli._check import check_all, check_warnings
 from bridge.cli._common import settings_or_exit
 from bridge.cli._jobs import app as jobs_app
+from bridge.cli._outbox import app as outbox_app
 from bridge.cli._serve import serve_blocking
 from bridge.config._settings import config_file_from_env
-from bridge.delivery._outbox_cli import app as outbox_app
 from bridge.mapping._cli import app as mappings_app
 from bridge.signing._cli import app as keys_app
 

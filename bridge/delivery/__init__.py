@@ -1,4 +1,7 @@
-"""The delivery path: every call from the bridge to an upstream goes through here."""
+"""The delivery path: every call from the bridge to an upstream goes through here (``Upstream``).
+
+Deliveries that must never be lost wait in ``bridge.outbox``, whose handlers call through here too.
+"""
 
 from bridge.delivery._errors import (
     CircuitOpen,
@@ -10,23 +13,12 @@ from bridge.delivery._errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from bridge.delivery._outbox import Outbox
-from bridge.delivery._outbox_types import Delivered, Enqueued, OutboxMessage, OutboxStats, Outcome, Rejected, Retry
-from bridge.delivery._outbox_workers import WorkerPool
 from bridge.delivery._policy import RetryPolicy, parse_retry_after
 from bridge.delivery._upstream import RetryAnswer, Timeouts, Upstream, UpstreamConfig, new_idempotency_key
 
 __all__ = [
     "CircuitOpen",
-    "Delivered",
     "DeliveryError",
-    "Enqueued",
-    "Outbox",
-    "OutboxMessage",
-    "OutboxStats",
-    "Outcome",
-    "Rejected",
-    "Retry",
     "RetryAnswer",
     "RetryPolicy",
     "Timeouts",
@@ -38,7 +30,6 @@ __all__ = [
     "UpstreamServerError",
     "UpstreamTimeout",
     "UpstreamUnavailable",
-    "WorkerPool",
     "new_idempotency_key",
     "parse_retry_after",
 ]

@@ -208,7 +208,7 @@ def old_applications(bridge: BridgeProcess) -> None:
 
 def stuck_outbox(bridge: BridgeProcess, count: int) -> None:
     """Messages of a kind no instance handles, written two hours ago: they wait forever."""
-    from bridge.delivery import Outbox
+    from bridge.outbox import Outbox
     from bridge.store import Store
 
     config = yaml.safe_load((bridge.log_path.parent / "bridge.yaml").read_text(encoding="utf-8"))

@@ -23,7 +23,8 @@ from adapters.max.tmk import TmkBot, TmkSettings
 from adapters.max.tmk._people import Account, Person
 from adapters.max.tmk._script import MessengerUser
 from adapters.sferum import SferumClient, SferumWorld, create_sferum_sandbox
-from bridge.delivery import Outbox, RetryPolicy, Upstream, UpstreamConfig
+from bridge.delivery import RetryPolicy, Upstream, UpstreamConfig
+from bridge.outbox import Outbox
 from bridge.store import OneTimeTokens, Pseudonymizer, Store
 
 with warnings.catch_warnings():

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 
 from adapters.max.tmk import _tables as t
 from adapters.max.tmk._people import Person
-from bridge.delivery import Outbox
+from bridge.outbox import Outbox
 from bridge.store import Sealer, Store, as_utc
 
 REMINDER = "tmk.reminder"

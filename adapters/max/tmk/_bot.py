@@ -22,8 +22,9 @@ from adapters.max.tmk._reminders import LATE_AFTER, Reminders
 from adapters.max.tmk._settings import TmkSettings
 from adapters.max.tmk._upcoming import Upcoming
 from adapters.sferum import SferumClient
-from bridge.delivery import Outbox, UpstreamUnavailable
+from bridge.delivery import UpstreamUnavailable
 from bridge.observability import get_logger
+from bridge.outbox import Outbox
 from bridge.store import OneTimeTokens, Pseudonymizer, Sealer, Store
 
 _log = get_logger("adapters.max.tmk")

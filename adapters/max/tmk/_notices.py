@@ -20,8 +20,9 @@ from adapters.max.tmk._bookings import BOOKED, CANCELLED, FINISHED, REMINDER, Bo
 from adapters.max.tmk._people import Person
 from adapters.max.tmk._records import LinkedUser, Records
 from adapters.max.tmk._screens import Screens, moment_text
-from bridge.delivery import Outbox, UpstreamUnavailable
+from bridge.delivery import UpstreamUnavailable
 from bridge.errors import InvalidField, RuleViolation
+from bridge.outbox import Outbox
 from bridge.soap import current_caller
 
 

@@ -22,8 +22,9 @@ from adapters.max.tmk._bookings import BEFORE, BOOKED, Booking, Bookings
 from adapters.max.tmk._chats import ChatUnavailable, ConsultationChats
 from adapters.max.tmk._records import Records
 from adapters.max.tmk._screens import moment_text
-from bridge.delivery import Delivered, OutboxMessage, Outcome, Rejected, Retry, UpstreamUnavailable
+from bridge.delivery import UpstreamUnavailable
 from bridge.observability import get_logger
+from bridge.outbox import Delivered, OutboxMessage, Outcome, Rejected, Retry
 
 _log = get_logger("adapters.max.tmk")
 LATE_AFTER = timedelta(seconds=60)

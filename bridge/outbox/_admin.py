@@ -21,8 +21,8 @@ from typing import Any, Literal
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse, Response
 
-from bridge.delivery._outbox import Outbox
-from bridge.delivery._outbox_types import REPLAYABLE
+from bridge.outbox._outbox import Outbox
+from bridge.outbox._types import REPLAYABLE
 
 State = Literal["pending", "delivered", "rejected", "dead"]
 ReplayableState = Literal["dead", "rejected"]

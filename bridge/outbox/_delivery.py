@@ -47,9 +47,10 @@ from typing import Any
 from sqlalchemy import tuple_, update
 from sqlalchemy.orm import Session
 
-from bridge.delivery._outbox_claim import TABLE, Lease, finish
-from bridge.delivery._outbox_metrics import DELIVERIES, DELIVERY_SECONDS
-from bridge.delivery._outbox_types import (
+from bridge.observability import get_logger
+from bridge.outbox._claim import TABLE, Lease, finish
+from bridge.outbox._metrics import DELIVERIES, DELIVERY_SECONDS
+from bridge.outbox._types import (
     DEAD,
     DELIVERED,
     PENDING,
@@ -62,7 +63,6 @@ from bridge.delivery._outbox_types import (
     Retry,
     clip,
 )
-from bridge.observability import get_logger
 
 _log = get_logger("bridge.outbox")
 C = TABLE.c

@@ -1,4 +1,4 @@
-"""``bridge outbox ...``: look at the outbox, replay or drop dead letters (the lead mounts :data:`app`).
+"""``bridge outbox ...``: look at the outbox, replay or drop dead letters (``_main`` mounts :data:`app`).
 
 Every command opens the store named by the configuration (``--config`` or ``BRIDGE_CONFIG``,
 ``BRIDGE_DATABASE_URL``) and changes nothing but the outbox.
@@ -17,8 +17,8 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlalchemy.exc import SQLAlchemyError
 
-from bridge.delivery._outbox import Outbox
-from bridge.delivery._outbox_types import REPLAYABLE, STATES, OutboxMessage
+from bridge.cli._common import settings_or_exit
+from bridge.outbox import REPLAYABLE, STATES, Outbox, OutboxMessage
 from bridge.store import Store
 
 __all__ = ["app"]
@@ -34,8 +34,6 @@ ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", help="YAML 
 
 @contextmanager
 def _outbox(config: Path | None) -> Iterator[Outbox]:
-    from bridge.cli._common import settings_or_exit
-
     store = Store(settings_or_exit(config).database_url)
     try:
         yield Outbox(store)

@@ -13,8 +13,8 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
-from bridge.delivery._outbox_types import STATES, OutboxStats
 from bridge.observability import get_logger
+from bridge.outbox._types import STATES, OutboxStats
 
 _log = get_logger("bridge.outbox")
 

@@ -25,8 +25,8 @@ from typing import Any, cast
 from sqlalchemy import ColumnElement, Row, Table, Update, and_, bindparam, exists, literal, or_, select, tuple_, update
 from sqlalchemy.orm import Session
 
-from bridge.delivery._outbox_types import DELIVERED, PENDING, OutboxMessage
-from bridge.store._outbox_schema import OutboxRow
+from bridge.outbox._schema import OutboxRow
+from bridge.outbox._types import DELIVERED, PENDING, OutboxMessage
 from bridge.store._time import as_utc
 
 TABLE = cast(Table, OutboxRow.__table__)

@@ -31,11 +31,12 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from bridge.delivery._errors import DeliveryError
-from bridge.delivery._outbox_claim import COLUMNS, TABLE, Lease, aware, claim, release, to_message
-from bridge.delivery._outbox_delivery import RECORD_WINDOW, Answered, Policy, Prepare, Recorder
-from bridge.delivery._outbox_metrics import OutboxCollector, register_collector, unregister_collector
-from bridge.delivery._outbox_types import (
+from bridge.delivery import DeliveryError
+from bridge.observability import get_logger
+from bridge.outbox._claim import COLUMNS, TABLE, Lease, aware, claim, release, to_message
+from bridge.outbox._delivery import RECORD_WINDOW, Answered, Policy, Prepare, Recorder
+from bridge.outbox._metrics import OutboxCollector, register_collector, unregister_collector
+from bridge.outbox._types import (
     DEAD,
     DELIVERED,
     PENDING,
@@ -49,8 +50,7 @@ from bridge.delivery._outbox_types import (
     Rejected,
     Retry,
 )
-from bridge.delivery._outbox_workers import WorkerPool
-from bridge.observability import get_logger
+from bridge.outbox._workers import WorkerPool
 from bridge.store import Store
 
 _log = get_logger("bridge.outbox")
@@ -69,7 +69,7 @@ class Outbox:
     run on the same (real) time. ``lease_seconds`` must exceed the longest a handler may take
     (the upstream's whole retry budget); a worker hands back what it claimed but has not started
     once half of the lease is gone. Outcomes are written a group at a time, a group waiting at most
-    ``record_window`` seconds (bridge/delivery/_outbox_delivery.py); 0 writes each on its own.
+    ``record_window`` seconds (bridge/outbox/_delivery.py); 0 writes each on its own.
     """
 
     def __init__(
