@@ -7,7 +7,7 @@ An adapter is a package ``adapters.<name>`` exposing ``adapter``, an object with
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -68,8 +68,9 @@ class SandboxPeers:
 class Adapter(Protocol):
     name: str
     upstreams: tuple[str, ...]
-    # An alembic branch of the adapter's own tables (labelled with its name), or None.
-    migrations: Path | None
+    # Where the alembic revisions of the adapter's own tables live (its branch, labelled with its name), and
+    # of any branch its revisions follow (a client package's tables it uses); () when it keeps none.
+    migrations: tuple[Path, ...]
 
     def check_settings(self, settings: dict[str, Any]) -> list[str]:
         """Problems in this adapter's section of the configuration, as 'field: reason'."""
@@ -94,6 +95,11 @@ class Adapter(Protocol):
         ...
 
 
+def migration_paths(adapters: Iterable[Adapter]) -> list[Path]:
+    """The version locations of these adapters' tables, each once (two adapters may share a client's)."""
+    return list(dict.fromkeys(path for adapter in adapters for path in adapter.migrations))
+
+
 def load_adapter(name: str) -> Adapter:
     try:
         module = importlib.import_module(f"adapters.{name}")
@@ -101,5 +107,8 @@ def load_adapter(name: str) -> Adapter:
         raise ConfigError([f"adapters: unknown adapter '{name}' (no package adapters.{name})"]) from None
     adapter: Adapter | None = getattr(module, "adapter", None)
     if adapter is None:
-        raise ConfigError([f"adapters: package adapters.{name} has no 'adapter' object"])
+        # A package that was an adapter once may say what to configure instead.
+        moved: str | None = getattr(module, "ADAPTER_MOVED", None)
+        raise ConfigError([f"adapters: '{name}' is not an adapter: {moved}" if moved
+                           else f"adapters: package adapters.{name} has no 'adapter' object"])
     return adapter

@@ -19,7 +19,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.routing import Route
 
 from bridge._guard import AccessGuard
-from bridge.adapters import Adapter, AdapterContext, load_adapter
+from bridge.adapters import Adapter, AdapterContext, load_adapter, migration_paths
 from bridge.asgi import ASGIApp, Receive, Scope, Send
 from bridge.config import Settings
 from bridge.mapping import MappingSet
@@ -120,7 +120,7 @@ def build_context(settings: Settings, store: Store | None = None) -> tuple[Adapt
     """Everything adapters need, the store migrated: for the server and for CLI commands alike."""
     store = store or Store(settings.database_url)
     adapters = [load_adapter(name) for name in settings.adapters]
-    store.upgrade([a.migrations for a in adapters if a.migrations is not None])
+    store.upgrade(migration_paths(adapters))
     secret = settings.pseudonym_secret()
     clock = settings.clock()
     outbox = Outbox(store, max_attempts=settings.outbox_max_attempts, backoff_initial=settings.outbox_backoff_initial,

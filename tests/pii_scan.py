@@ -107,9 +107,9 @@ def _person(found: list[Planted], source: str, *, last: str | None = None, first
 def planted_values() -> list[Planted]:
     """Every personal value and secret the test suite plants, in every format."""
     from adapters.esia.sandbox._people import PEOPLE as ESIA_PEOPLE
-    from adapters.hubservice.sandbox._data import DOCTORS
+    from adapters.hubservice.sandbox import DOCTORS
     from adapters.hubservice.sandbox._data import PEOPLE as MIS_PEOPLE
-    from adapters.max import _sandboxing as max_sandbox
+    from adapters.tmk import sandbox as tmk_sandbox
     from tests.conftest import make_patient
 
     found: list[Planted] = []
@@ -140,9 +140,9 @@ def planted_values() -> list[Planted]:
                 snils=doctor.snils, phones=[doctor.phone] if doctor.phone else [])
     for planted in _tmk_dialog_people():
         found.append(planted)
-    for secret in (max_sandbox.TOKEN, max_sandbox.WEBHOOK_SECRET, max_sandbox.SCHEDULE_GUID, max_sandbox.SFERUM_TOKEN,
+    for secret in (tmk_sandbox.TOKEN, tmk_sandbox.WEBHOOK_SECRET, tmk_sandbox.SCHEDULE_GUID, tmk_sandbox.SFERUM_TOKEN,
                    "integration-test-pseudonym-key-0123456789"):
-        found.append(Planted(secret, "secret", "sandbox settings (adapters/max/_sandboxing.py, tests/bridgeproc.py)"))
+        found.append(Planted(secret, "secret", "sandbox settings (adapters/tmk/sandbox, tests/bridgeproc.py)"))
     unique: dict[str, Planted] = {}
     for planted in found:
         if len(planted.value) >= 5:   # shorter values are not specific enough to mean a leak

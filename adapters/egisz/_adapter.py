@@ -31,7 +31,7 @@ SANDBOX_MO = "1.2.643.5.1.13.13.12.2.22.1234"
 class EgiszAdapter:
     name = "egisz"
     upstreams = (UPSTREAM,)
-    migrations = Path(__file__).with_name("migrations")
+    migrations = (Path(__file__).with_name("migrations"),)
 
     def check_settings(self, settings: dict[str, Any]) -> list[str]:
         try:

@@ -28,7 +28,7 @@ LOGIN_CONSUMERS = "esia.login.consumers"   # context.components: purpose prefix 
 class EsiaAdapter:
     name = "esia"
     upstreams = (ACCOUNTS_UPSTREAM, OAUTH_UPSTREAM)
-    migrations = None
+    migrations = ()
 
     def check_settings(self, settings: dict[str, Any]) -> list[str]:
         try:

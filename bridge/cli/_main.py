@@ -123,12 +123,11 @@ def wsdl_diff(config: Path | None = ConfigOption) -> None:
 @db_app.command("upgrade")
 def db_upgrade(config: Path | None = ConfigOption) -> None:
     """Migrate the store to the newest schema: the core's tables and every configured adapter's."""
-    from bridge.adapters import load_adapter
+    from bridge.adapters import load_adapter, migration_paths
     from bridge.store import Store
 
     settings = _settings(config)
-    migrations = [m for m in (load_adapter(name).migrations for name in settings.adapters) if m is not None]
-    Store(settings.database_url).upgrade(migrations)
+    Store(settings.database_url).upgrade(migration_paths(load_adapter(name) for name in settings.adapters))
     typer.echo("store is at the newest revision")
 
 

@@ -144,9 +144,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[BridgeProc
     fast = {"base_url": "http://placeholder.invalid", "circuit_fail_max": 3, "circuit_reset_seconds": 300,
             "max_attempts": 2, "backoff_initial": 0.05, "backoff_max": 0.1, "read_timeout": 3}
     bridge = start_bridge(tmp / "bridge", config={
-        "adapters": ["esia", "egisz", "max"],
+        "adapters": ["esia", "egisz", "tmk"],
         "test_clock_file": str(tmp / "bridge" / "clock"),
-        "adapter_settings": {"max": {"consultation_platform": "sferum"}},
+        "adapter_settings": {"tmk": {"consultation_platform": "sferum"}},
         "upstreams": {"esia": fast, "egisz": fast},
         "outbox_max_attempts": 1,          # one failed delivery makes a dead letter
         "outbox_backoff_initial": 0.1, "outbox_backoff_max": 0.5,
@@ -228,7 +228,7 @@ def stuck_outbox(bridge: BridgeProcess, count: int) -> None:
 def bot_traffic(bridge: BridgeProcess) -> None:
     """A parent books a ТМК for a child in the sandbox MAX (one dialog error on the way), the shared clock
     moves to 15 minutes before (reminder, Sferum chat), and the МИС sends a sick-leave invitation."""
-    from adapters.max.tmk._script import MessengerUser
+    from adapters.tmk.sandbox import MessengerUser
     from bridge.clock import FileClock
 
     wait_until("the bot's webhook subscription", lambda: httpx.get(

@@ -12,20 +12,28 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from adapters.max._client import MaxBot
-from adapters.max._types import MaxApiError, NewMessage, UserUnreachable
-from adapters.max._webhook import BotStarted, BotStopped, MessageCallback, MessageCreated, Update
-from adapters.max.tmk import _metrics
-from adapters.max.tmk._booking_step import BookingStep
-from adapters.max.tmk._flow import BookingFlow, Step, StepProblem
-from adapters.max.tmk._identity import Identity, LinkOutcome
-from adapters.max.tmk._people import Account, normalise_phone
-from adapters.max.tmk._records import Dialog, LinkedUser, Records
-from adapters.max.tmk._screens import BACK, MENU, Screens
-from adapters.max.tmk._upcoming import Upcoming
+from adapters.max import (
+    BotStarted,
+    BotStopped,
+    MaxApiError,
+    MaxBot,
+    MessageCallback,
+    MessageCreated,
+    NewMessage,
+    Update,
+    UserUnreachable,
+)
+from adapters.tmk import _metrics
+from adapters.tmk._booking_step import BookingStep
+from adapters.tmk._flow import BookingFlow, Step, StepProblem
+from adapters.tmk._identity import Identity, LinkOutcome
+from adapters.tmk._people import Account, normalise_phone
+from adapters.tmk._records import Dialog, LinkedUser, Records
+from adapters.tmk._screens import BACK, MENU, Screens
+from adapters.tmk._upcoming import Upcoming
 from bridge.observability import get_logger
 
-_log = get_logger("adapters.max.tmk")
+_log = get_logger("adapters.tmk")
 MENU_OFFERED = {"p:self": "Себя", "p:other": "Другого человека"}
 
 

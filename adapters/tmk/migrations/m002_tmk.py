@@ -2,6 +2,9 @@
 
 Revision ID: m002
 Revises: m001
+
+Written when the bot lived in adapters/max; it keeps its id and its place after the MAX client's m001
+(adapters/max/migrations) because deployed stores record m002 in alembic_version.
 """
 
 from __future__ import annotations

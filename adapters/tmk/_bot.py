@@ -7,27 +7,26 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from adapters.hubservice import Clinic, ScheduleClient
-from adapters.max._client import MaxBot
-from adapters.max._webhook import MessageCallback, MessageCreated, Update, WebhookRejected, read_webhook
-from adapters.max.tmk import _metrics
-from adapters.max.tmk._booking_step import BookingStep
-from adapters.max.tmk._bookings import REMINDER, Bookings
-from adapters.max.tmk._chats import ConsultationChats
-from adapters.max.tmk._dialog import Conversation
-from adapters.max.tmk._flow import BookingFlow
-from adapters.max.tmk._identity import Identity
-from adapters.max.tmk._notices import Notices
-from adapters.max.tmk._records import Records
-from adapters.max.tmk._reminders import LATE_AFTER, Reminders
-from adapters.max.tmk._settings import TmkSettings
-from adapters.max.tmk._upcoming import Upcoming
+from adapters.max import MaxBot, MessageCallback, MessageCreated, Update, WebhookRejected, read_webhook
 from adapters.sferum import SferumClient
+from adapters.tmk import _metrics
+from adapters.tmk._booking_step import BookingStep
+from adapters.tmk._bookings import REMINDER, Bookings
+from adapters.tmk._chats import ConsultationChats
+from adapters.tmk._dialog import Conversation
+from adapters.tmk._flow import BookingFlow
+from adapters.tmk._identity import Identity
+from adapters.tmk._notices import Notices
+from adapters.tmk._records import Records
+from adapters.tmk._reminders import LATE_AFTER, Reminders
+from adapters.tmk._settings import TmkSettings
+from adapters.tmk._upcoming import Upcoming
 from bridge.delivery import UpstreamUnavailable
 from bridge.observability import get_logger
 from bridge.outbox import Outbox
 from bridge.store import OneTimeTokens, Pseudonymizer, Sealer, Store
 
-_log = get_logger("adapters.max.tmk")
+_log = get_logger("adapters.tmk")
 
 
 class TmkBot:

@@ -7,16 +7,16 @@ from datetime import datetime
 from typing import Any
 
 from adapters.hubservice import PatientRef, ScheduleClient, ScheduleRefused
-from adapters.max._types import NewMessage
-from adapters.max.tmk import _metrics
-from adapters.max.tmk._bookings import Bookings
-from adapters.max.tmk._flow import UNAVAILABLE, BookingFlow
-from adapters.max.tmk._people import Account
-from adapters.max.tmk._screens import Screens, moment_text
+from adapters.max import NewMessage
+from adapters.tmk import _metrics
+from adapters.tmk._bookings import Bookings
+from adapters.tmk._flow import UNAVAILABLE, BookingFlow
+from adapters.tmk._people import Account
+from adapters.tmk._screens import Screens, moment_text
 from bridge.delivery import UpstreamUnavailable
 from bridge.observability import get_logger
 
-_log = get_logger("adapters.max.tmk")
+_log = get_logger("adapters.tmk")
 
 
 class BookingStep:

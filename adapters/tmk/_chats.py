@@ -16,11 +16,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from adapters.max._client import MaxBot
-from adapters.max.tmk import _metrics
-from adapters.max.tmk import _tables as t
-from adapters.max.tmk._bookings import Booking, Bookings
+from adapters.max import MaxBot
 from adapters.sferum import ChatUser, SferumClient
+from adapters.tmk import _metrics
+from adapters.tmk import _tables as t
+from adapters.tmk._bookings import Booking, Bookings
 from bridge.store import Store
 
 

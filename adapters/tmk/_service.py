@@ -11,8 +11,8 @@ from spyne import Application, Array, Boolean, ComplexModel, DateTime, Integer, 
 from spyne import rpc as _spyne_rpc
 from spyne.protocol.soap import Soap11
 
-from adapters.max.tmk._notices import NoticeResult, Notices
-from adapters.max.tmk._people import Person
+from adapters.tmk._notices import NoticeResult, Notices
+from adapters.tmk._people import Person
 from bridge.errors import InvalidField
 from bridge.identifiers import snils_checksum_ok
 from bridge.soap import BridgeServiceBase, SoapService

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from adapters.max.tmk._bookings import Bookings
-from adapters.max.tmk._screens import moment_text
+from adapters.tmk._bookings import Bookings
+from adapters.tmk._screens import moment_text
 
 LINK_FROM = timedelta(minutes=15)
 

@@ -5,11 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from adapters.hubservice.sandbox import create_hubservice_sandbox
-from adapters.hubservice.sandbox._data import DOCTORS
-from adapters.max.sandbox import MaxWorld, create_sandbox_app
-from adapters.max.sandbox._world import BOT_USER_ID, SandboxChat
-from adapters.sferum import SferumWorld, create_sferum_sandbox
+from adapters.hubservice.sandbox import DOCTORS, create_hubservice_sandbox
+from adapters.max.sandbox import BOT_USER_ID, MaxWorld, SandboxChat, create_sandbox_app
+from adapters.sferum.sandbox import SferumWorld, create_sferum_sandbox
 from bridge.adapters import SandboxPeers
 
 TOKEN = "sandbox-max-token"

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from adapters.max.tmk._people import Account, Person, normalise_phone
-from adapters.max.tmk._records import Records
+from adapters.tmk._people import Account, Person, normalise_phone
+from adapters.tmk._records import Records
 from bridge.errors import UpstreamRefused
 from bridge.store import OneTimeTokens, TokenRejected
 

@@ -16,8 +16,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from adapters.max.tmk import _tables as t
-from adapters.max.tmk._people import Account, Person
+from adapters.tmk import _tables as t
+from adapters.tmk._people import Account, Person
 from bridge.store import Pseudonymizer, Sealer, Store, as_utc
 
 

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from adapters.max._types import Button, CallbackButton, InlineKeyboard, LinkButton, NewMessage, RequestContactButton
+from adapters.max import Button, CallbackButton, InlineKeyboard, LinkButton, NewMessage, RequestContactButton
 
 WEEKDAYS = ("пн", "вт", "ср", "чт", "пт", "сб", "вс")
 MONTHS = ("января", "февраля", "марта", "апреля", "мая", "июня", "июля", "августа", "сентября", "октября",

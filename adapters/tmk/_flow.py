@@ -15,8 +15,8 @@ from functools import partial
 from typing import Any, TypeVar
 
 from adapters.hubservice import PatientData, PatientRef, ScheduleClient, ScheduleRefused
-from adapters.max.tmk._people import Account, Person
-from adapters.max.tmk._screens import Option, day_text
+from adapters.tmk._people import Account, Person
+from adapters.tmk._screens import Option, day_text
 from bridge.delivery import UpstreamUnavailable
 
 T = TypeVar("T")

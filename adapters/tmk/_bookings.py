@@ -17,8 +17,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from adapters.max.tmk import _tables as t
-from adapters.max.tmk._people import Person
+from adapters.tmk import _tables as t
+from adapters.tmk._people import Person
 from bridge.outbox import Outbox
 from bridge.store import Sealer, Store, as_utc
 

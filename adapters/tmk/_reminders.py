@@ -15,18 +15,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from adapters.max._client import MaxBot
-from adapters.max._types import CallbackButton, InlineKeyboard, LinkButton, MaxApiError, NewMessage, UserUnreachable
-from adapters.max.tmk import _metrics
-from adapters.max.tmk._bookings import BEFORE, BOOKED, Booking, Bookings
-from adapters.max.tmk._chats import ChatUnavailable, ConsultationChats
-from adapters.max.tmk._records import Records
-from adapters.max.tmk._screens import moment_text
+from adapters.max import CallbackButton, InlineKeyboard, LinkButton, MaxApiError, MaxBot, NewMessage, UserUnreachable
+from adapters.tmk import _metrics
+from adapters.tmk._bookings import BEFORE, BOOKED, Booking, Bookings
+from adapters.tmk._chats import ChatUnavailable, ConsultationChats
+from adapters.tmk._records import Records
+from adapters.tmk._screens import moment_text
 from bridge.delivery import UpstreamUnavailable
 from bridge.observability import get_logger
 from bridge.outbox import Delivered, OutboxMessage, Outcome, Rejected, Retry
 
-_log = get_logger("adapters.max.tmk")
+_log = get_logger("adapters.tmk")
 LATE_AFTER = timedelta(seconds=60)
 HEADLINE = {"24h": "Напоминание: завтра у вас телемедицинская консультация.",
             "15m": "Через 15 минут начнётся телемедицинская консультация."}

@@ -1,4 +1,4 @@
-"""The MAX adapter as the core sees it: the ТМК booking bot (webhook, dialog, reminders, chats) and
+"""The ТМК adapter as the core sees it: the ТМК booking bot (webhook, dialog, reminders, chats) and
 the SOAP face the МИС calls for it. Talks to MAX, to the МИС schedule (HubService) and, when the
 consultation chat lives there, to Sferum; the bot's users log in through the ЕСИА adapter."""
 
@@ -13,11 +13,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
-from adapters.max._client import MaxBot
-from adapters.max._ratelimit import StoreRateLimiter
-from adapters.max._webhook import MAX_BODY_BYTES
-from adapters.max.tmk import TmkBot, TmkSettings, build_service
-from adapters.max.tmk._identity import page, token_problem
+from adapters.max import MAX_BODY_BYTES, MaxBot, StoreRateLimiter
+from adapters.max import MIGRATIONS as MAX_MIGRATIONS
+from adapters.tmk._bot import TmkBot
+from adapters.tmk._identity import page, token_problem
+from adapters.tmk._service import build_service
+from adapters.tmk._settings import TmkSettings
 from bridge.adapters import AdapterContext, SandboxPeers
 from bridge.soap import SoapService
 from bridge.store import TokenRejected
@@ -25,10 +26,11 @@ from bridge.store import TokenRejected
 MAX_UPSTREAM, SCHEDULE_UPSTREAM, SFERUM_UPSTREAM = "max", "hubservice", "sferum"
 
 
-class MaxAdapter:
-    name = "max"
+class TmkAdapter:
+    name = "tmk"
     upstreams = (MAX_UPSTREAM, SCHEDULE_UPSTREAM, SFERUM_UPSTREAM)
-    migrations = Path(__file__).with_name("migrations")
+    # The bot's tables (m002) follow the MAX client's rate-limit slot (m001) on the "max" branch.
+    migrations = (MAX_MIGRATIONS, Path(__file__).with_name("migrations"))
 
     def check_settings(self, settings: dict[str, Any]) -> list[str]:
         try:
@@ -121,12 +123,12 @@ class MaxAdapter:
         return [router]
 
     def sandbox_peers(self, workdir: Path, bridge_url: str) -> SandboxPeers:
-        from adapters.max._sandboxing import sandbox_peers
+        from adapters.tmk.sandbox import sandbox_peers
 
         return sandbox_peers(workdir, bridge_url)
 
     def demo(self, bridge_url: str, sandbox_urls: dict[str, str], say: Callable[[str], None]) -> None:
-        from adapters.max.tmk._demo import run_demo
+        from adapters.tmk._demo import run_demo
 
         run_demo(bridge_url, sandbox_urls, say)
 
@@ -137,4 +139,4 @@ async def _in_thread(work: Callable[[], int]) -> int:
     return await anyio.to_thread.run_sync(work)
 
 
-adapter = MaxAdapter()
+adapter = TmkAdapter()

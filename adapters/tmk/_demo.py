@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import httpx
 
-from adapters.max.tmk._script import MessengerUser, Screen
+from adapters.tmk.sandbox import MessengerUser, Screen
 
 PHONE = "+79132456718"   # the sandbox ЕСИА's mother's verified mobile
 
@@ -23,7 +23,7 @@ def _show(say: Callable[[str], None], title: str, screen: Screen) -> None:
 def run_demo(bridge_url: str, sandbox_urls: dict[str, str], say: Callable[[str], None]) -> None:
     max_url = sandbox_urls.get("max")
     if not max_url:
-        say("MAX: no sandbox MAX (run `bridge serve --sandbox` with the max adapter)")
+        say("MAX: no sandbox MAX (run `bridge serve --sandbox` with the tmk adapter)")
         return
     token = {"Authorization": "sandbox-max-token"}
     deadline = time.monotonic() + 15

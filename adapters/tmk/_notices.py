@@ -13,13 +13,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from adapters.max._client import MaxBot
-from adapters.max._types import InlineKeyboard, NewMessage, UserUnreachable
-from adapters.max.tmk import _metrics
-from adapters.max.tmk._bookings import BOOKED, CANCELLED, FINISHED, REMINDER, Booking, Bookings
-from adapters.max.tmk._people import Person
-from adapters.max.tmk._records import LinkedUser, Records
-from adapters.max.tmk._screens import Screens, moment_text
+from adapters.max import InlineKeyboard, MaxBot, NewMessage, UserUnreachable
+from adapters.tmk import _metrics
+from adapters.tmk._bookings import BOOKED, CANCELLED, FINISHED, REMINDER, Booking, Bookings
+from adapters.tmk._people import Person
+from adapters.tmk._records import LinkedUser, Records
+from adapters.tmk._screens import Screens, moment_text
 from bridge.delivery import UpstreamUnavailable
 from bridge.errors import InvalidField, RuleViolation
 from bridge.outbox import Outbox
