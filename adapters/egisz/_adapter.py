@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -78,9 +78,7 @@ class EgiszAdapter:
         return [router]
 
     def sandbox_peers(self, workdir: Path, bridge_url: str) -> SandboxPeers:
-        from datetime import UTC, datetime
-
-        from adapters.egisz.sandbox import BatchSpec, EgiszRegistry, create_egisz_sandbox
+        from adapters.egisz.sandbox import BatchSpec, EgiszRegistry, create_egisz_sandbox  # with --sandbox only
 
         registry = EgiszRegistry(mos=(SANDBOX_MO,))
         now = datetime.now(UTC)
@@ -91,7 +89,7 @@ class EgiszAdapter:
                             adapter_settings={"mo_oids": [SANDBOX_MO]})
 
     def demo(self, bridge_url: str, sandbox_urls: dict[str, str], say: Callable[[str], None]) -> None:
-        from adapters.egisz._demo import run_demo
+        from adapters.egisz._demo import run_demo  # demo code loads only for `bridge demo`
 
         run_demo(bridge_url, say, sandbox_urls)
 

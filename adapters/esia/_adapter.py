@@ -17,7 +17,10 @@ from adapters.esia._operations import RestAccountOperations
 from adapters.esia._patients import PatientAccounts
 from adapters.esia._service import build_service
 from adapters.esia._settings import EsiaSettings, LoginSettings
+from adapters.esia.oauth._client import EsiaOAuthClient, OAuthConfig
+from adapters.esia.oauth._person import PersonApi
 from bridge.adapters import AdapterContext, SandboxPeers
+from bridge.signing import load_certificate, load_signer, observe_certificate
 from bridge.soap import SoapService
 
 ACCOUNTS_UPSTREAM = "esia"          # account operations (СМЭВ reg_service model)
@@ -89,12 +92,12 @@ class EsiaAdapter:
         return login_settings.callback_url if login_settings else None
 
     def sandbox_peers(self, workdir: Path, bridge_url: str) -> SandboxPeers:
-        from adapters.esia._sandboxing import sandbox_peers
+        from adapters.esia._sandboxing import sandbox_peers  # sandbox code loads only with --sandbox
 
         return sandbox_peers(workdir, bridge_url)
 
     def demo(self, bridge_url: str, sandbox_urls: dict[str, str], say: Callable[[str], None]) -> None:
-        from adapters.esia._demo import run_demo
+        from adapters.esia._demo import run_demo  # demo code loads only for `bridge demo`
         from adapters.esia._demo_login import run_login_demo
 
         run_demo(bridge_url, say)
@@ -102,10 +105,6 @@ class EsiaAdapter:
 
 
 def _build_login(context: AdapterContext, settings: LoginSettings) -> EsiaLogin:
-    from adapters.esia.oauth._client import EsiaOAuthClient, OAuthConfig
-    from adapters.esia.oauth._person import PersonApi
-    from bridge.signing import load_certificate, load_signer, observe_certificate
-
     upstream = context.upstream(OAUTH_UPSTREAM)
     signer = load_signer(settings.signer.to_config())
     observe_certificate("esia-client", signer.certificate_der)

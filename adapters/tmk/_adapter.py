@@ -9,12 +9,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import anyio.to_thread
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
+from adapters.esia import LOGIN_CONSUMERS, LOGIN_COOKIE
+from adapters.esia import adapter as esia
+from adapters.hubservice import ScheduleClient, hubservice_upstream
 from adapters.max import MAX_BODY_BYTES, MaxBot, StoreRateLimiter
 from adapters.max import MIGRATIONS as MAX_MIGRATIONS
+from adapters.sferum import SferumClient
 from adapters.tmk._bot import TmkBot
 from adapters.tmk._identity import page, token_problem
 from adapters.tmk._service import build_service
@@ -42,9 +47,6 @@ class TmkAdapter:
     def bot(self, context: AdapterContext) -> TmkBot:
         key = "max.tmk"
         if key not in context.components:
-            from adapters.hubservice import ScheduleClient, hubservice_upstream
-            from adapters.sferum import SferumClient
-
             settings = TmkSettings(**context.adapter_settings(self.name))
             limiter = StoreRateLimiter(context.store, rate=settings.rate_per_second)
             bot = MaxBot(context.upstream(MAX_UPSTREAM), settings.token_value(), limiter)
@@ -69,9 +71,6 @@ class TmkAdapter:
         return [build_service(None, wsdl_dir)]
 
     def http_routes(self, context: AdapterContext) -> list[APIRouter]:
-        from adapters.esia import LOGIN_CONSUMERS, LOGIN_COOKIE
-        from adapters.esia import adapter as esia
-
         tmk = self.bot(context)
         router = APIRouter()
 
@@ -123,19 +122,17 @@ class TmkAdapter:
         return [router]
 
     def sandbox_peers(self, workdir: Path, bridge_url: str) -> SandboxPeers:
-        from adapters.tmk.sandbox import sandbox_peers
+        from adapters.tmk.sandbox import sandbox_peers  # sandbox code loads only with --sandbox
 
         return sandbox_peers(workdir, bridge_url)
 
     def demo(self, bridge_url: str, sandbox_urls: dict[str, str], say: Callable[[str], None]) -> None:
-        from adapters.tmk._demo import run_demo
+        from adapters.tmk._demo import run_demo  # demo code loads only for `bridge demo`
 
         run_demo(bridge_url, sandbox_urls, say)
 
 
 async def _in_thread(work: Callable[[], int]) -> int:
-    import anyio.to_thread
-
     return await anyio.to_thread.run_sync(work)
 
 

@@ -6,8 +6,10 @@ from pathlib import Path
 
 from bridge.adapters import load_adapter
 from bridge.cli._contracts import drift
+from bridge.cli._serve import with_sandbox_upstreams
 from bridge.config import ConfigError, Settings
 from bridge.mapping import check_directory
+from bridge.signing import key_file_warnings, secret_files
 from bridge.yamlfile import YamlDocument, load_yaml
 
 
@@ -23,8 +25,6 @@ def check_all(settings: Settings, config_file: Path | None = None) -> list[str]:
     problems: list[str] = []
     doc = load_yaml(config_file) if config_file is not None and config_file.exists() else None
     if settings.sandbox:   # check what `serve --sandbox` would run: the sandboxes' settings merged in
-        from bridge.cli._serve import with_sandbox_upstreams
-
         settings = with_sandbox_upstreams(settings)[0]
     for name in settings.adapters:
         try:
@@ -49,8 +49,6 @@ def check_all(settings: Settings, config_file: Path | None = None) -> list[str]:
 
 def check_warnings(settings: Settings) -> list[str]:
     """What is allowed but unsafe in production: said, not failed."""
-    from bridge.signing import key_file_warnings, secret_files
-
     warnings = key_file_warnings(secret_files(settings.model_dump()))
     if not settings.sandbox:
         if not settings.clients:

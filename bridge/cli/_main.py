@@ -5,17 +5,21 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import httpx
 import typer
 
+from bridge.adapters import load_adapter, migration_paths
 from bridge.cli._audit import audit
 from bridge.cli._check import check_all, check_warnings
 from bridge.cli._common import settings_or_exit
+from bridge.cli._contracts import drift, freeze
 from bridge.cli._jobs import app as jobs_app
 from bridge.cli._outbox import app as outbox_app
-from bridge.cli._serve import serve_blocking
+from bridge.cli._serve import serve_blocking, serve_sandbox_blocking
 from bridge.config._settings import config_file_from_env
 from bridge.mapping._cli import app as mappings_app
 from bridge.signing._cli import app as keys_app
+from bridge.store import Store
 
 app = typer.Typer(help="MIS Bridge: SOAP for the МИС, ЕСИА / ЕГИСЗ / MAX upstream.", no_args_is_help=True)
 app.add_typer(mappings_app, name="mappings")
@@ -56,8 +60,6 @@ def sandbox(
                                              "bridge at these sandboxes into this YAML file."),
 ) -> None:
     """Serve only the sandbox peers (the bridge runs elsewhere, e.g. several instances)."""
-    from bridge.cli._serve import serve_sandbox_blocking
-
     serve_sandbox_blocking(_settings(config), write_config)
 
 
@@ -82,10 +84,6 @@ def demo(
     config: Path | None = ConfigOption,
 ) -> None:
     """Tell each adapter's story against a running bridge with --sandbox."""
-    import httpx
-
-    from bridge.adapters import load_adapter
-
     settings = _settings(config)
     base = url.rstrip("/")
     try:
@@ -101,8 +99,6 @@ def demo(
 @wsdl_app.command("freeze")
 def wsdl_freeze(config: Path | None = ConfigOption) -> None:
     """Write the WSDL the code serves into wsdl/ (an intentional contract change)."""
-    from bridge.cli._contracts import freeze
-
     for line in freeze(_settings(config)):
         typer.echo(line)
 
@@ -110,8 +106,6 @@ def wsdl_freeze(config: Path | None = ConfigOption) -> None:
 @wsdl_app.command("diff")
 def wsdl_diff(config: Path | None = ConfigOption) -> None:
     """Exit 1 when the code's contract differs from the frozen WSDL."""
-    from bridge.cli._contracts import drift
-
     problems = drift(_settings(config))
     for problem in problems:
         typer.echo(problem, err=True)
@@ -123,9 +117,6 @@ def wsdl_diff(config: Path | None = ConfigOption) -> None:
 @db_app.command("upgrade")
 def db_upgrade(config: Path | None = ConfigOption) -> None:
     """Migrate the store to the newest schema: the core's tables and every configured adapter's."""
-    from bridge.adapters import load_adapter, migration_paths
-    from bridge.store import Store
-
     settings = _settings(config)
     Store(settings.database_url).upgrade(migration_paths(load_adapter(name) for name in settings.adapters))
     typer.echo("store is at the newest revision")
