@@ -17,7 +17,7 @@ import httpx
 import pytest
 import zeep
 
-from adapters.esia._demo_login import consent
+from adapters.esia.sandbox import consent
 from adapters.tmk.sandbox import MessengerUser
 from bridge.clock import FileClock
 from tests.bridgeproc import BridgeProcess, SandboxProcess, free_port, start_bridge, start_sandbox

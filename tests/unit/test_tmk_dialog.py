@@ -18,7 +18,8 @@ from adapters.hubservice.sandbox import create_hubservice_wsgi
 from adapters.hubservice.sandbox._store import ScheduleStore
 from adapters.max import MaxBot
 from adapters.max.sandbox import BOT_USER_ID, MaxWorld, SandboxChat, create_sandbox_app
-from adapters.sferum import SferumClient, SferumWorld, create_sferum_sandbox
+from adapters.sferum import SferumClient
+from adapters.sferum.sandbox import SferumWorld, create_sferum_sandbox
 from adapters.tmk import TmkBot, TmkSettings
 from adapters.tmk import adapter as tmk_adapter
 from adapters.tmk._people import Account, Person

@@ -1,6 +1,7 @@
 """The sandbox ЕСИА: plays the upstream on loopback for development, demos and tests."""
 
 from adapters.esia.sandbox._app import create_sandbox_app
+from adapters.esia.sandbox._consent import consent
 from adapters.esia.sandbox._keys import SandboxCertificates, SandboxKeys
 from adapters.esia.sandbox._oauth import DEFAULT_ISSUER, DEFAULT_SCOPES, SandboxClient, SandboxOAuth
 from adapters.esia.sandbox._people import PEOPLE, Person
@@ -16,5 +17,6 @@ __all__ = [
     "SandboxClient",
     "SandboxKeys",
     "SandboxOAuth",
+    "consent",
     "create_sandbox_app",
 ]

@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from adapters.esia._demo_login import consent
+from adapters.esia.sandbox import consent
 
 
 @dataclass(frozen=True)
