@@ -10,7 +10,7 @@ import importlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar, cast
 
 from fastapi import APIRouter
 
@@ -23,6 +23,19 @@ from bridge.outbox import Outbox
 from bridge.scheduling import Scheduler
 from bridge.soap import SoapService
 from bridge.store import OneTimeTokens, OperationJournal, Pseudonymizer, Store
+
+T = TypeVar("T")
+
+
+class SharedKey(Generic[T]):
+    """A typed key for what is built once per context and shared, by one adapter's parts or between
+    adapters (aiohttp's ``AppKey`` pattern): ``context.shared(KEY, build)`` is a ``T``, checked by mypy."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"SharedKey({self.name!r})"
 
 
 @dataclass
@@ -38,15 +51,25 @@ class AdapterContext:
     outbox: Outbox
     scheduler: Scheduler
     clock: Clock = system_clock       # the one time every schedule reads (a FileClock in tests)
-    components: dict[str, Any] = field(default_factory=dict)   # what adapters build once and share
     # Work to do once the instance serves (subscribe a webhook…): run in order, failures logged.
     on_start: list[Callable[[], None]] = field(default_factory=list)
     _upstreams: dict[str, Upstream] = field(default_factory=dict)
+    _shared: dict[SharedKey[Any], Any] = field(default_factory=dict)
 
     def upstream(self, name: str) -> Upstream:
         if name not in self._upstreams:
             self._upstreams[name] = Upstream(self.settings.upstream(name))
         return self._upstreams[name]
+
+    def shared(self, key: SharedKey[T], build: Callable[[], T]) -> T:
+        """What ``key`` names in this context, built by ``build`` the first time it is asked for."""
+        if key not in self._shared:
+            self._shared[key] = build()
+        return cast(T, self._shared[key])
+
+    def find(self, key: SharedKey[T]) -> T | None:
+        """What ``key`` names if it was built, else None."""
+        return cast(T | None, self._shared.get(key))
 
     def adapter_settings(self, name: str) -> dict[str, Any]:
         return dict(self.settings.adapter_settings.get(name, {}))

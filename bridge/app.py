@@ -19,7 +19,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.routing import Route
 
 from bridge._guard import AccessGuard
-from bridge.adapters import Adapter, AdapterContext, load_adapter, migration_paths
+from bridge.adapters import Adapter, AdapterContext, SharedKey, load_adapter, migration_paths
 from bridge.asgi import ASGIApp, Receive, Scope, Send
 from bridge.config import Settings
 from bridge.mapping import MappingSet
@@ -33,6 +33,7 @@ from bridge.soap import AccessPolicy, Client, SoapEndpoint, SoapPostsFirst, Soap
 from bridge.store import AuditJournal, OneTimeTokens, OperationJournal, Pseudonymizer, Store
 
 _log = get_logger("bridge.app")
+AUDIT: SharedKey[AuditJournal] = SharedKey("audit")   # closed last, in the lifespan
 _HOST = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]{1,253})(:\d{1,5})?$")
 
 
@@ -204,7 +205,7 @@ def create_app(settings: Settings, store: Store | None = None, *, background: Ba
     app.include_router(jobs_admin_routes(context.scheduler))
     access = access_policy(settings, store, context.clock)
     audit = AuditJournal(store, context.clock)
-    context.components["audit"] = audit
+    context.shared(AUDIT, lambda: audit)
     context.scheduler.add(Job("audit.purge", "17 3 * * *",
                               lambda _: audit.purge(timedelta(days=settings.audit_retention_days)),
                               lambda _runs, _slot: (None, None)))
@@ -283,7 +284,7 @@ def _lifespan(context: AdapterContext, gate: BackgroundGate | None
             if gate is not None:
                 await asyncio.to_thread(gate.close)
             await asyncio.to_thread(work.stop, settings.shutdown_seconds)
-            audit = context.components.get("audit")
+            audit = context.find(AUDIT)
             if audit is not None:
                 await asyncio.to_thread(audit.close)   # what is queued reaches the journal
             context.close()

@@ -19,13 +19,14 @@ from adapters.egisz._replies import Replies
 from adapters.egisz._service import build_service
 from adapters.egisz._settings import EgiszSettings
 from adapters.egisz._upstream import RestAttachmentUpstream
-from bridge.adapters import AdapterContext, SandboxPeers
+from bridge.adapters import AdapterContext, SandboxPeers, SharedKey
 from bridge.errors import CallerError
 from bridge.scheduling import Job
 from bridge.soap import SoapService
 
 UPSTREAM = "egisz"
 SANDBOX_MO = "1.2.643.5.1.13.13.12.2.22.1234"
+_FACADE: SharedKey[Attachments] = SharedKey("egisz.facade")
 
 
 class EgiszAdapter:
@@ -41,8 +42,7 @@ class EgiszAdapter:
         return []
 
     def facade(self, context: AdapterContext) -> Attachments:
-        key = "egisz.facade"
-        if key not in context.components:
+        def build() -> Attachments:
             settings = EgiszSettings(**context.adapter_settings(self.name))
             upstream = RestAttachmentUpstream(context.upstream(UPSTREAM))
             applications = Applications(context.mappings["egisz.application"])
@@ -51,10 +51,10 @@ class EgiszAdapter:
                             timedelta(hours=settings.first_window_hours))
             context.scheduler.add(Job(JOB, settings.intake_cron, intake.run, intake.window))
             _metrics.register(context.store)
-            context.components[key] = Attachments(context.store, applications, replies, context.outbox,
-                                                  context.scheduler, tuple(settings.mo_oids))
-        facade: Attachments = context.components[key]
-        return facade
+            return Attachments(context.store, applications, replies, context.outbox, context.scheduler,
+                               tuple(settings.mo_oids))
+
+        return context.shared(_FACADE, build)
 
     def soap_services(self, context: AdapterContext) -> list[SoapService]:
         return [build_service(self.facade(context), context.settings.wsdl_dir)]

@@ -24,11 +24,12 @@ from adapters.tmk._bot import TmkBot
 from adapters.tmk._identity import page, token_problem
 from adapters.tmk._service import build_service
 from adapters.tmk._settings import TmkSettings
-from bridge.adapters import AdapterContext, SandboxPeers
+from bridge.adapters import AdapterContext, SandboxPeers, SharedKey
 from bridge.soap import SoapService
 from bridge.store import TokenRejected
 
 MAX_UPSTREAM, SCHEDULE_UPSTREAM, SFERUM_UPSTREAM = "max", "hubservice", "sferum"
+_BOT: SharedKey[TmkBot] = SharedKey("tmk.bot")
 
 
 class TmkAdapter:
@@ -45,8 +46,7 @@ class TmkAdapter:
         return []
 
     def bot(self, context: AdapterContext) -> TmkBot:
-        key = "max.tmk"
-        if key not in context.components:
+        def build() -> TmkBot:
             settings = TmkSettings(**context.adapter_settings(self.name))
             limiter = StoreRateLimiter(context.store, rate=settings.rate_per_second)
             bot = MaxBot(context.upstream(MAX_UPSTREAM), settings.token_value(), limiter)
@@ -60,9 +60,9 @@ class TmkAdapter:
                          pseudonym=context.pseudonym, tokens=context.tokens, outbox=context.outbox, bot=bot,
                          schedule=schedule, sferum=sferum, clock=context.clock)
             context.on_start.append(tmk.start)
-            context.components[key] = tmk
-        found: TmkBot = context.components[key]
-        return found
+            return tmk
+
+        return context.shared(_BOT, build)
 
     def soap_services(self, context: AdapterContext) -> list[SoapService]:
         return [build_service(self.bot(context).notices, context.settings.wsdl_dir)]
@@ -81,7 +81,7 @@ class TmkAdapter:
                 return HTMLResponse(page("Вход не выполнен", outcome.problem or ""), status_code=200)
             return HTMLResponse(page("Готово", "Вход через Госуслуги выполнен. Вернитесь в MAX: бот уже прислал меню."))
 
-        context.components.setdefault(LOGIN_CONSUMERS, {})["max-link"] = finish_login
+        context.shared(LOGIN_CONSUMERS, dict)["max-link"] = finish_login
 
         @router.post("/max/webhook", include_in_schema=False)
         async def webhook(request: Request) -> Response:
