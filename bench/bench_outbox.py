@@ -81,11 +81,11 @@ from _scratch_db import PostgresScratch, Scratch, SqliteScratch  # noqa: E402
 from sqlalchemy import func, select, text  # noqa: E402
 
 from adapters.egisz._applications import Applications  # noqa: E402
+from adapters.egisz._client import AttachmentUpstream, Page, RestAttachmentUpstream  # noqa: E402
 from adapters.egisz._intake import JOB, Intake  # noqa: E402
 from adapters.egisz._model import SENT, SERVICE_PROVIDED, ApplicationType, Outcome  # noqa: E402
 from adapters.egisz._replies import KIND, Replies, Reply  # noqa: E402
 from adapters.egisz._schema import Application  # noqa: E402
-from adapters.egisz._upstream import AttachmentUpstream, Page, RestAttachmentUpstream  # noqa: E402
 from bridge.config import UpstreamSettings  # noqa: E402
 from bridge.delivery import Upstream  # noqa: E402
 from bridge.mapping import MappingSet  # noqa: E402

@@ -13,12 +13,12 @@ from pydantic import ValidationError
 
 from adapters.egisz import _metrics
 from adapters.egisz._applications import Applications
+from adapters.egisz._client import RestAttachmentUpstream
 from adapters.egisz._facade import Attachments
 from adapters.egisz._intake import JOB, Intake
 from adapters.egisz._replies import Replies
 from adapters.egisz._service import build_service
 from adapters.egisz._settings import EgiszSettings
-from adapters.egisz._upstream import RestAttachmentUpstream
 from bridge.adapters import AdapterContext, SandboxPeers, SharedKey
 from bridge.errors import CallerError
 from bridge.scheduling import Job

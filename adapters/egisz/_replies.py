@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from adapters.egisz._applications import Applications, add_history
+from adapters.egisz._client import AttachmentUpstream, ReplyRejected
 from adapters.egisz._model import (
     ALLOWED_OUTCOMES,
     CANCEL_ERROR,
@@ -30,7 +31,6 @@ from adapters.egisz._model import (
     Outcome,
 )
 from adapters.egisz._schema import Application
-from adapters.egisz._upstream import AttachmentUpstream, ReplyRejected
 from bridge.delivery import UpstreamUnavailable
 from bridge.errors import InvalidField, RuleViolation
 from bridge.outbox import Delivered, Outbox, OutboxMessage, Rejected, Retry

@@ -10,10 +10,10 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import ValidationError
 
+from adapters.esia._client import RestAccountOperations
 from adapters.esia._login import EsiaLogin
 from adapters.esia._login_http import LoginConsumer, login_routes
 from adapters.esia._login_service import build_login_service
-from adapters.esia._operations import RestAccountOperations
 from adapters.esia._patients import PatientAccounts
 from adapters.esia._service import build_service
 from adapters.esia._settings import EsiaSettings, LoginSettings
