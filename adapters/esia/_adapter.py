@@ -99,7 +99,7 @@ class EsiaAdapter:
 
     def demo(self, bridge_url: str, sandbox_urls: dict[str, str], say: Callable[[str], None]) -> None:
         from adapters.esia._demo import run_demo  # demo code loads only for `bridge demo`
-        from adapters.esia._demo_login import run_login_demo
+        from adapters.esia._demo_login import run_login_demo  # likewise
 
         run_demo(bridge_url, say)
         run_login_demo(bridge_url, say)

@@ -25,7 +25,10 @@ def check_all(settings: Settings, config_file: Path | None = None) -> list[str]:
     problems: list[str] = []
     doc = load_yaml(config_file) if config_file is not None and config_file.exists() else None
     if settings.sandbox:   # check what `serve --sandbox` would run: the sandboxes' settings merged in
-        settings = with_sandbox_upstreams(settings)[0]
+        try:
+            settings = with_sandbox_upstreams(settings)[0]
+        except ConfigError as exc:   # an adapter that cannot be loaded: nothing more to check
+            return exc.problems
     for name in settings.adapters:
         try:
             adapter = load_adapter(name)
