@@ -14,8 +14,7 @@ import httpx
 import pytest
 
 from adapters.hubservice import ScheduleClient, hubservice_upstream
-from adapters.hubservice.sandbox import create_hubservice_wsgi
-from adapters.hubservice.sandbox._store import ScheduleStore
+from adapters.hubservice.sandbox import ScheduleStore, create_hubservice_wsgi
 from adapters.max import MaxBot
 from adapters.max.sandbox import BOT_USER_ID, MaxWorld, SandboxChat, create_sandbox_app
 from adapters.sferum import SferumClient
