@@ -21,7 +21,8 @@ from bridge.mapping._cli import app as mappings_app
 from bridge.signing._cli import app as keys_app
 from bridge.store import Store
 
-app = typer.Typer(help="MIS Bridge: SOAP for the МИС, ЕСИА / ЕГИСЗ / MAX upstream.", no_args_is_help=True)
+app = typer.Typer(help="MIS Bridge: SOAP for the МИС, translated to the upstreams of the configured adapters.",
+                  no_args_is_help=True)
 app.add_typer(mappings_app, name="mappings")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(keys_app, name="keys", help="GOST keys and certificates: make a test key, hash, expiry.")

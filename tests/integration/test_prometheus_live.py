@@ -42,7 +42,7 @@ MONITORING = ROOT / "monitoring"
 RULES = MONITORING / "prometheus" / "alerts.yml"
 DASHBOARDS = sorted((MONITORING / "grafana" / "dashboards").glob("*.json"))
 
-# Panels whose only source is the MAX bot (adapters/max/bot, being written): its bridge_max_* and
+# Panels whose only source is the ТМК bot (adapters/tmk): its bridge_max_* and
 # bridge_tmk_* metrics, and the upstreams only the bot calls (max, sferum, hubservice). Their queries
 # must parse now; they need not return data until the bot lands — then empty this set (and drive
 # the bot's traffic here) so that they are held to returning data like the rest.
