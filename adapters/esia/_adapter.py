@@ -93,7 +93,7 @@ class EsiaAdapter:
         return login_settings.callback_url if login_settings else None
 
     def sandbox_peers(self, workdir: Path, bridge_url: str) -> SandboxPeers:
-        from adapters.esia._sandboxing import sandbox_peers  # sandbox code loads only with --sandbox
+        from adapters.esia.sandbox import sandbox_peers  # sandbox code loads only with --sandbox
 
         return sandbox_peers(workdir, bridge_url)
 

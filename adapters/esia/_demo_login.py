@@ -14,8 +14,7 @@ import httpx
 import zeep
 from zeep.exceptions import Fault
 
-from adapters.esia._sandboxing import DEMO_PORTAL
-from adapters.esia.sandbox import consent
+from adapters.esia.sandbox import DEMO_PORTAL, consent
 
 
 def _query(url: str) -> dict[str, str]:

@@ -4,12 +4,14 @@ from adapters.esia.sandbox._app import create_sandbox_app
 from adapters.esia.sandbox._consent import consent
 from adapters.esia.sandbox._keys import SandboxCertificates, SandboxKeys
 from adapters.esia.sandbox._oauth import DEFAULT_ISSUER, DEFAULT_SCOPES, SandboxClient, SandboxOAuth
+from adapters.esia.sandbox._peers import DEMO_PORTAL, sandbox_peers
 from adapters.esia.sandbox._people import PEOPLE, Person
 from adapters.esia.sandbox._registry import AccountRegistry
 
 __all__ = [
     "DEFAULT_ISSUER",
     "DEFAULT_SCOPES",
+    "DEMO_PORTAL",
     "PEOPLE",
     "AccountRegistry",
     "Person",
@@ -19,4 +21,5 @@ __all__ = [
     "SandboxOAuth",
     "consent",
     "create_sandbox_app",
+    "sandbox_peers",
 ]

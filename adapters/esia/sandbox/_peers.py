@@ -6,7 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from adapters.esia.oauth._client import DEFAULT_SCOPES
-from adapters.esia.sandbox import SandboxClient, SandboxKeys, SandboxOAuth, create_sandbox_app
+from adapters.esia.sandbox._app import create_sandbox_app
+from adapters.esia.sandbox._keys import SandboxKeys
+from adapters.esia.sandbox._oauth import SandboxClient, SandboxOAuth
 from bridge.adapters import SandboxPeers
 from bridge.signing import generate_test_key, load_certificate
 
