@@ -111,8 +111,8 @@ class _TimedUpstream:
 def child(spec: dict[str, Any]) -> dict[str, Any]:
     """One measured run: ``spec`` names the scenario, the sandbox, the window, the store's URL."""
     from adapters.egisz._applications import Applications
+    from adapters.egisz._client import RestAttachmentUpstream
     from adapters.egisz._intake import JOB, Intake
-    from adapters.egisz._upstream import RestAttachmentUpstream
     from bridge.delivery import Timeouts, Upstream, UpstreamConfig
     from bridge.mapping import MappingSet
     from bridge.observability import configure_logging

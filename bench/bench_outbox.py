@@ -81,17 +81,18 @@ from _scratch_db import PostgresScratch, Scratch, SqliteScratch  # noqa: E402
 from sqlalchemy import func, select, text  # noqa: E402
 
 from adapters.egisz._applications import Applications  # noqa: E402
+from adapters.egisz._client import AttachmentUpstream, Page, RestAttachmentUpstream  # noqa: E402
 from adapters.egisz._intake import JOB, Intake  # noqa: E402
 from adapters.egisz._model import SENT, SERVICE_PROVIDED, ApplicationType, Outcome  # noqa: E402
 from adapters.egisz._replies import KIND, Doctor, Replies, Reply  # noqa: E402
 from adapters.egisz._schema import Application  # noqa: E402
-from adapters.egisz._upstream import AttachmentUpstream, Page, RestAttachmentUpstream  # noqa: E402
 from bridge.config import UpstreamSettings  # noqa: E402
-from bridge.delivery import Delivered, Outbox, OutboxMessage, Upstream  # noqa: E402
-from bridge.delivery import Outcome as DeliveryOutcome  # noqa: E402
-from bridge.delivery._outbox_claim import TABLE as OUTBOX_TABLE  # noqa: E402
+from bridge.delivery import Upstream  # noqa: E402
 from bridge.mapping import MappingSet  # noqa: E402
 from bridge.observability import configure_logging  # noqa: E402
+from bridge.outbox import Delivered, Outbox, OutboxMessage  # noqa: E402
+from bridge.outbox import Outcome as DeliveryOutcome  # noqa: E402
+from bridge.outbox._claim import TABLE as OUTBOX_TABLE  # noqa: E402
 from bridge.scheduling import Job, JobRuns, Scheduler  # noqa: E402
 from bridge.store import Store  # noqa: E402
 

@@ -12,8 +12,8 @@ import hmac
 import json
 from typing import Any
 
+from bridge.asgi import ASGIApp, Receive, Scope, Send
 from bridge.observability import current_request_id
-from bridge.sandbox._faults import ASGIApp, Receive, Scope, Send
 from bridge.store import AuditJournal
 
 _LOOPBACK = {"127.0.0.1", "::1", "localhost"}

@@ -7,21 +7,35 @@ An adapter is a package ``adapters.<name>`` exposing ``adapter``, an object with
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar, cast
 
 from fastapi import APIRouter
 
+from bridge.asgi import ASGIApp
 from bridge.clock import Clock, system_clock
 from bridge.config import ConfigError, Settings
-from bridge.delivery import Outbox, Upstream
+from bridge.delivery import Upstream
 from bridge.mapping import MappingSet
-from bridge.sandbox._faults import ASGIApp
+from bridge.outbox import Outbox
 from bridge.scheduling import Scheduler
 from bridge.soap import SoapService
 from bridge.store import OneTimeTokens, OperationJournal, Pseudonymizer, Store
+
+T = TypeVar("T")
+
+
+class SharedKey(Generic[T]):
+    """A typed key for what is built once per context and shared, by one adapter's parts or between
+    adapters (aiohttp's ``AppKey`` pattern): ``context.shared(KEY, build)`` is a ``T``, checked by mypy."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"SharedKey({self.name!r})"
 
 
 @dataclass
@@ -37,15 +51,25 @@ class AdapterContext:
     outbox: Outbox
     scheduler: Scheduler
     clock: Clock = system_clock       # the one time every schedule reads (a FileClock in tests)
-    components: dict[str, Any] = field(default_factory=dict)   # what adapters build once and share
     # Work to do once the instance serves (subscribe a webhook…): run in order, failures logged.
     on_start: list[Callable[[], None]] = field(default_factory=list)
     _upstreams: dict[str, Upstream] = field(default_factory=dict)
+    _shared: dict[SharedKey[Any], Any] = field(default_factory=dict)
 
     def upstream(self, name: str) -> Upstream:
         if name not in self._upstreams:
             self._upstreams[name] = Upstream(self.settings.upstream(name))
         return self._upstreams[name]
+
+    def shared(self, key: SharedKey[T], build: Callable[[], T]) -> T:
+        """What ``key`` names in this context, built by ``build`` the first time it is asked for."""
+        if key not in self._shared:
+            self._shared[key] = build()
+        return cast(T, self._shared[key])
+
+    def find(self, key: SharedKey[T]) -> T | None:
+        """What ``key`` names if it was built, else None."""
+        return cast(T | None, self._shared.get(key))
 
     def adapter_settings(self, name: str) -> dict[str, Any]:
         return dict(self.settings.adapter_settings.get(name, {}))
@@ -67,8 +91,9 @@ class SandboxPeers:
 class Adapter(Protocol):
     name: str
     upstreams: tuple[str, ...]
-    # An alembic branch of the adapter's own tables (labelled with its name), or None.
-    migrations: Path | None
+    # Where the alembic revisions of the adapter's own tables live (its branch, labelled with its name), and
+    # of any branch its revisions follow (a client package's tables it uses); () when it keeps none.
+    migrations: tuple[Path, ...]
 
     def check_settings(self, settings: dict[str, Any]) -> list[str]:
         """Problems in this adapter's section of the configuration, as 'field: reason'."""
@@ -93,6 +118,11 @@ class Adapter(Protocol):
         ...
 
 
+def migration_paths(adapters: Iterable[Adapter]) -> list[Path]:
+    """The version locations of these adapters' tables, each once (two adapters may share a client's)."""
+    return list(dict.fromkeys(path for adapter in adapters for path in adapter.migrations))
+
+
 def load_adapter(name: str) -> Adapter:
     try:
         module = importlib.import_module(f"adapters.{name}")
@@ -100,5 +130,8 @@ def load_adapter(name: str) -> Adapter:
         raise ConfigError([f"adapters: unknown adapter '{name}' (no package adapters.{name})"]) from None
     adapter: Adapter | None = getattr(module, "adapter", None)
     if adapter is None:
-        raise ConfigError([f"adapters: package adapters.{name} has no 'adapter' object"])
+        # A package that was an adapter once may say what to configure instead.
+        moved: str | None = getattr(module, "ADAPTER_MOVED", None)
+        raise ConfigError([f"adapters: '{name}' is not an adapter: {moved}" if moved
+                           else f"adapters: package adapters.{name} has no 'adapter' object"])
     return adapter

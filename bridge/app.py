@@ -19,21 +19,22 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.routing import Route
 
 from bridge._guard import AccessGuard
-from bridge.adapters import Adapter, AdapterContext, load_adapter
+from bridge.adapters import Adapter, AdapterContext, SharedKey, load_adapter, migration_paths
+from bridge.asgi import ASGIApp, Receive, Scope, Send
 from bridge.config import Settings
-from bridge.delivery import Outbox, WorkerPool
-from bridge.delivery._outbox_admin import admin_routes as outbox_admin_routes
 from bridge.errors import BridgeError, answer
 from bridge.mapping import MappingSet
 from bridge.metrics import exposition
 from bridge.observability import bind_request_id, current_request_id, get_logger
-from bridge.sandbox._faults import ASGIApp, Receive, Scope, Send
+from bridge.outbox import Outbox, WorkerPool
+from bridge.outbox import admin_routes as outbox_admin_routes
 from bridge.scheduling import Job, JobRuns, Scheduler
 from bridge.scheduling._admin import admin_routes as jobs_admin_routes
 from bridge.soap import AccessPolicy, Client, SoapEndpoint, SoapPostsFirst, SoapService, WsgiOneHop
 from bridge.store import AuditJournal, OneTimeTokens, OperationJournal, Pseudonymizer, Store
 
 _log = get_logger("bridge.app")
+AUDIT: SharedKey[AuditJournal] = SharedKey("audit")   # closed last, in the lifespan
 _HOST = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]{1,253})(:\d{1,5})?$")
 
 
@@ -121,7 +122,7 @@ def build_context(settings: Settings, store: Store | None = None) -> tuple[Adapt
     """Everything adapters need, the store migrated: for the server and for CLI commands alike."""
     store = store or Store(settings.database_url)
     adapters = [load_adapter(name) for name in settings.adapters]
-    store.upgrade([a.migrations for a in adapters if a.migrations is not None])
+    store.upgrade(migration_paths(adapters))
     secret = settings.pseudonym_secret()
     clock = settings.clock()
     outbox = Outbox(store, max_attempts=settings.outbox_max_attempts, backoff_initial=settings.outbox_backoff_initial,
@@ -206,7 +207,7 @@ def create_app(settings: Settings, store: Store | None = None, *, background: Ba
     app.include_router(jobs_admin_routes(context.scheduler))
     access = access_policy(settings, store, context.clock)
     audit = AuditJournal(store, context.clock)
-    context.components["audit"] = audit
+    context.shared(AUDIT, lambda: audit)
     context.scheduler.add(Job("audit.purge", "17 3 * * *",
                               lambda _: audit.purge(timedelta(days=settings.audit_retention_days)),
                               lambda _runs, _slot: (None, None)))
@@ -294,7 +295,7 @@ def _lifespan(context: AdapterContext, gate: BackgroundGate | None
             if gate is not None:
                 await asyncio.to_thread(gate.close)
             await asyncio.to_thread(work.stop, settings.shutdown_seconds)
-            audit = context.components.get("audit")
+            audit = context.find(AUDIT)
             if audit is not None:
                 await asyncio.to_thread(audit.close)   # what is queued reaches the journal
             context.close()

@@ -102,8 +102,8 @@ MAPPING_ERRORS = Counter(
 # - gauges: CIRCUIT_STATE is the worst of the live workers ("livemax"; the supervisor marks a dead
 #   worker's files); any other gauge in the default mode ("all", one series per pid) is reduced to
 #   the largest value per label set, so the series are the same as with one process;
-# - collectors that compute at scrape time from the store (the outbox depth, ЕГИСЗ's unanswered
-#   applications) run once, in the worker that answers, never once per worker;
+# - collectors that compute at scrape time from the store (the outbox depth, an adapter's backlog
+#   in its tables) run once, in the worker that answers, never once per worker;
 # - the per-process collectors (process_*, python_gc_*, python_info) are left out: they would
 #   describe only the worker that happened to answer.
 

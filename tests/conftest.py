@@ -65,7 +65,11 @@ def pg_url() -> Iterator[str]:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@pytest.hookimpl(trylast=True)   # after any plugin that reorders (pytest-randomly…): this order is final
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "integration" in Path(str(item.fspath)).parts:
             item.add_marker(pytest.mark.integration)
+    # Tests marked session_last read what the rest of the session left behind (the PII scan of every
+    # log): they run after all the others, whatever the order of collection.
+    items.sort(key=lambda item: item.get_closest_marker("session_last") is not None)   # stable

@@ -9,16 +9,9 @@ take on the way (SNILS with and without separators, phones as 8…, 7…, +7…,
 ГГГГ-ММ-ДД). Shapes are looked for too: any SNILS written XXX-XXX-XXX YY with a valid checksum, any phone
 written +7(XXX)XXXXXXX (the random ones of make_patient).
 
-Use it from a session-finish hook (tests/conftest.py)::
-
-    def pytest_sessionfinish(session: pytest.Session) -> None:
-        from tests.pii_scan import session_report
-        report = session_report(session)
-        if report:
-            session.config.get_terminal_writer().line(report, red=True)
-            session.exitstatus = pytest.ExitCode.TESTS_FAILED
-
-A report names the file, the line, the kind of value and where it was planted — never the value itself.
+The test that scans is tests/integration/test_pii_suite.py, marked ``session_last`` so that
+tests/conftest.py runs it after every other test of the session. A report names the file, the line,
+the kind of value and where it was planted — never the value itself.
 """
 
 from __future__ import annotations
@@ -28,7 +21,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any
 
 from bridge.identifiers import snils_checksum_ok
 
@@ -106,10 +98,10 @@ def _person(found: list[Planted], source: str, *, last: str | None = None, first
 
 def planted_values() -> list[Planted]:
     """Every personal value and secret the test suite plants, in every format."""
-    from adapters.esia.sandbox._people import PEOPLE as ESIA_PEOPLE
-    from adapters.hubservice.sandbox._data import DOCTORS
+    from adapters.esia.sandbox import PEOPLE as ESIA_PEOPLE
+    from adapters.hubservice.sandbox import DOCTORS
     from adapters.hubservice.sandbox._data import PEOPLE as MIS_PEOPLE
-    from adapters.max import _sandboxing as max_sandbox
+    from adapters.tmk import sandbox as tmk_sandbox
     from tests.conftest import make_patient
 
     found: list[Planted] = []
@@ -140,9 +132,9 @@ def planted_values() -> list[Planted]:
                 snils=doctor.snils, phones=[doctor.phone] if doctor.phone else [])
     for planted in _tmk_dialog_people():
         found.append(planted)
-    for secret in (max_sandbox.TOKEN, max_sandbox.WEBHOOK_SECRET, max_sandbox.SCHEDULE_GUID, max_sandbox.SFERUM_TOKEN,
+    for secret in (tmk_sandbox.TOKEN, tmk_sandbox.WEBHOOK_SECRET, tmk_sandbox.SCHEDULE_GUID, tmk_sandbox.SFERUM_TOKEN,
                    "integration-test-pseudonym-key-0123456789"):
-        found.append(Planted(secret, "secret", "sandbox settings (adapters/max/_sandboxing.py, tests/bridgeproc.py)"))
+        found.append(Planted(secret, "secret", "sandbox settings (adapters/tmk/sandbox, tests/bridgeproc.py)"))
     unique: dict[str, Planted] = {}
     for planted in found:
         if len(planted.value) >= 5:   # shorter values are not specific enough to mean a leak
@@ -222,11 +214,3 @@ def report(leaks: list[Leak], limit: int = 50) -> str:
     if len(leaks) > limit:
         lines.append(f"  … and {len(leaks) - limit} more")
     return "\n".join(lines)
-
-
-def session_report(session: Any) -> str:
-    """For a ``pytest_sessionfinish`` hook: the report over the session's logs ('' when clean or no logs)."""
-    factory = getattr(session.config, "_tmp_path_factory", None)
-    if factory is None:
-        return ""
-    return report(scan_logs(session_logs(Path(factory.getbasetemp()))))

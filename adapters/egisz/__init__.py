@@ -3,7 +3,7 @@
 - ``_service``: the SOAP face (wsdl/egisz-attachments.wsdl); ``_facade``: what every face does;
 - ``_applications``: the store of applications; ``_intake``: the scheduled intake;
 - ``_replies``: the reply rules and their delivery through the outbox;
-- ``_upstream``: the adapter boundary and its REST transport (docs/egisz-upstream.md);
+- ``_client``: the adapter boundary (``AttachmentUpstream``) and its REST transport (docs/egisz-upstream.md);
 - ``sandbox``: the sandbox ЕГИСЗ.
 """
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,24 +13,25 @@ from pydantic import ValidationError
 
 from adapters.egisz import _metrics
 from adapters.egisz._applications import Applications
+from adapters.egisz._client import RestAttachmentUpstream
 from adapters.egisz._facade import Attachments
 from adapters.egisz._intake import JOB, Intake
 from adapters.egisz._replies import Replies
 from adapters.egisz._service import build_service
 from adapters.egisz._settings import EgiszSettings
-from adapters.egisz._upstream import RestAttachmentUpstream
-from bridge.adapters import AdapterContext, SandboxPeers
+from bridge.adapters import AdapterContext, SandboxPeers, SharedKey
 from bridge.scheduling import Job
 from bridge.soap import SoapService
 
 UPSTREAM = "egisz"
 SANDBOX_MO = "1.2.643.5.1.13.13.12.2.22.1234"
+_FACADE: SharedKey[Attachments] = SharedKey("egisz.facade")
 
 
 class EgiszAdapter:
     name = "egisz"
     upstreams = (UPSTREAM,)
-    migrations = Path(__file__).with_name("migrations")
+    migrations = (Path(__file__).with_name("migrations"),)
 
     def check_settings(self, settings: dict[str, Any]) -> list[str]:
         try:
@@ -40,8 +41,7 @@ class EgiszAdapter:
         return []
 
     def facade(self, context: AdapterContext) -> Attachments:
-        key = "egisz.facade"
-        if key not in context.components:
+        def build() -> Attachments:
             settings = EgiszSettings(**context.adapter_settings(self.name))
             upstream = RestAttachmentUpstream(context.upstream(UPSTREAM))
             applications = Applications(context.mappings["egisz.application"])
@@ -50,10 +50,10 @@ class EgiszAdapter:
                             timedelta(hours=settings.first_window_hours))
             context.scheduler.add(Job(JOB, settings.intake_cron, intake.run, intake.window))
             _metrics.register(context.store)
-            context.components[key] = Attachments(context.store, applications, replies, context.outbox,
-                                                  context.scheduler, tuple(settings.mo_oids))
-        facade: Attachments = context.components[key]
-        return facade
+            return Attachments(context.store, applications, replies, context.outbox, context.scheduler,
+                               tuple(settings.mo_oids))
+
+        return context.shared(_FACADE, build)
 
     def soap_services(self, context: AdapterContext) -> list[SoapService]:
         return [build_service(self.facade(context), context.settings.wsdl_dir)]
@@ -73,9 +73,7 @@ class EgiszAdapter:
         return [router]
 
     def sandbox_peers(self, workdir: Path, bridge_url: str) -> SandboxPeers:
-        from datetime import UTC, datetime
-
-        from adapters.egisz.sandbox import BatchSpec, EgiszRegistry, create_egisz_sandbox
+        from adapters.egisz.sandbox import BatchSpec, EgiszRegistry, create_egisz_sandbox  # with --sandbox only
 
         registry = EgiszRegistry(mos=(SANDBOX_MO,))
         now = datetime.now(UTC)
@@ -86,7 +84,7 @@ class EgiszAdapter:
                             adapter_settings={"mo_oids": [SANDBOX_MO]})
 
     def demo(self, bridge_url: str, sandbox_urls: dict[str, str], say: Callable[[str], None]) -> None:
-        from adapters.egisz._demo import run_demo
+        from adapters.egisz._demo import run_demo  # demo code loads only for `bridge demo`
 
         run_demo(bridge_url, say, sandbox_urls)
 

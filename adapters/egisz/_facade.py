@@ -9,8 +9,8 @@ from adapters.egisz._applications import Applications, SearchCriteria, status_la
 from adapters.egisz._intake import JOB, parse_window
 from adapters.egisz._model import RELATION_CODES, RELATIONS, ApplicationType, Outcome
 from adapters.egisz._replies import Doctor, Replies, Reply
-from bridge.delivery import Outbox
 from bridge.errors import Conflict, InvalidField
+from bridge.outbox import Outbox
 from bridge.scheduling import JobAlreadyRunning, Scheduler
 from bridge.soap import current_caller
 from bridge.store import Store

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from adapters.egisz._applications import Applications, parse_moment
-from adapters.egisz._upstream import AttachmentUpstream
+from adapters.egisz._client import AttachmentUpstream
 from bridge.scheduling import Interrupted, JobContext, JobRuns
 from bridge.store import Store
 

@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from adapters.egisz._applications import Applications, add_history
+from adapters.egisz._client import AttachmentUpstream, ReplyRejected
 from adapters.egisz._model import (
     ALLOWED_OUTCOMES,
     CANCEL_ERROR,
@@ -31,10 +32,10 @@ from adapters.egisz._model import (
     Outcome,
 )
 from adapters.egisz._schema import Application
-from adapters.egisz._upstream import AttachmentUpstream, ReplyRejected
-from bridge.delivery import Delivered, Outbox, OutboxMessage, Rejected, Retry, UpstreamUnavailable
+from bridge.delivery import UpstreamUnavailable
 from bridge.errors import InvalidField, RuleViolation
 from bridge.identifiers import snils_checksum_ok
+from bridge.outbox import Delivered, Outbox, OutboxMessage, Rejected, Retry
 from bridge.store import Store
 
 KIND = "egisz.reply"

@@ -2,7 +2,7 @@
 
 - ``_service``: the SOAP face the МИС calls (wsdl/esia-accounts.wsdl);
 - ``_patients``: the rules of seed 000's four operations;
-- ``_operations``: the adapter boundary to ЕСИА and its REST transport;
+- ``_client``: the adapter boundary to ЕСИА (``AccountOperations``) and its REST transport;
 - ``sandbox``: the sandbox ЕСИА that plays the upstream.
 """
 

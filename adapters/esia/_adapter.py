@@ -10,25 +10,30 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import ValidationError
 
+from adapters.esia._client import RestAccountOperations
 from adapters.esia._login import EsiaLogin
-from adapters.esia._login_http import login_routes
+from adapters.esia._login_http import LoginConsumer, login_routes
 from adapters.esia._login_service import build_login_service
-from adapters.esia._operations import RestAccountOperations
 from adapters.esia._patients import PatientAccounts
 from adapters.esia._service import build_service
 from adapters.esia._settings import EsiaSettings, LoginSettings
-from bridge.adapters import AdapterContext, SandboxPeers
+from adapters.esia.oauth._client import EsiaOAuthClient, OAuthConfig
+from adapters.esia.oauth._person import PersonApi
+from bridge.adapters import AdapterContext, SandboxPeers, SharedKey
+from bridge.signing import load_certificate, load_signer, observe_certificate
 from bridge.soap import SoapService
 
 ACCOUNTS_UPSTREAM = "esia"          # account operations (СМЭВ reg_service model)
 OAUTH_UPSTREAM = "esia-oauth"       # /aas/oauth2, /rs/prns
-LOGIN_CONSUMERS = "esia.login.consumers"   # context.components: purpose prefix → LoginConsumer
+# The login's consumers by purpose prefix: other adapters add theirs (the ТМК bot's "max-link").
+LOGIN_CONSUMERS: SharedKey[dict[str, LoginConsumer]] = SharedKey("esia.login.consumers")
+_LOGIN: SharedKey[EsiaLogin | None] = SharedKey("esia.login")
 
 
 class EsiaAdapter:
     name = "esia"
     upstreams = (ACCOUNTS_UPSTREAM, OAUTH_UPSTREAM)
-    migrations = None
+    migrations = ()
 
     def check_settings(self, settings: dict[str, Any]) -> list[str]:
         try:
@@ -50,12 +55,11 @@ class EsiaAdapter:
         return EsiaSettings(**context.adapter_settings(self.name))
 
     def _login(self, context: AdapterContext) -> EsiaLogin | None:
-        key = "esia.login"
-        if key not in context.components:
+        def build() -> EsiaLogin | None:
             login_settings = self._settings(context).login
-            context.components[key] = None if login_settings is None else _build_login(context, login_settings)
-        login: EsiaLogin | None = context.components[key]
-        return login
+            return None if login_settings is None else _build_login(context, login_settings)
+
+        return context.shared(_LOGIN, build)
 
     def soap_services(self, context: AdapterContext) -> list[SoapService]:
         settings = self._settings(context)
@@ -73,7 +77,7 @@ class EsiaAdapter:
         login_settings = self._settings(context).login
         callback = (login_settings.callback_url if login_settings else None) or ""
         portal = (login_settings.portal_url if login_settings else None) or "/"
-        consumers = context.components.setdefault(LOGIN_CONSUMERS, {})
+        consumers = context.shared(LOGIN_CONSUMERS, dict)
         return [login_routes(lambda: self._login(context), callback, portal,
                              secure_cookie=callback.startswith("https://"),
                              demo_portal=bool(login_settings and login_settings.demo_portal
@@ -89,23 +93,19 @@ class EsiaAdapter:
         return login_settings.callback_url if login_settings else None
 
     def sandbox_peers(self, workdir: Path, bridge_url: str) -> SandboxPeers:
-        from adapters.esia._sandboxing import sandbox_peers
+        from adapters.esia.sandbox import sandbox_peers  # sandbox code loads only with --sandbox
 
         return sandbox_peers(workdir, bridge_url)
 
     def demo(self, bridge_url: str, sandbox_urls: dict[str, str], say: Callable[[str], None]) -> None:
-        from adapters.esia._demo import run_demo
-        from adapters.esia._demo_login import run_login_demo
+        from adapters.esia._demo import run_demo  # demo code loads only for `bridge demo`
+        from adapters.esia._demo_login import run_login_demo  # likewise
 
         run_demo(bridge_url, say)
         run_login_demo(bridge_url, say)
 
 
 def _build_login(context: AdapterContext, settings: LoginSettings) -> EsiaLogin:
-    from adapters.esia.oauth._client import EsiaOAuthClient, OAuthConfig
-    from adapters.esia.oauth._person import PersonApi
-    from bridge.signing import load_certificate, load_signer, observe_certificate
-
     upstream = context.upstream(OAUTH_UPSTREAM)
     signer = load_signer(settings.signer.to_config())
     observe_certificate("esia-client", signer.certificate_der)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, TypeVar
 
-from adapters.esia._operations import (
+from adapters.esia._client import (
     AccountOperationFailed,
     AccountOperations,
     AccountRequestInvalid,

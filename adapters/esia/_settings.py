@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, SecretStr, field_validator
 
-from adapters.esia._operations import PollPolicy, Routing
+from adapters.esia._client import PollPolicy, Routing
 from adapters.esia.oauth._client import DEFAULT_SCOPES
 from bridge.signing import SignerConfig
 

@@ -1,4 +1,7 @@
-"""The МИС schedule over the HubService contract: the bridge as a SOAP client, and a sandbox МИС."""
+"""The МИС schedule over the HubService contract: the bridge as a SOAP client (a client package, not an adapter).
+
+The sandbox МИС is in ``adapters.hubservice.sandbox`` (spyne, its own store); import it from there.
+"""
 
 from adapters.hubservice._answers import ScheduleAnswerInvalid
 from adapters.hubservice._client import (
@@ -14,7 +17,6 @@ from adapters.hubservice._client import (
 )
 from adapters.hubservice._errors import PATIENT_TEXT, ScheduleRefused, patient_text
 from adapters.hubservice._transport import UpstreamTransport, hubservice_upstream
-from adapters.hubservice.sandbox import create_hubservice_sandbox, create_hubservice_wsgi
 
 __all__ = [
     "PATIENT_TEXT",
@@ -30,8 +32,6 @@ __all__ = [
     "Speciality",
     "UpstreamTransport",
     "Visit",
-    "create_hubservice_sandbox",
-    "create_hubservice_wsgi",
     "hubservice_upstream",
     "patient_text",
 ]

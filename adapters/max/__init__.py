@@ -1,10 +1,10 @@
-"""MAX messenger: the ТМК booking bot (``adapters.max.tmk``), the Bot API client, webhook reading,
-rate limiting across instances, and the sandbox.
+"""MAX messenger, a client package: the Bot API client, webhook reading, rate limiting across
+instances (its table on the alembic branch ``max``: ``MIGRATIONS``), and the sandbox.
 
+Not an adapter: the ТМК bot that uses it is the adapter ``tmk`` (``adapters.tmk``).
 The sandbox factory lives in ``adapters.max.sandbox`` (it imports FastAPI); import it from there.
 """
 
-from adapters.max._adapter import MaxAdapter, adapter
 from adapters.max._client import MaxBot
 from adapters.max._ratelimit import (
     DEFAULT_RATE,
@@ -32,6 +32,7 @@ from adapters.max._types import (
     UserUnreachable,
 )
 from adapters.max._webhook import (
+    MAX_BODY_BYTES,
     SECRET_HEADER,
     BotStarted,
     BotStopped,
@@ -50,8 +51,14 @@ from adapters.max._webhook import (
     verify_secret,
 )
 
+#: What ``bridge check`` says to a configuration that still names ``max`` in ``adapters``.
+ADAPTER_MOVED = ("the ТМК bot is the adapter 'tmk' now (adapters.max is the MAX client it uses): "
+                 "write 'tmk' instead of 'max' in adapters, and rename adapter_settings.max to adapter_settings.tmk")
+
 __all__ = [
+    "ADAPTER_MOVED",
     "DEFAULT_RATE",
+    "MAX_BODY_BYTES",
     "MAX_REQUESTS_PER_SECOND",
     "MAX_TEXT_LENGTH",
     "MIGRATIONS",
@@ -67,7 +74,6 @@ __all__ = [
     "InlineKeyboard",
     "LinkButton",
     "LocalRateLimiter",
-    "MaxAdapter",
     "MaxApiError",
     "MaxBot",
     "MaxRequestInvalid",
@@ -87,7 +93,6 @@ __all__ = [
     "UserAdded",
     "UserUnreachable",
     "WebhookRejected",
-    "adapter",
     "parse_update",
     "read_webhook",
     "verify_secret",

@@ -1,4 +1,6 @@
-"""Sferum (VK's school messenger): the consultation chat of a telemedicine booking, and its sandbox.
+"""Sferum (VK's school messenger): the consultation chat of a telemedicine booking (a client package).
+
+The sandbox Sferum is in ``adapters.sferum.sandbox`` (FastAPI); import it from there.
 
 The client makes the three ``educationSchool.*`` calls through ``bridge.delivery.Upstream``;
 see docs/sferum.md for the contract as we use it and what of it is assumption.
@@ -26,7 +28,6 @@ from adapters.sferum._types import (
     UsersAdded,
     normalise_phone,
 )
-from adapters.sferum.sandbox import SferumWorld, create_sferum_sandbox
 
 __all__ = [
     "CHAT_TYPE",
@@ -49,8 +50,6 @@ __all__ = [
     "SferumClient",
     "SferumError",
     "SferumRequestInvalid",
-    "SferumWorld",
     "UsersAdded",
-    "create_sferum_sandbox",
     "normalise_phone",
 ]

@@ -12,22 +12,17 @@ the supervisor sees it and spawns fresh workers instead, as before.
 
 from __future__ import annotations
 
-import atexit
-import functools
-import os
-import shutil
 import sys
-import tempfile
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from bridge.cli._rundir import MULTIPROC_ENV, worker_run_dir
 
 if TYPE_CHECKING:
     from bridge.cli._main import app
 
-__all__ = ["app", "main", "worker_run_dir", "workers_asked"]
+__all__ = ["MULTIPROC_ENV", "app", "main", "worker_run_dir", "workers_asked"]
 
-MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"  # prometheus_client's name (bridge.metrics.MULTIPROC_ENV)
 _SERVE_VALUED = ("--config", "-c", "--host", "--port")  # `serve` options that take the next word
 
 
@@ -51,40 +46,17 @@ def workers_asked(argv: Sequence[str]) -> int:
         return 1
 
 
-@functools.cache
-def worker_run_dir() -> Path:
-    """The directory of this run of ``bridge serve --workers``: the workers' metrics files and their
-    lock files. PROMETHEUS_MULTIPROC_DIR when it is set (emptied of an earlier run's counts), else a
-    new directory that the variable then names, removed when this process exits. Made once."""
-    given = os.environ.get(MULTIPROC_ENV)
-    if given:
-        path = Path(given)
-        path.mkdir(parents=True, exist_ok=True)
-        for stale in path.glob("*.db"):  # counts of an earlier run are not this run's
-            stale.unlink()
-        return path
-    path = Path(tempfile.mkdtemp(prefix="bridge-workers-"))
-    os.environ[MULTIPROC_ENV] = str(path)
-    atexit.register(_remove, path, os.getpid())
-    return path
-
-
-def _remove(path: Path, owner: int) -> None:
-    if os.getpid() == owner:  # never a forked worker (they leave by os._exit, but to be sure)
-        shutil.rmtree(path, ignore_errors=True)
-
-
 def main() -> None:
     if workers_asked(sys.argv[1:]) > 1:
         worker_run_dir()  # before anything imports prometheus_client
-    from bridge.cli._main import main as run
+    from bridge.cli._main import main as run  # only now: PROMETHEUS_MULTIPROC_DIR is set (above)
 
     run()
 
 
 def __getattr__(name: str) -> Any:
     if name == "app":
-        from bridge.cli._main import app
+        from bridge.cli._main import app  # loaded on first use, for the reason main() gives
 
         return app
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 
 from bridge.cli._common import settings_or_exit
+from bridge.store import AuditJournal, Store
 
 
 def _moment(value: str | None, name: str) -> datetime | None:
@@ -39,8 +40,6 @@ def audit(
     config: Path | None = typer.Option(None, "--config", "-c", help="YAML config file (or BRIDGE_CONFIG)."),
 ) -> None:
     """Search the audit journal, newest first. It holds no personal data: clients, operations, ids, outcomes."""
-    from bridge.store import AuditJournal, Store
-
     settings = settings_or_exit(config)
     store = Store(settings.database_url)
     try:

@@ -6,8 +6,10 @@ from pathlib import Path
 
 from bridge.adapters import load_adapter
 from bridge.cli._contracts import drift
+from bridge.cli._serve import with_sandbox_upstreams
 from bridge.config import ConfigError, Settings
 from bridge.mapping import check_directory
+from bridge.signing import key_file_warnings, secret_files
 from bridge.yamlfile import YamlDocument, load_yaml
 
 
@@ -23,9 +25,10 @@ def check_all(settings: Settings, config_file: Path | None = None) -> list[str]:
     problems: list[str] = []
     doc = load_yaml(config_file) if config_file is not None and config_file.exists() else None
     if settings.sandbox:   # check what `serve --sandbox` would run: the sandboxes' settings merged in
-        from bridge.cli._serve import with_sandbox_upstreams
-
-        settings = with_sandbox_upstreams(settings)[0]
+        try:
+            settings = with_sandbox_upstreams(settings)[0]
+        except ConfigError as exc:   # an adapter that cannot be loaded: nothing more to check
+            return exc.problems
     for name in settings.adapters:
         try:
             adapter = load_adapter(name)
@@ -108,7 +111,6 @@ def check_warnings(settings: Settings, connect: bool = True) -> list[str]:
     built with the trust it is configured with (``ca_file``, the default bundle, its proxy).
     """
     from bridge.delivery._tls import check_chain
-    from bridge.signing import key_file_warnings, secret_files
 
     tree = settings.model_dump()
     named = secret_files(tree)

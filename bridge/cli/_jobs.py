@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from bridge.cli._common import settings_or_exit
+from bridge.scheduling import JobAlreadyRunning
 
 app = typer.Typer(help="Scheduled jobs: list them, run one now.", no_args_is_help=True)
 ConfigOption = typer.Option(None, "--config", "-c", help="YAML config file (or BRIDGE_CONFIG).")
@@ -29,7 +30,7 @@ def _moment(value: str | None, end: bool, flag: str) -> datetime | None:
 
 
 def _context(config: Path | None):  # type: ignore[no-untyped-def]
-    from bridge.app import build_context
+    from bridge.app import build_context  # the whole app loads only for the command that runs a job
 
     settings = settings_or_exit(config)
     if settings.sandbox:   # the upstreams `serve --sandbox` would use (from sandbox_base_port when it is set)
@@ -60,8 +61,6 @@ def run_job(
     config: Path | None = ConfigOption,
 ) -> None:
     """Run a job now in this process; exits 1 if it fails, 2 if another instance is running it."""
-    from bridge.scheduling import JobAlreadyRunning
-
     context = _context(config)
     scheduler = context.scheduler
     if name not in scheduler.names():

@@ -5,23 +5,27 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import httpx
 import typer
 
+from bridge.adapters import load_adapter, migration_paths
 from bridge.cli._audit import audit
 from bridge.cli._check import check_all, check_warnings
 from bridge.cli._common import settings_or_exit
+from bridge.cli._contracts import drift, freeze
 from bridge.cli._jobs import app as jobs_app
-from bridge.cli._serve import serve_blocking
+from bridge.cli._outbox import app as outbox_app
+from bridge.cli._serve import serve_blocking, serve_sandbox_blocking
 from bridge.config import ConfigError
 from bridge.config._settings import config_file_from_env
-from bridge.delivery._outbox_cli import app as outbox_app
 from bridge.mapping._cli import app as mappings_app
 from bridge.signing._cli import app as keys_app
+from bridge.store import Store
 
 # Plain click help (rich_markup_mode=None): typer's rich help gives every flag a type, "--help <bool>".
 # No pretty tracebacks: every error ends in bridge.cli._errors.run.
-app = typer.Typer(help="MIS Bridge: SOAP for the МИС, ЕСИА / ЕГИСЗ / MAX upstream.", no_args_is_help=True,
-                  rich_markup_mode=None, pretty_exceptions_enable=False)
+app = typer.Typer(help="MIS Bridge: SOAP for the МИС, translated to the upstreams of the configured adapters.",
+                  no_args_is_help=True, rich_markup_mode=None, pretty_exceptions_enable=False)
 app.add_typer(mappings_app, name="mappings")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(keys_app, name="keys", help="GOST keys and certificates: make a test key, hash, expiry.")
@@ -60,8 +64,6 @@ def sandbox(
                                              "bridge at these sandboxes into this YAML file."),
 ) -> None:
     """Serve only the sandbox peers (the bridge runs elsewhere, e.g. several instances)."""
-    from bridge.cli._serve import serve_sandbox_blocking
-
     settings = _settings(config)
     if write_config is not None and not write_config.parent.is_dir():
         raise ConfigError([f"--write-config: {write_config.parent} is not a directory"])
@@ -89,10 +91,6 @@ def demo(
     config: Path | None = ConfigOption,
 ) -> None:
     """Tell each adapter's story against a running bridge with --sandbox."""
-    import httpx
-
-    from bridge.adapters import load_adapter
-
     settings = _settings(config)
     base = url.rstrip("/")
     try:
@@ -109,8 +107,6 @@ def demo(
 @wsdl_app.command("freeze")
 def wsdl_freeze(config: Path | None = ConfigOption) -> None:
     """Write the WSDL the code serves into wsdl/ (an intentional contract change)."""
-    from bridge.cli._contracts import freeze
-
     for line in freeze(_settings(config)):
         typer.echo(line)
 
@@ -118,8 +114,6 @@ def wsdl_freeze(config: Path | None = ConfigOption) -> None:
 @wsdl_app.command("diff")
 def wsdl_diff(config: Path | None = ConfigOption) -> None:
     """Exit 1 when the code's contract differs from the frozen WSDL."""
-    from bridge.cli._contracts import drift
-
     problems = drift(_settings(config))
     for problem in problems:
         typer.echo(problem, err=True)
@@ -153,12 +147,8 @@ def wsdl_lint(
 @db_app.command("upgrade")
 def db_upgrade(config: Path | None = ConfigOption) -> None:
     """Migrate the store to the newest schema: the core's tables and every configured adapter's."""
-    from bridge.adapters import load_adapter
-    from bridge.store import Store
-
     settings = _settings(config)
-    migrations = [m for m in (load_adapter(name).migrations for name in settings.adapters) if m is not None]
-    Store(settings.database_url).upgrade(migrations)
+    Store(settings.database_url).upgrade(migration_paths(load_adapter(name) for name in settings.adapters))
     typer.echo("store is at the newest revision")
 
 

@@ -4,7 +4,6 @@ and N worker processes sharing one listening socket (bridge/cli/_workers.py)."""
 from __future__ import annotations
 
 import asyncio
-import gc
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +11,9 @@ import uvicorn
 import yaml
 
 from bridge.adapters import load_adapter
+from bridge.cli._heap import freeze_startup_heap
 from bridge.cli._listen import Listeners
+from bridge.cli._workers import serve_workers
 from bridge.config import Settings, UpstreamSettings
 from bridge.observability import configure_logging, get_logger
 
@@ -24,14 +25,6 @@ def _uvicorn(app: Any, host: str, port: int) -> uvicorn.Server:
         proxy_headers=False,   # forwarding headers count only from trusted_proxies, checked by the bridge
     )
     return uvicorn.Server(config)
-
-
-def freeze_startup_heap() -> None:
-    """Move what start-up built (modules, apps, schemas: ~150,000 objects) out of the collector's
-    way: a full collection no longer walks them, so its pauses, which every request in the
-    process waits out, stay short (gc.freeze, the pattern of pre-forking servers)."""
-    gc.collect()
-    gc.freeze()
 
 
 def _run_servers(servers: list[uvicorn.Server], listeners: Listeners) -> None:
@@ -90,11 +83,9 @@ def with_sandbox_upstreams(settings: Settings, listeners: Listeners | None = Non
 
 def serve_blocking(settings: Settings, workers: int = 1) -> None:
     if workers > 1:
-        from bridge.cli._workers import serve_workers
-
         serve_workers(settings, workers)
         return
-    from bridge.app import create_app
+    from bridge.app import create_app  # the app loads only for `serve`, not for every command
 
     configure_logging(settings.log_level)
     log = get_logger("bridge.serve")

@@ -65,9 +65,9 @@ from uvicorn._subprocess import subprocess_started
 from uvicorn.supervisors import Multiprocess, multiprocess
 
 from bridge.adapters import load_adapter
-from bridge.cli import worker_run_dir
+from bridge.cli._heap import freeze_startup_heap
 from bridge.cli._listen import bind_listener
-from bridge.cli._serve import freeze_startup_heap
+from bridge.cli._rundir import worker_run_dir
 from bridge.config import ConfigError, Settings
 from bridge.metrics import counts_in_files, worker_exited
 from bridge.observability import configure_logging, get_logger
@@ -142,7 +142,7 @@ class _BackgroundLock:
 
 def worker_app(settings: Settings, run_dir: str) -> Any:
     """The app of one worker process (a uvicorn factory, called in the worker)."""
-    from bridge.app import create_app
+    from bridge.app import create_app  # not at the top: every command imports this module (through _serve)
 
     configure_logging(settings.log_level)
     background = _BackgroundLock(Path(run_dir))

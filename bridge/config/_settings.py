@@ -9,6 +9,7 @@ they never sit in the YAML or the repository.
 from __future__ import annotations
 
 import difflib
+import importlib
 import ipaddress
 import os
 from pathlib import Path
@@ -145,6 +146,11 @@ class ClientSettings(BaseModel):
         return self.password.get_secret_value() if self.password is not None else None
 
 
+def _default_adapters() -> list[str]:
+    """What runs when the configuration names no adapters: the list the ``adapters`` package declares."""
+    return list(getattr(importlib.import_module("adapters"), "DEFAULT", ()))
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="BRIDGE_", env_nested_delimiter="__", extra="forbid", validate_default=True
@@ -156,7 +162,7 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///var/bridge.db"
     wsdl_dir: Path = ROOT / "wsdl"
     mappings_dir: Path = ROOT / "mappings"
-    adapters: list[str] = Field(default_factory=lambda: ["esia", "egisz", "max"])
+    adapters: list[str] = Field(default_factory=_default_adapters)
     upstreams: dict[str, UpstreamSettings] = Field(default_factory=dict)
     # Per-adapter settings, validated by each adapter's own model.
     adapter_settings: dict[str, dict[str, Any]] = Field(default_factory=dict)

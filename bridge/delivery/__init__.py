@@ -1,12 +1,10 @@
-"""The delivery path: every call from the bridge to an upstream goes through here.
+"""The delivery path: every call from the bridge to an upstream goes through here (``Upstream``).
 
+Deliveries that must never be lost wait in ``bridge.outbox``, whose handlers call through here too.
 Its exceptions are the ``DeliveryError`` branch of the bridge's one tree (``bridge.errors``),
 re-exported here because this is where the callers of ``Upstream`` look for them.
 """
 
-from bridge.delivery._outbox import Outbox
-from bridge.delivery._outbox_types import Delivered, Enqueued, OutboxMessage, OutboxStats, Outcome, Rejected, Retry
-from bridge.delivery._outbox_workers import WorkerPool
 from bridge.delivery._policy import RetryPolicy, parse_retry_after
 from bridge.delivery._tls import TlsSetupError, TlsTrust
 from bridge.delivery._upstream import RetryAnswer, Timeouts, Upstream, UpstreamConfig, new_idempotency_key
@@ -26,15 +24,7 @@ from bridge.errors import (
 
 __all__ = [
     "CircuitOpen",
-    "Delivered",
     "DeliveryError",
-    "Enqueued",
-    "Outbox",
-    "OutboxMessage",
-    "OutboxStats",
-    "Outcome",
-    "Rejected",
-    "Retry",
     "RetryAnswer",
     "RetryPolicy",
     "Timeouts",
@@ -49,7 +39,6 @@ __all__ = [
     "UpstreamTimeout",
     "UpstreamTlsError",
     "UpstreamUnavailable",
-    "WorkerPool",
     "new_idempotency_key",
     "parse_retry_after",
 ]

@@ -15,18 +15,13 @@ from __future__ import annotations
 import asyncio
 import random
 import threading
-from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, Field
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+from bridge.asgi import ASGIApp, Message, Receive, Scope, Send
 
 FAULT_KINDS = (
     "http_500", "http_502", "http_503", "http_504", "http_429", "stall", "drop", "stall_after", "drop_after",

@@ -1,11 +1,14 @@
-"""GOST R 34.10-2012 (256) signing for ЕСИА: three interchangeable signers and pure-Python checks.
+"""GOST R 34.10-2012 (256) signing for any upstream that authenticates the bridge by it: three
+interchangeable signers and pure-Python checks. The core names no peer; the formats below are the
+ones an adapter needs (the ЕСИА adapter's OAuth client is the first user: its recipes are cited as
+esia.md §…, the reference they come from), and nothing here knows which adapter asks.
 
-Code uses::
+An adapter uses::
 
     signer = load_signer(SignerConfig(kind="python", key_file=Path("key.pem"), certificate_file=Path("cert.pem")))
-    client_secret = base64url(signer.sign_raw(message.encode()))       # v2/ac, v3/te
-    client_certificate_hash = certificate_hash(signer.certificate_der)
-    legacy_secret = base64url(signer.sign_cms_detached(message.encode()))  # v1 /aas/oauth2/ac
+    secret = base64url(signer.sign_raw(message.encode()))             # a raw s||r signature (ЕСИА v2/ac, v3/te)
+    fingerprint = certificate_hash(signer.certificate_der)             # Streebog-256 of the certificate, hex
+    detached = base64url(signer.sign_cms_detached(message.encode()))  # detached CMS (ЕСИА v1 /aas/oauth2/ac)
 
 Signers: :class:`PythonSigner` (gostcrypto, in-process), :class:`OpenSslSigner` (openssl + gost-engine),
 :class:`CryptoProSigner` (csptest/cryptcp; the certified CSP production needs). All return raw

@@ -16,7 +16,7 @@ from bridge.signing._opensslcli import PARAMSETS, generate_test_key
 __all__ = ["app"]
 
 app = typer.Typer(
-    help="GOST keys and certificates for ЕСИА: test keys, client_certificate_hash, expiry.",
+    help="GOST keys and certificates: test keys, certificate hash (ЕСИА's client_certificate_hash), expiry.",
     no_args_is_help=True,
     add_completion=False,
 )
@@ -24,7 +24,7 @@ app = typer.Typer(
 
 @app.callback()
 def _group() -> None:
-    """GOST keys and certificates for ЕСИА: test keys, client_certificate_hash, expiry."""
+    """GOST keys and certificates: test keys, certificate hash (ЕСИА's client_certificate_hash), expiry."""
 
 
 def _fail(exc: SigningError) -> typer.Exit:

@@ -15,15 +15,12 @@ from __future__ import annotations
 import contextvars
 import io
 import sys
-from collections.abc import Callable, Iterable, MutableMapping
+from collections.abc import Callable, Iterable
 from typing import Any
 
+from bridge.asgi import Receive, Scope, Send
 from bridge.soap._threads import ThreadHop
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Any]
-Send = Callable[[Message], Any]
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 #: Threads per process that run SOAP calls (and so wait for upstreams). A call to a slow upstream

@@ -221,7 +221,7 @@ def egisz() -> dict[str, Any]:
 
 def max_() -> dict[str, Any]:
     return dashboard("mis-bridge-max", "MIS Bridge / MAX and Сферум",
-                     "The MAX bot: webhook, updates, and calls to MAX and Сферум (fed by adapters/max/bot).", [
+                     "The MAX bot: webhook, updates, and calls to MAX and Сферум (fed by adapters/tmk).", [
         stat("Webhook calls refused (bad secret) in range",
              f'sum(increase(bridge_max_webhook_requests_total{{{INST},outcome="bad_secret"}}[$__range])) or vector(0)',
              thresholds=[(None, "green"), (1, "orange")],

@@ -17,8 +17,8 @@ import httpx
 import pytest
 import zeep
 
-from adapters.esia._demo_login import consent
-from adapters.max.tmk._script import MessengerUser
+from adapters.esia.sandbox import consent
+from adapters.tmk.sandbox import MessengerUser
 from bridge.clock import FileClock
 from tests.bridgeproc import BridgeProcess, SandboxProcess, free_port, start_bridge, start_sandbox
 from tests.integration.egisz_helpers import (
@@ -39,12 +39,12 @@ class Cluster:
     def __init__(self, tmp: Path, pg_url: str) -> None:
         self.tmp = tmp
         self.balancer = RoundRobin().start()
-        self.sandbox: SandboxProcess = start_sandbox(tmp / "sandbox", ("esia", "egisz", "max"),
+        self.sandbox: SandboxProcess = start_sandbox(tmp / "sandbox", ("esia", "egisz", "tmk"),
                                                      bridge_port=self.balancer.port)
         self.clock = tmp / "clock"
         egisz = {**self.sandbox.bridge_config["adapter_settings"]["egisz"], "intake_cron": "* * * * *"}
         self.config: dict[str, Any] = {
-            **self.sandbox.bridge_config, "adapters": ["esia", "egisz", "max"], "log_level": "WARNING",
+            **self.sandbox.bridge_config, "adapters": ["esia", "egisz", "tmk"], "log_level": "WARNING",
             "outbox_workers": 2, "outbox_backoff_initial": 0.05, "outbox_backoff_max": 0.5,
             "outbox_max_attempts": 100, "shutdown_seconds": 5, "test_clock_file": str(self.clock),
             "adapter_settings": {**self.sandbox.bridge_config["adapter_settings"], "egisz": egisz},

@@ -11,7 +11,7 @@ import pytest
 import zeep
 from zeep.exceptions import Fault
 
-from adapters.esia._demo_login import consent
+from adapters.esia.sandbox import consent
 from tests.bridgeproc import BridgeProcess
 
 

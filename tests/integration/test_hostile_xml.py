@@ -19,8 +19,8 @@ import httpx
 import pytest
 from lxml import etree
 
-from adapters.max._sandboxing import WEBHOOK_SECRET
-from adapters.max._webhook import SECRET_HEADER
+from adapters.max import SECRET_HEADER
+from adapters.tmk.sandbox import WEBHOOK_SECRET
 from tests.bridgeproc import ROOT, BridgeProcess
 from tests.conftest import make_patient
 from tests.soapcall import call, envelope

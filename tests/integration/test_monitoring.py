@@ -25,7 +25,7 @@ PROMETHEUS = MONITORING / "prometheus"
 GRAFANA = MONITORING / "grafana"
 CHART = ROOT / "deploy" / "helm" / "mis-bridge"
 
-# What the MAX bot (adapters/max/bot) will export; dashboards and rules may name them before it lands.
+# What the ТМК bot (adapters/tmk) exports; dashboards and rules may name them.
 BOT_METRICS = {
     "bridge_max_webhook_requests_total", "bridge_max_updates_total", "bridge_tmk_dialog_errors_total",
     "bridge_tmk_bookings_total", "bridge_tmk_reminders_total", "bridge_tmk_reminder_lateness_seconds",

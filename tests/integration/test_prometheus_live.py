@@ -42,7 +42,7 @@ MONITORING = ROOT / "monitoring"
 RULES = MONITORING / "prometheus" / "alerts.yml"
 DASHBOARDS = sorted((MONITORING / "grafana" / "dashboards").glob("*.json"))
 
-# Panels whose only source is the MAX bot (adapters/max/bot, being written): its bridge_max_* and
+# Panels whose only source is the ТМК bot (adapters/tmk): its bridge_max_* and
 # bridge_tmk_* metrics, and the upstreams only the bot calls (max, sferum, hubservice). Their queries
 # must parse now; they need not return data until the bot lands — then empty this set (and drive
 # the bot's traffic here) so that they are held to returning data like the rest.
@@ -144,9 +144,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[BridgeProc
     fast = {"base_url": "http://placeholder.invalid", "circuit_fail_max": 3, "circuit_reset_seconds": 300,
             "max_attempts": 2, "backoff_initial": 0.05, "backoff_max": 0.1, "read_timeout": 3}
     bridge = start_bridge(tmp / "bridge", config={
-        "adapters": ["esia", "egisz", "max"],
+        "adapters": ["esia", "egisz", "tmk"],
         "test_clock_file": str(tmp / "bridge" / "clock"),
-        "adapter_settings": {"max": {"consultation_platform": "sferum"}},
+        "adapter_settings": {"tmk": {"consultation_platform": "sferum"}},
         "upstreams": {"esia": fast, "egisz": fast},
         "outbox_max_attempts": 1,          # one failed delivery makes a dead letter
         "outbox_backoff_initial": 0.1, "outbox_backoff_max": 0.5,
@@ -208,7 +208,7 @@ def old_applications(bridge: BridgeProcess) -> None:
 
 def stuck_outbox(bridge: BridgeProcess, count: int) -> None:
     """Messages of a kind no instance handles, written two hours ago: they wait forever."""
-    from bridge.delivery import Outbox
+    from bridge.outbox import Outbox
     from bridge.store import Store
 
     config = yaml.safe_load((bridge.log_path.parent / "bridge.yaml").read_text(encoding="utf-8"))
@@ -228,7 +228,7 @@ def stuck_outbox(bridge: BridgeProcess, count: int) -> None:
 def bot_traffic(bridge: BridgeProcess) -> None:
     """A parent books a ТМК for a child in the sandbox MAX (one dialog error on the way), the shared clock
     moves to 15 minutes before (reminder, Sferum chat), and the МИС sends a sick-leave invitation."""
-    from adapters.max.tmk._script import MessengerUser
+    from adapters.tmk.sandbox import MessengerUser
     from bridge.clock import FileClock
 
     wait_until("the bot's webhook subscription", lambda: httpx.get(

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from adapters.max.tmk._script import MessengerUser
+from adapters.tmk.sandbox import MessengerUser
 from bridge.clock import FileClock
 from tests.bridgeproc import BridgeProcess, SandboxProcess, free_port, start_bridge, start_sandbox
 
@@ -27,9 +27,9 @@ DOCTOR_MAX_ID = 502001          # Михайлова А. Д., pediatrician of Д
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     tmp = tmp_path_factory.mktemp("tmk")
     port = free_port()
-    sandbox = start_sandbox(tmp / "sandbox", ("esia", "max"), bridge_port=port)
+    sandbox = start_sandbox(tmp / "sandbox", ("esia", "tmk"), bridge_port=port)
     clock = tmp / "clock"
-    config = {**sandbox.bridge_config, "port": port, "adapters": ["esia", "max"], "test_clock_file": str(clock),
+    config = {**sandbox.bridge_config, "port": port, "adapters": ["esia", "tmk"], "test_clock_file": str(clock),
               "database_url": f"sqlite:///{tmp / 'bridge.db'}"}
     state: dict[str, Any] = {"tmp": tmp, "sandbox": sandbox, "config": config, "clock": clock}
     state["bridge"] = start_bridge(tmp / "bridge", config=config, sandbox=False)

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from adapters.egisz._applications import Applications
-from adapters.egisz._upstream import RestAttachmentUpstream
+from adapters.egisz._client import RestAttachmentUpstream
 from adapters.egisz.sandbox import BatchSpec, EgiszRegistry, create_egisz_sandbox
 from bridge.delivery import Upstream, UpstreamConfig
 from bridge.mapping import MappingSet

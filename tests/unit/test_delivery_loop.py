@@ -20,19 +20,12 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from bridge.delivery import (
-    CircuitOpen,
-    RetryPolicy,
-    Timeouts,
-    Upstream,
-    UpstreamConfig,
-    UpstreamServerError,
-    WorkerPool,
-)
+from bridge.delivery import CircuitOpen, RetryPolicy, Timeouts, Upstream, UpstreamConfig, UpstreamServerError
 from bridge.delivery._breaker import CircuitBreaker
 from bridge.delivery._policy import RetryableStatus
 from bridge.metrics import UPSTREAM_ATTEMPTS, UPSTREAM_REQUESTS
 from bridge.observability import configure_logging
+from bridge.outbox import WorkerPool
 
 _names = itertools.count()
 

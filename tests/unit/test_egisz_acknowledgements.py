@@ -16,7 +16,7 @@ from adapters.egisz._intake import JOB, Intake
 from adapters.egisz._model import CANCELLED, CANCELLING, ApplicationType, Outcome
 from adapters.egisz._replies import Doctor, Replies, Reply
 from adapters.egisz._schema import Application, StatusChange
-from bridge.delivery import Outbox
+from bridge.outbox import Outbox
 from bridge.scheduling import Job, JobRuns, Scheduler
 from tests.unit.egisz_world import MO, NOW, egisz_world
 

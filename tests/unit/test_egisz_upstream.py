@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from adapters.egisz._upstream import ReplyRejected, RestAttachmentUpstream
+from adapters.egisz._client import ReplyRejected, RestAttachmentUpstream
 from bridge.delivery import Upstream, UpstreamConfig
 
 REPLY = {"status": "rejected", "reasonReject_id": 1, "statusComment": "гражданин отозвал заявление",

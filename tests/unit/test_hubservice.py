@@ -16,10 +16,9 @@ from adapters.hubservice import (
     PatientRef,
     ScheduleClient,
     ScheduleRefused,
-    create_hubservice_wsgi,
     hubservice_upstream,
 )
-from adapters.hubservice.sandbox import ScheduleStore, build_application, hubservice_wsdl
+from adapters.hubservice.sandbox import ScheduleStore, build_application, create_hubservice_wsgi, hubservice_wsdl
 from bridge.delivery import RetryPolicy, UpstreamConfig, UpstreamServerError
 from bridge.soap import canonical_contract
 

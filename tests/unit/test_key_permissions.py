@@ -54,7 +54,7 @@ def test_secret_files_finds_every_secret_setting_in_the_configuration(tmp_path: 
             "esia": {"login": {"signer": {"key_file": str(key), "key_password_file": str(password),
                                           "certificate_file": str(key)},
                                "esia_certificates": [str(key)]}},
-            "max": {"webhook_secret_file": str(password), "token": "inline", "schedule": {"guid_file": None}},
+            "tmk": {"webhook_secret_file": str(password), "token": "inline", "schedule": {"guid_file": None}},
         },
     })
     found = secret_files(settings.model_dump())
@@ -62,11 +62,11 @@ def test_secret_files_finds_every_secret_setting_in_the_configuration(tmp_path: 
         "pseudonym_key_file": pseudonym,
         "adapter_settings.esia.login.signer.key_file": key,
         "adapter_settings.esia.login.signer.key_password_file": password,
-        "adapter_settings.max.webhook_secret_file": password,
+        "adapter_settings.tmk.webhook_secret_file": password,
     }   # certificates are public: not listed
     warned = key_file_warnings(found)
     assert [w.split(":", 1)[0] for w in warned] == [
         "adapter_settings.esia.login.signer.key_file",
         "adapter_settings.esia.login.signer.key_password_file",
-        "adapter_settings.max.webhook_secret_file",
+        "adapter_settings.tmk.webhook_secret_file",
     ]

@@ -18,6 +18,8 @@ from adapters.max import (
     SECRET_HEADER,
     BotStarted,
     CallbackButton,
+    ChatInfo,
+    ChatMessage,
     InlineKeyboard,
     LinkButton,
     LocalRateLimiter,
@@ -35,7 +37,6 @@ from adapters.max import (
     read_webhook,
 )
 from adapters.max import MIGRATIONS as MAX_MIGRATIONS
-from adapters.max._types import ChatInfo, ChatMessage  # the lead exports them from adapters.max
 from adapters.max.sandbox import MaxWorld, create_sandbox_app
 from bridge.delivery import RetryPolicy, Upstream, UpstreamConfig
 from bridge.store import Store

@@ -19,20 +19,11 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
-from bridge.delivery import (
-    Delivered,
-    Enqueued,
-    Outbox,
-    OutboxMessage,
-    Outcome,
-    Rejected,
-    Retry,
-    UpstreamServerError,
-)
-from bridge.delivery._outbox_admin import admin_routes
-from bridge.delivery._outbox_claim import claim, finish
-from bridge.delivery._outbox_cli import app as outbox_cli
+from bridge.cli._outbox import app as outbox_cli
+from bridge.delivery import UpstreamServerError
 from bridge.observability import configure_logging
+from bridge.outbox import Delivered, Enqueued, Outbox, OutboxMessage, Outcome, Rejected, Retry, admin_routes
+from bridge.outbox._claim import claim, finish
 from bridge.store import Store
 
 with warnings.catch_warnings():

@@ -1,4 +1,4 @@
-"""The outbox writes the outcomes of a claimed batch a group at a time (bridge/delivery/_outbox_delivery.py):
+"""The outbox writes the outcomes of a claimed batch a group at a time (bridge/outbox/_delivery.py):
 one transaction for a group, the same result per message as one transaction each, on SQLite and
 PostgreSQL."""
 
@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import event, text
 from sqlalchemy.orm import Session
 
-from bridge.delivery import Delivered, Outbox, OutboxMessage, Outcome, Rejected, Retry
+from bridge.outbox import Delivered, Outbox, OutboxMessage, Outcome, Rejected, Retry
 from bridge.store import Store
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from adapters.esia._operations import PollPolicy, RestAccountOperations, Routing
+from adapters.esia._client import PollPolicy, RestAccountOperations, Routing
 from adapters.esia._patients import PatientAccounts
 from adapters.esia.sandbox import AccountRegistry
 from adapters.esia.sandbox._registry import IdempotencyConflict

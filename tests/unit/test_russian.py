@@ -26,7 +26,7 @@ def test_quantity_reads_as_russian(n: int, text: str) -> None:
 @pytest.mark.parametrize("n", [1, 2, 5, 11, 15, 21, 24, 30])
 def test_the_bots_minutes_agree_with_their_number(n: int) -> None:
     """The ТМК bot's texts with a configured number of minutes, against CLDR's category of n."""
-    from adapters.max.tmk._screens import Screens
+    from adapters.tmk._screens import Screens
 
     category = Locale.parse("ru").plural_form(n)
     accusative = {"one": "минуту", "few": "минуты", "many": "минут"}[category]     # «действует 21 минуту»

@@ -18,10 +18,9 @@ from adapters.sferum import (
     SferumApiError,
     SferumClient,
     SferumRequestInvalid,
-    SferumWorld,
-    create_sferum_sandbox,
     normalise_phone,
 )
+from adapters.sferum.sandbox import SferumWorld, create_sferum_sandbox
 from bridge.delivery import RetryPolicy, Upstream, UpstreamBusy, UpstreamConfig, UpstreamTimeout
 from bridge.metrics import UPSTREAM_ATTEMPTS
 from bridge.observability import configure_logging

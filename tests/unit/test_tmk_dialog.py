@@ -14,16 +14,18 @@ import httpx
 import pytest
 
 from adapters.hubservice import ScheduleClient, hubservice_upstream
-from adapters.hubservice.sandbox import create_hubservice_wsgi
-from adapters.hubservice.sandbox._store import ScheduleStore
+from adapters.hubservice.sandbox import ScheduleStore, create_hubservice_wsgi
 from adapters.max import MaxBot
-from adapters.max.sandbox import MaxWorld, create_sandbox_app
-from adapters.max.sandbox._world import BOT_USER_ID, SandboxChat
-from adapters.max.tmk import TmkBot, TmkSettings
-from adapters.max.tmk._people import Account, Person
-from adapters.max.tmk._script import MessengerUser
-from adapters.sferum import SferumClient, SferumWorld, create_sferum_sandbox
-from bridge.delivery import Outbox, RetryPolicy, Upstream, UpstreamConfig
+from adapters.max.sandbox import BOT_USER_ID, MaxWorld, SandboxChat, create_sandbox_app
+from adapters.sferum import SferumClient
+from adapters.sferum.sandbox import SferumWorld, create_sferum_sandbox
+from adapters.tmk import TmkBot, TmkSettings
+from adapters.tmk import adapter as tmk_adapter
+from adapters.tmk._people import Account, Person
+from adapters.tmk.sandbox import MessengerUser
+from bridge.adapters import migration_paths
+from bridge.delivery import RetryPolicy, Upstream, UpstreamConfig
+from bridge.outbox import Outbox
 from bridge.store import OneTimeTokens, Pseudonymizer, Store
 
 with warnings.catch_warnings():
@@ -48,8 +50,7 @@ class Harness:
         self.schedule_store = ScheduleStore(today=datetime.now(UTC).date())
         self.world = MaxWorld(token=TOKEN)
         self.store = Store(f"sqlite:///{tmp / 'bridge.db'}")
-        from adapters.max import MIGRATIONS
-        self.store.upgrade([MIGRATIONS])
+        self.store.upgrade(migration_paths([tmk_adapter]))   # the bot's tables and the MAX client's
         self.bot_ref: list[TmkBot] = []
 
         def webhook(request: httpx.Request) -> httpx.Response:
@@ -353,7 +354,7 @@ def test_an_expired_dialog_starts_again_at_the_menu(harness: Harness) -> None:
     user.press("Записать себя")
     dialog = harness.tmk.records.dialog(USER)
     assert dialog is not None
-    from adapters.max.tmk import _tables as t
+    from adapters.tmk import _tables as t
     with harness.store.engine.begin() as db:
         db.execute(t.dialogs.update().values(updated_at=datetime(2020, 1, 1, tzinfo=UTC)))
     screen = user.press("Повторная")

@@ -17,6 +17,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from jwt.algorithms import Algorithm
 
+from bridge.signing import verify_raw
+
 GOST_ALG = "GOST3410_2012_256"
 ALGORITHMS = ("RS256", GOST_ALG)
 _RSA_OID = "1.2.840.113549.1.1.1"
@@ -48,8 +50,6 @@ class _GostAlgorithm(Algorithm):
         return signature
 
     def verify(self, msg: bytes, key: Any, sig: bytes) -> bool:
-        from bridge.signing import verify_raw
-
         return bool(verify_raw(key, msg, sig))
 
     @staticmethod

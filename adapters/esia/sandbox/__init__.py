@@ -1,14 +1,17 @@
 """The sandbox ЕСИА: plays the upstream on loopback for development, demos and tests."""
 
 from adapters.esia.sandbox._app import create_sandbox_app
+from adapters.esia.sandbox._consent import consent
 from adapters.esia.sandbox._keys import SandboxCertificates, SandboxKeys
 from adapters.esia.sandbox._oauth import DEFAULT_ISSUER, DEFAULT_SCOPES, SandboxClient, SandboxOAuth
+from adapters.esia.sandbox._peers import DEMO_PORTAL, sandbox_peers
 from adapters.esia.sandbox._people import PEOPLE, Person
 from adapters.esia.sandbox._registry import AccountRegistry
 
 __all__ = [
     "DEFAULT_ISSUER",
     "DEFAULT_SCOPES",
+    "DEMO_PORTAL",
     "PEOPLE",
     "AccountRegistry",
     "Person",
@@ -16,5 +19,7 @@ __all__ = [
     "SandboxClient",
     "SandboxKeys",
     "SandboxOAuth",
+    "consent",
     "create_sandbox_app",
+    "sandbox_peers",
 ]

@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse
 
 from adapters.esia.sandbox._oauth import SandboxOAuth
 from adapters.esia.sandbox._registry import AccountRegistry, IdempotencyConflict
+from adapters.esia.sandbox._routes import oauth_routes
 from adapters.esia.sandbox._rules import ERRORS, OPERATIONS, RequestInvalid
 from bridge.sandbox import FaultInjector, FaultPlan, fault_admin_routes
 
@@ -43,7 +44,7 @@ def create_sandbox_app(
     app.state.faults = plan
     app.include_router(fault_admin_routes(plan))
     app.state.oauth = oauth
-    app.include_router(oauth.router())
+    app.include_router(oauth_routes(oauth))
 
     @app.post("/reg-service/v1/requests/{operation}")
     async def submit(operation: str, request: Request) -> JSONResponse:

@@ -3,7 +3,8 @@
 It checks what the real ЕСИА checks (reference/esia.md §1.2–§1.6) and refuses with its error shapes:
 ``{"error": …, "error_description": "ESIA-0070xx: …", "state": …}`` as JSON (HTTP 400) or as query
 parameters on a redirect to the client's ``redirect_uri``. The HTTP faces are in ``_oauth_ac`` (v2/ac,
-v1 ac, the consent page, logout), ``_oauth_te`` (v3/te, v1 te) and ``_person_api`` (/rs/prns).
+v1 ac, the consent page, logout), ``_oauth_te`` (v3/te, v1 te) and ``_person_api`` (/rs/prns), joined in
+``_routes``; they import this module, never the other way round.
 
 Use::
 
@@ -27,7 +28,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from fastapi import APIRouter
+from asn1crypto import cms  # type: ignore[import-untyped]
 
 from adapters.esia.oauth._protocol import ERRORS, parse_timestamp
 from adapters.esia.oauth._tokens import ALGORITHMS, sign_token
@@ -362,20 +363,6 @@ class SandboxOAuth:
             for key in [k for k, v in store.items() if v.expires_at < now]:
                 del store[key]
 
-    # -- HTTP ----------------------------------------------------------------------------------------
-
-    def router(self) -> APIRouter:
-        """All the HTTP routes: /aas/oauth2/*, /idp/ext/Logout, /rs/prns/*, /_sandbox/esia/*."""
-        from adapters.esia.sandbox._oauth_ac import ac_routes
-        from adapters.esia.sandbox._oauth_te import te_routes
-        from adapters.esia.sandbox._person_api import person_routes
-
-        router = APIRouter()
-        router.include_router(ac_routes(self))
-        router.include_router(te_routes(self))
-        router.include_router(person_routes(self))
-        return router
-
 
 def _verify_raw(certificate_der: bytes, signed: str, signature: bytes) -> bool:
     try:
@@ -385,8 +372,6 @@ def _verify_raw(certificate_der: bytes, signed: str, signature: bytes) -> bool:
 
 
 def _cms_certificates(cms_der: bytes) -> set[bytes]:
-    from asn1crypto import cms  # type: ignore[import-untyped]
-
     try:
         content_info = cms.ContentInfo.load(cms_der, strict=True)
         certificates = content_info["content"]["certificates"]

@@ -2,6 +2,8 @@
 
 from adapters.max.sandbox._app import create_sandbox_app
 from adapters.max.sandbox._openapi import OpenApiChecker, RequestInvalid
-from adapters.max.sandbox._world import BOT_USER, MaxWorld
+from adapters.max.sandbox._world import BOT_USER, BOT_USER_ID, MaxWorld, SandboxChat
 
-__all__ = ["BOT_USER", "MaxWorld", "OpenApiChecker", "RequestInvalid", "create_sandbox_app"]
+__all__ = [
+    "BOT_USER", "BOT_USER_ID", "MaxWorld", "OpenApiChecker", "RequestInvalid", "SandboxChat", "create_sandbox_app",
+]

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from alembic import context
 
-from bridge.store import _jobs_schema, _outbox_schema  # noqa: F401  (their tables join Base.metadata)
+# The revisions are written by hand; target_metadata serves only `alembic revision --autogenerate`, for which
+# import the modules whose tables should join Base.metadata (bridge.outbox._schema keeps outbox_message).
+from bridge.store import _jobs_schema  # noqa: F401  (its tables join Base.metadata)
 from bridge.store._schema import Base
 
 connection = context.config.attributes.get("connection")
