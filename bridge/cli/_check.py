@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 
 from bridge.adapters import load_adapter
 from bridge.cli._contracts import drift
 from bridge.cli._serve import with_sandbox_upstreams
 from bridge.config import ConfigError, Settings
+from bridge.delivery import TlsSetupError
+from bridge.delivery._tls import check_chain, ssl_context
 from bridge.mapping import check_directory
 from bridge.signing import key_file_warnings, secret_files
 from bridge.yamlfile import YamlDocument, load_yaml
@@ -57,9 +64,6 @@ def check_all(settings: Settings, config_file: Path | None = None) -> list[str]:
 
 def _tls_problems(settings: Settings) -> list[str]:
     """TLS files that cannot be used (a CA file that is no certificate, a key that is not the certificate's)."""
-    from bridge.delivery import TlsSetupError
-    from bridge.delivery._tls import ssl_context
-
     problems = []
     for name, upstream in settings.upstreams.items():
         trust = upstream.tls_trust()
@@ -74,12 +78,6 @@ def _tls_problems(settings: Settings) -> list[str]:
 def store_problems(url: str) -> list[str]:
     """What keeps the store from opening at start-up: a SQLite file's directory that cannot be
     made or written, a server that does not answer (within 5 s) or refuses the user."""
-    import os
-
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import SQLAlchemyError
-
     parsed = make_url(url)   # the settings parsed it already
     if parsed.get_backend_name() == "sqlite":
         if not parsed.database or parsed.database == ":memory:":
@@ -110,7 +108,6 @@ def check_warnings(settings: Settings, connect: bool = True) -> list[str]:
     With ``connect``, every https upstream is reached once to see that its certificate chain can be
     built with the trust it is configured with (``ca_file``, the default bundle, its proxy).
     """
-    from bridge.delivery._tls import check_chain
 
     tree = settings.model_dump()
     named = secret_files(tree)

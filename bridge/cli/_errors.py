@@ -19,8 +19,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import (
+    ArgumentError,
+    NoSuchModuleError,
+    OperationalError,
+    ProgrammingError,
+    SQLAlchemyError,
+)
+
 from bridge.cli._listen import BindError
-from bridge.config import ConfigError
+from bridge.config import ConfigError, load_settings
 
 __all__ = ["EXIT_BUG", "EXIT_ENVIRONMENT", "EXIT_USAGE", "run"]
 
@@ -47,11 +56,7 @@ def _config_file(argv: Sequence[str]) -> Path | None:
 
 def _database_url(argv: Sequence[str]) -> str:
     """The configured store URL with its password masked (it is printed)."""
-    from sqlalchemy.engine import make_url
-
     try:
-        from bridge.config import load_settings
-
         url = load_settings(_config_file(argv)).database_url
         return make_url(url).render_as_string(hide_password=True)
     except Exception:
@@ -59,8 +64,6 @@ def _database_url(argv: Sequence[str]) -> str:
 
 
 def _store_error(exc: Exception, argv: Sequence[str]) -> int:
-    from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, ProgrammingError
-
     if isinstance(exc, ArgumentError | NoSuchModuleError):
         _say(f"config: database_url: not a usable database URL; {_DATABASE_HINT}")
         return EXIT_USAGE
@@ -99,8 +102,6 @@ def _bug(exc: BaseException) -> int:
 
 def _handled(exc: Exception, argv: Sequence[str]) -> int | None:
     """The exit code of a mistake this module explains, after saying it; None for our own bugs."""
-    from sqlalchemy.exc import SQLAlchemyError
-
     if isinstance(exc, ConfigError):
         for problem in exc.problems:
             _say(f"config: {problem}")

@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from bridge.cli._common import settings_or_exit
+from bridge.cli._serve import with_sandbox_upstreams
 from bridge.scheduling import JobAlreadyRunning
 
 app = typer.Typer(help="Scheduled jobs: list them, run one now.", no_args_is_help=True)
@@ -34,8 +35,6 @@ def _context(config: Path | None):  # type: ignore[no-untyped-def]
 
     settings = settings_or_exit(config)
     if settings.sandbox:   # the upstreams `serve --sandbox` would use (from sandbox_base_port when it is set)
-        from bridge.cli._serve import with_sandbox_upstreams
-
         settings = with_sandbox_upstreams(settings)[0]
     context, adapters = build_context(settings)
     for adapter in adapters:

@@ -12,7 +12,8 @@ from bridge.adapters import load_adapter, migration_paths
 from bridge.cli._audit import audit
 from bridge.cli._check import check_all, check_warnings
 from bridge.cli._common import settings_or_exit
-from bridge.cli._contracts import drift, freeze
+from bridge.cli._contracts import drift, freeze, lint
+from bridge.cli._errors import run
 from bridge.cli._jobs import app as jobs_app
 from bridge.cli._outbox import app as outbox_app
 from bridge.cli._serve import serve_blocking, serve_sandbox_blocking
@@ -20,6 +21,7 @@ from bridge.config import ConfigError
 from bridge.config._settings import config_file_from_env
 from bridge.mapping._cli import app as mappings_app
 from bridge.signing._cli import app as keys_app
+from bridge.soap import LINT_RULES
 from bridge.store import Store
 
 # Plain click help (rich_markup_mode=None): typer's rich help gives every flag a type, "--help <bool>".
@@ -128,9 +130,6 @@ def wsdl_lint(
     config: Path | None = ConfigOption,
 ) -> None:
     """Exit 1 when a contract breaks a rule that 1C, .NET or Java client generators need (docs/soap-contracts.md)."""
-    from bridge.cli._contracts import lint
-    from bridge.soap import LINT_RULES
-
     files = list(paths or sorted(_settings(config).wsdl_dir.glob("*.wsdl")))
     if not files:
         typer.echo("no WSDL to lint", err=True)
@@ -153,6 +152,4 @@ def db_upgrade(config: Path | None = ConfigOption) -> None:
 
 
 def main() -> None:
-    from bridge.cli._errors import run
-
     sys.exit(run(app, sys.argv[1:]))

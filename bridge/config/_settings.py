@@ -18,6 +18,8 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from bridge.clock import Clock, FileClock, system_clock
 from bridge.delivery import RetryPolicy, Timeouts, TlsTrust, UpstreamConfig
@@ -223,9 +225,6 @@ class Settings(BaseSettings):
     @classmethod
     def _store_url(cls, value: str) -> str:
         """A URL SQLAlchemy can parse and has a dialect for (the store opens it at start-up)."""
-        from sqlalchemy.engine import make_url
-        from sqlalchemy.exc import ArgumentError, NoSuchModuleError
-
         try:
             url = make_url(value)
         except ArgumentError:

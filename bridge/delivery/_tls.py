@@ -95,7 +95,7 @@ def client_certificate_metric_name(upstream: str) -> str:
 
 def observe_client_certificate(upstream: str, certificate: Path) -> None:
     """Publish the client certificate's remaining lifetime in ``bridge_certificate_expiry_seconds``."""
-    from bridge.signing import SigningError, load_certificate, observe_certificate
+    from bridge.signing import SigningError, load_certificate, observe_certificate  # only with a client certificate
 
     try:
         observe_certificate(client_certificate_metric_name(upstream), load_certificate(certificate))

@@ -141,8 +141,8 @@ def _with_unknown_members(body: bytes) -> bytes:
 def test_every_answer_of_the_sandbox_reads_the_same_with_members_a_newer_hub_adds() -> None:
     """The booking story over all nine operations, against the sandbox МИС as it answers and with every
     answer extended: the client reads the same things."""
-    from adapters.hubservice import PatientData, create_hubservice_wsgi
-    from adapters.hubservice.sandbox import ScheduleStore
+    from adapters.hubservice import PatientData
+    from adapters.hubservice.sandbox import ScheduleStore, create_hubservice_wsgi
 
     today = date(2025, 3, 3)
     extended: set[str] = set()
@@ -242,8 +242,8 @@ _HUB24_SET_APPOINTMENT = ["idAppointment", "idLpu", "idPat", "doctorsReferral", 
 def test_set_appointment_has_attached_referral_where_hub24_has_it() -> None:
     import zeep
 
-    from adapters.hubservice import WSDL_PATH, PatientData, create_hubservice_wsgi
-    from adapters.hubservice.sandbox import ScheduleStore
+    from adapters.hubservice import WSDL_PATH, PatientData
+    from adapters.hubservice.sandbox import ScheduleStore, create_hubservice_wsgi
 
     schema = etree.parse(str(WSDL_PATH))
     xs = "{http://www.w3.org/2001/XMLSchema}"
