@@ -33,6 +33,7 @@ import asyncio
 import json
 import os
 import sys
+import time
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
@@ -112,7 +113,7 @@ def read_patient(body: bytes, soap_action: str | None) -> dict[str, Any]:
         raise Refused("Client.SchemaValidationError", "Patient")
     patient_element = call[0]
     if not SCHEMA.validate(patient_element):
-        raise Refused("Client.SchemaValidationError", "; ".join(e.message for e in SCHEMA.error_log)[:200])
+        raise Refused("Client.SchemaValidationError", str(SCHEMA.error_log)[:200])
     patient: dict[str, Any] = dict.fromkeys(_FIELDS)
     for child in patient_element:
         if child.get(_NIL) not in ("true", "1"):
@@ -181,20 +182,41 @@ def fault(code: str, text: str) -> bytes:
 
 
 class KeepAlive:
-    """HTTP/1.1 keep-alive connections to one host, one per call in flight, reused."""
+    """HTTP/1.1 keep-alive connections to one host, one per call in flight, reused.
+
+    As httpcore does, a connection the server may have closed while idle is not trusted: one idle
+    longer than ``IDLE_LIMIT`` (uvicorn closes after 5 s) is dropped, and a reused one that fails
+    before any byte of the answer is replaced by a fresh one, once.
+    """
+
+    IDLE_LIMIT = 4.0
 
     def __init__(self, base_url: str) -> None:
         url = urlsplit(base_url)
         self.host, self.port = url.hostname or "127.0.0.1", url.port or 80
         self.authority = url.netloc
-        self.idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+        self.idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter, float]] = []
 
     async def post_json(self, path: str, body: bytes) -> tuple[int, bytes]:
-        reader, writer = self.idle.pop() if self.idle else await asyncio.open_connection(self.host, self.port)
         head = (f"POST {path} HTTP/1.1\r\nHost: {self.authority}\r\nContent-Type: application/json\r\n"
-                f"Idempotency-Key: {uuid.uuid4().hex}\r\nContent-Length: {len(body)}\r\n\r\n")
+                f"Idempotency-Key: {uuid.uuid4().hex}\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
+        now = time.monotonic()
+        while self.idle and now - self.idle[0][2] > self.IDLE_LIMIT:
+            self.idle.pop(0)[1].close()
+        if self.idle:
+            reader, writer, _ = self.idle.pop()
+            try:
+                return await self._exchange(reader, writer, head)
+            except (ConnectionError, asyncio.IncompleteReadError) as exc:
+                if isinstance(exc, asyncio.IncompleteReadError) and exc.partial:
+                    raise
+        reader, writer = await asyncio.open_connection(self.host, self.port)
+        return await self._exchange(reader, writer, head)
+
+    async def _exchange(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                        request: bytes) -> tuple[int, bytes]:
         try:
-            writer.write(head.encode() + body)
+            writer.write(request)
             status_line = await reader.readuntil(b"\r\n")
             length, close = 0, False
             while (line := await reader.readuntil(b"\r\n")) != b"\r\n":
@@ -211,7 +233,7 @@ class KeepAlive:
         if close:
             writer.close()
         else:
-            self.idle.append((reader, writer))
+            self.idle.append((reader, writer, time.monotonic()))
         return int(status_line.split(b" ", 2)[1]), data
 
 
@@ -265,6 +287,41 @@ class Ceiling:
 def app() -> Ceiling:
     """uvicorn's factory (each worker builds its own, with its own connections)."""
     return Ceiling(os.environ["CEILING_ESIA_URL"])
+
+
+def start(root: Path, tmp: Path, esia_url: str, workers: int, ready_timeout: float = 60.0) -> Any:
+    """The ceiling as a process of its own (``_procs.Bridge``: CPU, RSS and threads from /proc)."""
+    import subprocess
+
+    import httpx
+    from _procs import Bridge
+
+    from tests.bridgeproc import free_port
+
+    tmp.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    log_path = tmp / "ceiling.log"
+    with log_path.open("ab") as log:
+        process = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--port", str(port), "--esia",
+                                    esia_url, "--workers", str(workers)], cwd=root, stdout=log,
+                                   stderr=subprocess.STDOUT)
+    ceiling = Bridge(label="ceiling", url=f"http://127.0.0.1:{port}", root=root, workers=workers, process=process,
+                     log_path=log_path)
+    started = time.monotonic()
+    while time.monotonic() - started < ready_timeout:
+        if process.poll() is not None:
+            raise RuntimeError(f"ceiling exited with {process.returncode}:\n{ceiling.logs()[-3000:]}")
+        try:
+            httpx.get(ceiling.url, timeout=1)
+            ceiling.ready_s = time.monotonic() - started
+            while workers > 1 and len(ceiling.pids()) < workers + 1 and time.monotonic() - started < ready_timeout:
+                time.sleep(0.05)
+            time.sleep(1.0 if workers > 1 else 0.0)
+            return ceiling
+        except httpx.TransportError:
+            time.sleep(0.05)
+    ceiling.stop()
+    raise RuntimeError(f"ceiling not ready in {ready_timeout}s:\n{ceiling.logs()[-3000:]}")
 
 
 def main() -> None:
