@@ -14,10 +14,17 @@ calling one upstream, a profile put 9% of a worker's CPU in that lock alone. A t
 call at a time, so a pool of its own keeps one keep-alive connection that no other thread waits
 for. ``max_connections`` still bounds the exchanges in flight to one upstream per process (a
 semaphore; waiting longer than the pool timeout is ``httpx.PoolTimeout``, as in httpcore).
+
+The threads' transports share one TLS context, made at the first call: ``httpx.HTTPTransport()``
+makes its own by default, loading the CA bundle each time (~0.85 MB of memory and milliseconds of
+CPU per thread; with hundreds of SOAP threads waiting on a slow upstream that was most of the
+memory per call in flight, docs/performance.md "Slow upstreams"). An ``ssl.SSLContext`` may be
+shared by threads; its settings are httpx's defaults (``create_ssl_context()``, SSL_CERT_FILE honoured).
 """
 
 from __future__ import annotations
 
+import ssl
 import threading
 import weakref
 from collections.abc import Callable, Mapping
@@ -133,6 +140,17 @@ class Exchange:
 
 
 def default_transport(max_connections: int) -> PerThreadTransport:
-    """One ``httpx.HTTPTransport`` per thread; each keeps one idle keep-alive connection."""
+    """One ``httpx.HTTPTransport`` per thread, all with one TLS context; each keeps one idle
+    keep-alive connection."""
     limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=1)
-    return PerThreadTransport(lambda: httpx.HTTPTransport(limits=limits))
+    shared: list[ssl.SSLContext] = []
+    lock = threading.Lock()
+
+    def make() -> httpx.BaseTransport:
+        if not shared:
+            with lock:
+                if not shared:
+                    shared.append(httpx.create_ssl_context())
+        return httpx.HTTPTransport(limits=limits, verify=shared[0])
+
+    return PerThreadTransport(make)
