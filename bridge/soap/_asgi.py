@@ -183,7 +183,7 @@ class WsgiOneHop:
         try:
             answer: _Answer = await self.hop.run(context.run, _run, self.app, environ)
         except HopBusy as busy:  # refused at once, never queued: SOAP 1.1 fault, HTTP 500
-            SOAP_REQUESTS.labels(scope["path"].rsplit("/", 1)[-1], "", "busy").inc()
+            SOAP_REQUESTS.labels(scope["path"].rsplit("/", 1)[-1], "unknown", "busy").inc()
             _busy_log(busy)
             await send({"type": "http.response.start", "status": 500, "headers": [
                 (b"content-type", b"text/xml; charset=utf-8"), (b"content-length", str(len(self.busy)).encode()),
