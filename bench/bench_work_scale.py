@@ -9,10 +9,9 @@ and the ceiling (``bench/_ceiling.py``, one process) beside it. A CheckPatient e
 each size with a SOAP Header entry the bridge does not know (no ``mustUnderstand``: SOAP 1.1 §4.2.1
 lets a receiver ignore it), as a МИС's framework adds trace or security headers; the Body is the same
 valid CheckPatient, so every answer is checked to be NOT_FOUND. Calls go one at a time; per size:
-wall time per call (median), CPU per call of the bridge process, and the peak of its resident memory
-over the size's calls above its memory before them (``VmHWM`` after resetting it with
-``/proc/PID/clear_refs``; needs root or the process's owner), i.e. what one call of that size needs
-at its peak.
+wall time per call (median), CPU per call of the process, the most one call raised its resident
+memory above what it held before that call (``VmHWM`` reset through ``/proc/PID/clear_refs`` before
+each call; needs root or the process's owner), and the memory kept after the size's calls.
 
 **Mapping size.** The mapping engine (``bridge.mapping``) converts records of mappings generated with
 N fields (the account mapping's field kinds in turn: plain, a date, a phone, a table), on one thread;
@@ -72,19 +71,21 @@ def envelope_row(target: Bridge, body: bytes, calls: int) -> dict[str, float]:
     url = f"{target.url}/soap/esia-accounts"
     with httpx.Client(timeout=30) as client:
         client.post(url, content=body, headers=HEADERS)  # warm, unrecorded
-        rss_before = _status(target.pid, "VmRSS")
-        Path(f"/proc/{target.pid}/clear_refs").write_text("5")  # VmHWM := VmRSS
-        cpu_before = target.cpu_seconds()
-        walls = []
+        rss_start = _status(target.pid, "VmRSS")
+        cpu, walls, peaks = 0.0, [], []
         for _ in range(calls):
+            rss_before = _status(target.pid, "VmRSS")
+            Path(f"/proc/{target.pid}/clear_refs").write_text("5")  # VmHWM := VmRSS
+            cpu_before = target.cpu_seconds()
             started = time.perf_counter()
             answer = client.post(url, content=body, headers=HEADERS)
             walls.append((time.perf_counter() - started) * 1000)
+            cpu += target.cpu_seconds() - cpu_before
+            peaks.append(max(0, _status(target.pid, "VmHWM") - rss_before))
             if answer.status_code != 200 or b"NOT_FOUND" not in answer.content:
                 raise SystemExit(f"{target.label}: {len(body)} bytes: HTTP {answer.status_code} {answer.text[:500]}")
-        cpu = (target.cpu_seconds() - cpu_before) * 1000 / calls
-    peak = _status(target.pid, "VmHWM")
-    return {"wall": statistics.median(walls), "cpu": cpu, "peak_kb": max(0, peak - rss_before)}
+    kept = _status(target.pid, "VmRSS") - rss_start
+    return {"wall": statistics.median(walls), "cpu": cpu * 1000 / calls, "peak_kb": max(peaks), "kept_kb": kept}
 
 
 def generated_mapping(fields: int, work: Path) -> Path:
@@ -150,7 +151,8 @@ def main() -> None:
                 row = {t.label: envelope_row(t, body, calls) for t in targets}  # interleaved by size
                 envelope_rows.append((len(body), calls, row, load))
                 print(f"  {len(body):>9,} B × {calls}: " + "  ".join(
-                    f"{k} {v['wall']:.2f} ms wall {v['cpu']:.2f} ms CPU +{v['peak_kb']:,.0f} KB peak"
+                    f"{k} {v['wall']:.2f} ms wall {v['cpu']:.2f} ms CPU +{v['peak_kb']:,.0f} KB peak "
+                    f"+{v['kept_kb']:,.0f} KB kept"
                     for k, v in row.items()) + f"  load {load:.1f}", flush=True)
         finally:
             for target in targets:
@@ -167,19 +169,21 @@ def main() -> None:
         "**load** = 1-minute load average when the row started.", "",
         "**Envelope size** — CheckPatient padded with an unknown SOAP Header entry, calls one at a time; "
         "bridge (one process) and ceiling (`bench/_ceiling.py`, one process) interleaved size by size. "
-        "Peak = the process's VmHWM over the size's calls minus its RSS before them.", "",
+        "**Peak** = the most one call raised the process's resident memory above what it held right before "
+        "that call (VmHWM reset before each call), over the size's calls; **kept** = resident memory after "
+        "the size's calls minus before them (memory the process did not give back).", "",
         "| envelope | calls | bridge ms per call | bridge CPU ms | bridge CPU µs per KB above the first row "
-        "| bridge peak memory KB "
-        "| ceiling ms per call | ceiling CPU ms | ceiling peak memory KB | load |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| bridge peak per call KB | bridge kept KB "
+        "| ceiling ms per call | ceiling CPU ms | ceiling peak per call KB | ceiling kept KB | load |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     first_size, first_cpu = envelope_rows[0][0], envelope_rows[0][2]["bridge"]["cpu"]
     for size, calls, row, load in envelope_rows:
         b, c = row["bridge"], row["ceiling"]
         marginal = f"{1000 * (b['cpu'] - first_cpu) / ((size - first_size) / 1024):.2f}" if size > first_size else ""
         out.append(f"| {size / 1024:,.0f} KB | {calls} | {b['wall']:.2f} | {b['cpu']:.2f} | "
-                   f"{marginal} | {b['peak_kb']:,.0f} | {c['wall']:.2f} | {c['cpu']:.2f} | "
-                   f"{c['peak_kb']:,.0f} | {load:.1f} |")
+                   f"{marginal} | {b['peak_kb']:,.0f} | {b['kept_kb']:,.0f} | {c['wall']:.2f} | {c['cpu']:.2f} | "
+                   f"{c['peak_kb']:,.0f} | {c['kept_kb']:,.0f} | {load:.1f} |")
     out += ["", "**Mapping size** — generated mappings (plain, date, phone and table fields in turn), one record "
             "converted again and again on one thread; CPU time per record (best of 3).", "",
             "| fields | to_upstream µs per record | µs per field | to_mis µs per record | µs per field | load |",
