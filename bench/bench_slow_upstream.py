@@ -26,8 +26,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import os
 import re
 import shlex
+import signal
 import sys
 import tempfile
 import threading
@@ -143,14 +146,17 @@ def run_level(args: argparse.Namespace, work: Path, sandbox: Any, workers: int, 
         idle, pss, threads = bridge.rss_mb()[1], pss_mb(bridge), bridge.threads()
         sampler = Sampler(bridge)
         sampler.start()
-        load = __import__("os").getloadavg()[0]
+        load = os.getloadavg()[0]
         outcomes = asyncio.run(_burst(bridge.url, clients, body, args.client_timeout))
         sampler.stopped.set()
         sampler.join()
         return Level(workers, clients, outcomes, idle, sampler.rss_peak, pss, sampler.pss_peak, threads,
                      sampler.threads_peak, load)
     finally:
-        bridge.process.kill()
+        tree = bridge.pids()  # the supervisor and its workers: a killed supervisor leaves its workers running
+        for pid in reversed(tree):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         bridge.process.wait(10)
 
 
