@@ -143,9 +143,11 @@ def start_bridge_from(
     adapters: tuple[str, ...] = ("esia",),
     log_level: str = "WARNING",
     ready_timeout: float = 60.0,
+    extra: dict[str, Any] | None = None,
 ) -> Bridge:
     """``bridge serve`` from the tree at ``root`` (its own code: cwd comes first on sys.path),
-    pointed at the out-of-process sandbox; waits for /readyz."""
+    pointed at the out-of-process sandbox; waits for /readyz. ``extra``: settings merged on top
+    (a dict value is merged one level down, e.g. one upstream's ``max_connections``)."""
     tmp.mkdir(parents=True, exist_ok=True)
     port = free_port()
     settings: dict[str, Any] = {
@@ -157,6 +159,12 @@ def start_bridge_from(
         "adapters": list(adapters),
         **sandbox.bridge_config,
     }
+    for key, value in (extra or {}).items():
+        if isinstance(value, dict) and isinstance(settings.get(key), dict):
+            settings[key] = {**settings[key], **{k: ({**settings[key].get(k, {}), **v} if isinstance(v, dict) else v)
+                                                 for k, v in value.items()}}
+        else:
+            settings[key] = value
     config_path = tmp / "bridge.yaml"
     config_path.write_text(yaml.safe_dump(settings, allow_unicode=True), encoding="utf-8")
     log_path = tmp / "bridge.log"

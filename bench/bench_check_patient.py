@@ -54,6 +54,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from _ceiling import start as start_ceiling  # noqa: E402
+from _ceiling_report import ceiling_line  # noqa: E402
 from _load import RateResult, Scenario, WrkResult, run_fixed_rate, run_wrk  # noqa: E402
 from _procs import Bridge, export_tree, start_bridge_from, start_sandbox_from, wait_quiet  # noqa: E402
 from _profile import profile  # noqa: E402
@@ -174,6 +176,8 @@ def render(args: argparse.Namespace, run: dict[str, Any], info: dict[str, str], 
         out += ["", f"Bridged throughput after ×{args.workers} / before: **{ratio:.2f}×**; one process after / before: "
                 f"{per_proc:.2f}×; bridge CPU per CheckPatient {cpu_before:.2f} → {cpu_after:.2f} ms "
                 f"({100 * (cpu_after / cpu_before - 1):+.0f}%)."]
+    if "bridged:ceiling" in sat:
+        out += ["", ceiling_line(args, run, info)]
     out += [
         "",
         f"**Fixed rate {args.rate:g} req/s** — open-loop asyncio generator in the bench script "
@@ -253,6 +257,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--match", action="store_true", help="seed the account so CheckPatient answers MATCH")
     parser.add_argument("--log-level", default="WARNING", help="bridge log_level (keep WARNING for numbers)")
     parser.add_argument("--profile", type=float, default=0, help="seconds of py-spy profile under bridged load")
+    parser.add_argument("--no-ceiling", dest="ceiling", action="store_false",
+                        help="leave out the ceiling (bench/_ceiling.py) and the bridge ÷ ceiling ratios")
     parser.add_argument("--write", action="store_true", help=f"replace the results section in {DOC.name}")
     return parser.parse_args()
 
@@ -306,10 +312,13 @@ def measure(
     if args.workers > 1:
         bridges["afterN"] = start_bridge_from(tree, work / "afterN", f"after ×{args.workers}", sandbox,
                                               workers=args.workers, log_level=args.log_level)
+    if args.ceiling:
+        bridges["ceiling"] = start_ceiling(tree, work / "ceiling", sandbox.sandbox_urls["esia"], args.workers)
     run["after"] = after
     before = "1 process" if args.baseline_workers == 1 else f"`--workers {args.baseline_workers}`"
     titles = {"before": f"before (`{args.baseline}`, {before})", "after1": "after, 1 process",
-              "afterN": f"after, `--workers {args.workers}`"}
+              "afterN": f"after, `--workers {args.workers}`",
+              "ceiling": f"ceiling (`bench/_ceiling.py`{'' if args.workers == 1 else f', --workers {args.workers}'})"}
     esia = sandbox.sandbox_urls["esia"]
     sandbox_pid = sandbox.process.pid
 
@@ -346,7 +355,7 @@ def measure(
                                                soap_envelope(patient), f"Result>{expected}</")
         probes[f"bridged:{key}"] = {"bridge": bridge.cpu_seconds, "sandbox": sandbox_cpu}
         labels[f"bridged:{key}"] = f"bridged: {titles[key]}"
-        if key != "after1":
+        if key not in ("after1", "ceiling"):
             scenarios[f"wsdl:{key}"] = Scenario(f"wsdl-{key}", f"{bridge.url}/soap/{SERVICE}?wsdl", "GET", {}, None,
                                                 "</wsdl:definitions>")
             probes[f"wsdl:{key}"] = {"bridge": bridge.cpu_seconds}

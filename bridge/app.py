@@ -30,7 +30,15 @@ from bridge.outbox import Outbox, WorkerPool
 from bridge.outbox import admin_routes as outbox_admin_routes
 from bridge.scheduling import Job, JobRuns, Scheduler
 from bridge.scheduling._admin import admin_routes as jobs_admin_routes
-from bridge.soap import AccessPolicy, Client, SoapEndpoint, SoapPostsFirst, SoapService, WsgiOneHop
+from bridge.soap import (
+    AccessPolicy,
+    Client,
+    SoapEndpoint,
+    SoapPostsFirst,
+    SoapService,
+    WsgiOneHop,
+    set_soap_capacity,
+)
 from bridge.store import AuditJournal, OneTimeTokens, OperationJournal, Pseudonymizer, Store
 
 _log = get_logger("bridge.app")
@@ -211,6 +219,7 @@ def create_app(settings: Settings, store: Store | None = None, *, background: Ba
     context.scheduler.add(Job("audit.purge", "17 3 * * *",
                               lambda _: audit.purge(timedelta(days=settings.audit_retention_days)),
                               lambda _runs, _slot: (None, None)))
+    set_soap_capacity(settings.soap_threads, settings.soap_waiting)
     soap_posts: dict[str, WsgiOneHop] = {}
     for service in services:
         soap_route = _SoapRoute(service, access, audit)

@@ -177,6 +177,10 @@ class Settings(BaseSettings):
     outbox_backoff_max: float = Field(300.0, gt=0)
     scheduler: bool = Field(True, description="run scheduled jobs on this instance")
     shutdown_seconds: float = Field(10.0, gt=0, description="how long to wait on SIGTERM for the deliveries under way")
+    # SOAP calls in flight per worker (docs/operations.md "Capacity"): threads started as needed, up to
+    # soap_threads; when all are busy, at most soap_waiting calls queue, the next gets Server.Busy.
+    soap_threads: int = Field(512, ge=1, le=4096, description="most SOAP calls in flight per worker")
+    soap_waiting: int = Field(256, ge=0, le=100_000, description="most SOAP calls queued per worker, all threads busy")
     sandbox: bool = False
     sandbox_host: str = "127.0.0.1"
     # The sandbox peers' first port (each further peer one up); unset: free ports the system picks,

@@ -14,6 +14,12 @@ calling one upstream, a profile put 9% of a worker's CPU in that lock alone. A t
 call at a time, so a pool of its own keeps one keep-alive connection that no other thread waits
 for. ``max_connections`` still bounds the exchanges in flight to one upstream per process (a
 semaphore; waiting longer than the pool timeout is ``httpx.PoolTimeout``, as in httpcore).
+
+The threads' transports share one TLS context, made at the first call: ``httpx.HTTPTransport()``
+makes its own by default, loading the CA bundle each time (~0.85 MB of memory and milliseconds of
+CPU per thread; with hundreds of SOAP threads waiting on a slow upstream that was most of the
+memory per call in flight, docs/performance.md "Slow upstreams"). An ``ssl.SSLContext`` may be
+shared by threads; its settings are httpx's defaults (``create_ssl_context()``, SSL_CERT_FILE honoured).
 """
 
 from __future__ import annotations
@@ -135,11 +141,22 @@ class Exchange:
 
 def default_transport(max_connections: int, verify: ssl.SSLContext | None = None,
                       proxy: httpx.Proxy | None = None) -> PerThreadTransport:
-    """One ``httpx.HTTPTransport`` per thread; each keeps one idle keep-alive connection.
+    """One ``httpx.HTTPTransport`` per thread, all with one TLS context; each keeps one idle
+    keep-alive connection.
 
-    ``verify`` (the upstream's TLS trust and client certificate, _tls.py) is one context shared by
-    every thread's transport (None: httpx makes one per transport). ``proxy``: the egress proxy, or None.
+    ``verify`` (the upstream's TLS trust and client certificate, _tls.py) is that context; without it,
+    httpx's default one is made once, on first use, and shared (httpx would make one per thread's
+    transport: ~0.9 MB each, docs/performance.md). ``proxy``: the egress proxy, or None.
     """
     limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=1)
-    trust: ssl.SSLContext | bool = verify if verify is not None else True
-    return PerThreadTransport(lambda: httpx.HTTPTransport(limits=limits, verify=trust, proxy=proxy))
+    shared: list[ssl.SSLContext] = [verify] if verify is not None else []
+    lock = threading.Lock()
+
+    def make() -> httpx.BaseTransport:
+        if not shared:
+            with lock:
+                if not shared:
+                    shared.append(httpx.create_ssl_context())
+        return httpx.HTTPTransport(limits=limits, verify=shared[0], proxy=proxy)
+
+    return PerThreadTransport(make)

@@ -7,6 +7,10 @@ A sandbox told to fail a share of calls fails them the ways real networks do:
 - ``stall_after`` and ``drop_after``: the request IS processed, then the answer is lost,
   which is what makes retries of non-idempotent calls dangerous.
 
+Independently of those, ``latency_seconds`` makes every call wait that long before it is
+processed, as a slow upstream does (ЕСИА behind СМЭВ answers in seconds); the wait is asynchronous,
+so the sandbox holds any number of such calls at once.
+
 Paths under ``/_sandbox/`` (the control API) are never faulted.
 """
 
@@ -34,16 +38,19 @@ class FaultPlan:
     kinds: tuple[str, ...] = FAULT_KINDS
     stall_seconds: float = 5.0
     seed: int | None = None
+    latency_seconds: float = 0.0
     injected: dict[str, int] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _random: random.Random = field(default_factory=random.Random, repr=False)
 
-    def configure(self, rate: float, kinds: tuple[str, ...], stall_seconds: float, seed: int | None) -> None:
+    def configure(self, rate: float, kinds: tuple[str, ...], stall_seconds: float, seed: int | None,
+                  latency_seconds: float = 0.0) -> None:
         unknown = set(kinds) - set(FAULT_KINDS)
         if unknown:
             raise ValueError(f"unknown fault kinds: {sorted(unknown)}")
         with self._lock:
             self.rate, self.kinds, self.stall_seconds, self.seed = rate, kinds or FAULT_KINDS, stall_seconds, seed
+            self.latency_seconds = latency_seconds
             self._random = random.Random(seed)
             self.injected = {}
 
@@ -69,6 +76,8 @@ class FaultInjector:
         if scope["type"] != "http" or scope["path"].startswith("/_sandbox/"):
             await self.app(scope, receive, send)
             return
+        if self.plan.latency_seconds > 0:
+            await asyncio.sleep(self.plan.latency_seconds)
         kind = self.plan.draw()
         if kind is None:
             await self.app(scope, receive, send)
@@ -115,6 +124,7 @@ class FaultSettings(BaseModel):
     kinds: list[str] = Field(default_factory=lambda: list(FAULT_KINDS))
     stall_seconds: float = Field(5.0, ge=0.0, le=120.0)
     seed: int | None = None
+    latency_seconds: float = Field(0.0, ge=0.0, le=120.0)
 
 
 def fault_admin_routes(plan: FaultPlan) -> APIRouter:
@@ -124,7 +134,8 @@ def fault_admin_routes(plan: FaultPlan) -> APIRouter:
     @router.put("/faults")
     def set_faults(settings: FaultSettings) -> dict[str, Any]:
         try:
-            plan.configure(settings.rate, tuple(settings.kinds), settings.stall_seconds, settings.seed)
+            plan.configure(settings.rate, tuple(settings.kinds), settings.stall_seconds, settings.seed,
+                           settings.latency_seconds)
         except ValueError as exc:
             raise HTTPException(status_code=422, detail=str(exc)) from None
         return get_faults()
@@ -132,6 +143,6 @@ def fault_admin_routes(plan: FaultPlan) -> APIRouter:
     @router.get("/faults")
     def get_faults() -> dict[str, Any]:
         return {"rate": plan.rate, "kinds": list(plan.kinds), "stall_seconds": plan.stall_seconds,
-                "injected": dict(plan.injected)}
+                "latency_seconds": plan.latency_seconds, "injected": dict(plan.injected)}
 
     return router

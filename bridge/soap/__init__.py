@@ -2,7 +2,7 @@
 
 from bridge.errors import AccessDenied
 from bridge.soap._access import AccessPolicy, Caller, Client, current_caller
-from bridge.soap._asgi import SoapPostsFirst, WsgiOneHop
+from bridge.soap._asgi import SoapPostsFirst, WsgiOneHop, set_soap_capacity
 from bridge.soap._endpoint import SoapEndpoint
 from bridge.soap._lint import RULES as LINT_RULES
 from bridge.soap._lint import LintFinding, lint_contract
@@ -29,5 +29,6 @@ __all__ = [
     "lint_contract",
     "provided",
     "rpc",
+    "set_soap_capacity",
     "text_element",
 ]

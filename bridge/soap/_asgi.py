@@ -15,32 +15,74 @@ from __future__ import annotations
 import contextvars
 import io
 import sys
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from bridge.asgi import Receive, Scope, Send
-from bridge.soap._threads import ThreadHop
+from bridge.metrics import SOAP_REQUESTS
+from bridge.observability import get_logger
+from bridge.soap._threads import HopBusy, ThreadHop
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
-#: Threads per process that run SOAP calls (and so wait for upstreams). A call to a slow upstream
-#: holds its thread for as long as the upstream takes, so this bounds the calls in flight per
-#: worker (a2wsgi gave 10 per service). More is not free: when the upstream answers at once, every
-#: thread is busy with Python code and they queue for the GIL (and, until each thread had its own
-#: connection pool, for httpx's pool lock); at saturation 32 threads cost ~20% more CPU per call
-#: than 8, with a p99 twice as long; 16 served as many calls as 8 with a p99 in between
-#: (docs/performance.md). 16 keeps more calls in flight than before without most of that cost.
-DEFAULT_THREADS = 16
+#: The most threads per process that run SOAP calls (and so wait for upstreams), started as calls
+#: find none free (setting ``soap_threads``). A call to a slow upstream holds its thread for as long
+#: as the upstream takes, so this bounds the calls in flight per worker: 16 fixed threads held 16
+#: calls per worker against an upstream answering in 2 s (8 calls/s), and a МИС beyond that waited
+#: in a queue that only grew, until its own timeout (docs/performance.md, "Slow upstreams"). Threads
+#: start only when the calls in flight need them: against a fast upstream their number stays near
+#: the connections a worker serves at once (at saturation 32 threads cost ~20% more CPU per call
+#: than 8 when the upstream answers at once; docs/performance.md, "What was changed").
+DEFAULT_THREADS = 512
+#: The most calls per process waiting for a thread when all are busy (setting ``soap_waiting``);
+#: the next is answered at once with a ``Server.Busy`` fault.
+DEFAULT_WAITING = 256
 
 _hop: ThreadHop | None = None
+_log = get_logger("bridge.soap")
+_BUSY_TEXT = ("шлюз перегружен: все потоки ждут ответа вышестоящих систем и очередь вызовов заполнена; "
+              "повторите вызов позже")
 
 
-def _shared_hop(threads: int) -> ThreadHop:
+def _shared_hop(threads: int = DEFAULT_THREADS, waiting: int | None = DEFAULT_WAITING) -> ThreadHop:
     """One set of SOAP threads per process, shared by every SOAP face."""
     global _hop
     if _hop is None:
-        _hop = ThreadHop(threads, "soap")
+        _hop = ThreadHop(threads, "soap", waiting)
     return _hop
+
+
+def set_soap_capacity(threads: int, waiting: int) -> None:
+    """The bounds of the process's SOAP threads (from the settings, when the app is built)."""
+    _shared_hop(threads, waiting).resize(threads, waiting)
+
+
+def _busy_fault() -> bytes:
+    return (
+        "<?xml version='1.0' encoding='UTF-8'?>\n"
+        '<soap11env:Envelope xmlns:soap11env="http://schemas.xmlsoap.org/soap/envelope/"><soap11env:Body>'
+        f"<soap11env:Fault><faultcode>soap11env:Server.Busy</faultcode><faultstring>{_BUSY_TEXT}</faultstring>"
+        "<faultactor></faultactor></soap11env:Fault></soap11env:Body></soap11env:Envelope>"
+    ).encode()
+
+
+class _BusyLog:
+    """One warning a second at most while calls are refused, with how many were."""
+
+    def __init__(self) -> None:
+        self.refused = 0
+        self.last = 0.0
+
+    def __call__(self, busy: HopBusy) -> None:
+        self.refused += 1
+        now = time.monotonic()
+        if now - self.last >= 1.0:
+            _log.warning("soap.busy", threads=busy.threads, waiting=busy.waiting, refused=self.refused)
+            self.refused, self.last = 0, now
+
+
+_busy_log = _BusyLog()
 
 
 class _Answer:
@@ -117,6 +159,7 @@ class WsgiOneHop:
         self.app = app
         self.max_body = max_body
         self.hop = _shared_hop(threads)
+        self.busy = _busy_fault()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         chunks: list[bytes] = []
@@ -134,7 +177,16 @@ class WsgiOneHop:
         body = b"".join(chunks) if received <= self.max_body else b""
         environ = _environ(scope, body, received)
         context = contextvars.copy_context()  # the request id bound by the middleware, for log lines
-        answer: _Answer = await self.hop.run(context.run, _run, self.app, environ)
+        try:
+            answer: _Answer = await self.hop.run(context.run, _run, self.app, environ)
+        except HopBusy as busy:  # refused at once, never queued: SOAP 1.1 fault, HTTP 500
+            SOAP_REQUESTS.labels(scope["path"].rsplit("/", 1)[-1], "unknown", "busy").inc()
+            _busy_log(busy)
+            await send({"type": "http.response.start", "status": 500, "headers": [
+                (b"content-type", b"text/xml; charset=utf-8"), (b"content-length", str(len(self.busy)).encode()),
+                (b"retry-after", b"1")]})
+            await send({"type": "http.response.body", "body": self.busy})
+            return
         headers = answer.headers
         if not any(k == b"content-length" for k, _ in headers):
             headers = [*headers, (b"content-length", str(len(answer.body)).encode())]

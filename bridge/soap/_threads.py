@@ -5,10 +5,14 @@ per call: a ``threading.Condition`` made for it, notified when it is done, and a
 chained to it by callbacks. Here the call goes into a ``queue.SimpleQueue`` (C) and its answer
 comes back with one ``loop.call_soon_threadsafe`` into a plain asyncio future: 11 µs a hop instead
 of 28 in a loop of empty calls, and 1.45 → 1.25 ms of bridge CPU per CheckPatient under load in
-an interleaved A/B (docs/performance.md, "The third round"). The threads start with the first
-call and live as long as the process; they are daemon threads because a call in them is bounded
-by the upstream timeouts, and the server does not stop before the requests awaiting them are
-answered.
+an interleaved A/B (docs/performance.md, "The third round").
+
+Capacity: a thread is started when a call finds none free, up to ``threads``; started threads live
+as long as the process (daemon threads: a call in them is bounded by the upstream timeouts, and
+the server does not stop before the requests awaiting them are answered). When all ``threads``
+are busy, at most ``waiting`` calls queue for one; the next is refused at once with ``HopBusy``
+(the SOAP layer answers it as a ``Server.Busy`` fault) instead of waiting behind a queue that
+only grows while a slow upstream holds every thread (docs/performance.md, "Slow upstreams").
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-__all__ = ["ThreadHop"]
+__all__ = ["HopBusy", "ThreadHop"]
 
 T = TypeVar("T")
 _Job = tuple[asyncio.AbstractEventLoop, "asyncio.Future[Any]", Callable[..., Any], tuple[Any, ...]]
@@ -35,34 +39,56 @@ def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | Non
         future.set_result(result)
 
 
-class ThreadHop:
-    """``threads`` threads that run blocking calls for coroutines: ``await hop.run(fn, *args)``."""
+class HopBusy(Exception):
+    """Every thread is busy and ``waiting`` calls already queue for one: this call is refused."""
 
-    def __init__(self, threads: int, name: str) -> None:
-        if threads < 1:
-            raise ValueError("at least one thread")
+    def __init__(self, threads: int, waiting: int) -> None:
+        super().__init__(f"all {threads} threads busy and {waiting} calls waiting")
         self.threads = threads
-        self.name = name
+        self.waiting = waiting
+
+
+class ThreadHop:
+    """Up to ``threads`` threads that run blocking calls for coroutines: ``await hop.run(fn, *args)``;
+    at most ``waiting`` calls queue when all are busy (``None``: no bound)."""
+
+    def __init__(self, threads: int, name: str, waiting: int | None = None) -> None:
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._started: list[threading.Thread] = []
         self._lock = threading.Lock()
+        self._outstanding = 0  # calls queued or running
+        self.name = name
+        self.threads = threads
+        self.waiting = waiting
+        self.resize(threads, waiting)
+
+    def resize(self, threads: int, waiting: int | None) -> None:
+        """Change the bounds (threads already started stay)."""
+        if threads < 1:
+            raise ValueError("at least one thread")
+        if waiting is not None and waiting < 0:
+            raise ValueError("waiting must be 0 or more")
+        with self._lock:
+            self.threads, self.waiting = threads, waiting
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
-        if not self._started:
-            self._start()
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        self._jobs.put((loop, future, fn, args))
+        with self._lock:
+            started = len(self._started)
+            if self._outstanding >= started:  # no thread free for this call
+                if started < self.threads:
+                    self._start_one()
+                elif self.waiting is not None and self._outstanding - started >= self.waiting:
+                    raise HopBusy(started, self._outstanding - started)
+            self._outstanding += 1
+            self._jobs.put((loop, future, fn, args))
         return await future
 
-    def _start(self) -> None:
-        with self._lock:
-            if self._started:
-                return
-            for n in range(self.threads):
-                thread = threading.Thread(target=self._work, name=f"{self.name}_{n}", daemon=True)
-                thread.start()
-                self._started.append(thread)
+    def _start_one(self) -> None:
+        thread = threading.Thread(target=self._work, name=f"{self.name}_{len(self._started)}", daemon=True)
+        self._started.append(thread)
+        thread.start()
 
     def _work(self) -> None:
         while True:
@@ -77,6 +103,8 @@ class ThreadHop:
             except BaseException as exc:  # handed to the awaiting coroutine, as run_in_executor does
                 error = exc
             del job, fn, args
+            with self._lock:  # free before the caller hears back, so its next call finds this thread
+                self._outstanding -= 1
             with contextlib.suppress(RuntimeError):  # a closed loop: nobody is left to answer
                 loop.call_soon_threadsafe(_settle, future, result, error)
             del future, result, error

@@ -10,6 +10,7 @@ from __future__ import annotations
 import gc
 import http.server
 import json
+import ssl
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -191,4 +192,25 @@ def test_the_default_transport_is_one_httpx_transport_per_thread() -> None:
         assert isinstance(made, httpx.HTTPTransport)
         made.close()
     finally:
+        transport.close()
+
+
+def test_the_threads_transports_share_one_tls_context() -> None:
+    # httpx.HTTPTransport() loads the CA bundle into a context of its own (~0.85 MB each): with
+    # hundreds of SOAP threads waiting on a slow upstream that was most of the memory per call.
+    transport = default_transport(max_connections=4)
+    made: list[httpx.BaseTransport] = []
+    try:
+        threads = [threading.Thread(target=lambda: made.append(transport._make())) for _ in range(3)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        contexts = {id(t._pool._ssl_context) for t in made if isinstance(t, httpx.HTTPTransport)}
+        assert len(made) == 3 and len(contexts) == 1
+        context = made[0]._pool._ssl_context  # type: ignore[attr-defined]
+        assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname  # httpx's defaults kept
+    finally:
+        for t in made:
+            t.close()
         transport.close()

@@ -6,10 +6,14 @@ import asyncio
 import contextvars
 import threading
 import time
+from collections.abc import Callable, MutableMapping
+from typing import Any
 
 import pytest
+from lxml import etree
 
-from bridge.soap._threads import ThreadHop
+from bridge.soap._asgi import WsgiOneHop
+from bridge.soap._threads import HopBusy, ThreadHop
 
 _who: contextvars.ContextVar[str] = contextvars.ContextVar("who", default="nobody")
 
@@ -99,3 +103,94 @@ def test_close_stops_the_threads() -> None:
     assert not any(t.is_alive() for t in threads)
     with pytest.raises(ValueError):
         ThreadHop(0, "t")
+
+
+def test_threads_start_only_as_calls_need_them() -> None:
+    hop = ThreadHop(8, "t")
+
+    async def main() -> None:
+        for _ in range(5):  # one after another: one thread is enough
+            await hop.run(lambda: None)
+        assert len(hop._started) == 1
+        release = threading.Event()
+        calls = [asyncio.ensure_future(hop.run(release.wait, 5)) for _ in range(3)]
+        await asyncio.sleep(0.1)
+        assert len(hop._started) == 3  # three at once: three threads, not eight
+        release.set()
+        await asyncio.gather(*calls)
+
+    try:
+        asyncio.run(main())
+    finally:
+        hop.close()
+
+
+def test_beyond_the_threads_and_the_queue_a_call_is_refused_at_once_and_the_rest_are_answered() -> None:
+    hop = ThreadHop(2, "t", waiting=3)
+    release = threading.Event()
+
+    async def main() -> None:
+        held = [asyncio.ensure_future(hop.run(release.wait, 5)) for _ in range(5)]  # 2 running, 3 queued
+        await asyncio.sleep(0.1)
+        started = time.monotonic()
+        with pytest.raises(HopBusy) as refused:
+            await hop.run(lambda: "never run")
+        assert time.monotonic() - started < 0.05  # refused at once, not after a wait
+        assert (refused.value.threads, refused.value.waiting) == (2, 3)
+        assert len(hop._started) == 2  # no thread beyond the bound
+        release.set()
+        assert await asyncio.gather(*held) == [True] * 5
+        assert await hop.run(lambda: "served again") == "served again"
+
+    try:
+        asyncio.run(main())
+    finally:
+        hop.close()
+
+
+def test_a_busy_process_answers_a_server_busy_soap_fault_without_calling_the_service() -> None:
+    release = threading.Event()
+    called: list[str] = []
+
+    def service(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        called.append(environ["PATH_INFO"])
+        release.wait(5)
+        start_response("200 OK", [("Content-Type", "text/xml; charset=utf-8")])
+        return [b"<ok/>"]
+
+    endpoint = WsgiOneHop(service, max_body=1000)
+    endpoint.hop = ThreadHop(1, "t", waiting=0)
+    sent: list[MutableMapping[str, Any]] = []
+
+    async def call() -> None:
+        messages = [{"type": "http.request", "body": b"<x/>", "more_body": False}]
+
+        async def receive() -> dict[str, Any]:
+            return messages.pop(0)
+
+        async def send(message: MutableMapping[str, Any]) -> None:
+            sent.append(message)
+
+        await endpoint({"type": "http", "method": "POST", "path": "/soap/esia-accounts", "headers": []}, receive, send)
+
+    async def main() -> None:
+        first = asyncio.ensure_future(call())
+        await asyncio.sleep(0.1)
+        await call()  # the one thread is busy and nothing may wait: refused
+        release.set()
+        await first
+
+    try:
+        asyncio.run(main())
+    finally:
+        endpoint.hop.close()
+    busy_start, busy_body, ok_start, _ = sent
+    assert called == ["/soap/esia-accounts"]
+    assert busy_start["status"] == 500 and ok_start["status"] == 200
+    assert dict(busy_start["headers"])[b"content-type"] == b"text/xml; charset=utf-8"
+    envelope = etree.fromstring(busy_body["body"])
+    soap = "http://schemas.xmlsoap.org/soap/envelope/"
+    assert envelope.tag == f"{{{soap}}}Envelope"
+    fault = envelope.find(f"{{{soap}}}Body/{{{soap}}}Fault")
+    assert fault is not None and fault.findtext("faultcode") == "soap11env:Server.Busy"
+    assert "перегружен" in (fault.findtext("faultstring") or "")
