@@ -6,6 +6,7 @@ import threading
 from pathlib import Path
 
 from lxml import etree
+from spyne.interface.wsdl import Wsdl11
 
 _WSDL_NS = "http://schemas.xmlsoap.org/wsdl/"
 PARAMETERS = "parameters"
@@ -90,8 +91,6 @@ def canonical_contract(wsdl: bytes) -> bytes:
 
 def generated_wsdl(application: object, address: str) -> bytes:
     """The WSDL spyne derives from the service code, pretty-printed (for freeze and drift checks)."""
-    from spyne.interface.wsdl import Wsdl11
-
     # A spyne Application learns its transport from the server that hosts it; set it as
     # the WSGI host would, or the binding says "noconn://null.spyne".
     application.transport = "http://schemas.xmlsoap.org/soap/http"  # type: ignore[attr-defined]

@@ -32,7 +32,6 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("bridge", "adapters")
 # Imports inside functions in files the parallel branch of issue 14 (items 1-2: exceptions, SOAP
 # dispatch) rewrites; drop an entry once that branch has given the import its place or its reason.
-REASON_PENDING = {"bridge/soap/_wsdl.py", "adapters/esia/_login_service.py"}
 
 
 def _modules() -> dict[str, Path]:
@@ -123,8 +122,6 @@ def test_an_import_inside_a_function_says_why() -> None:
     unexplained = []
     for path in _modules().values():
         relative = path.relative_to(ROOT).as_posix()
-        if relative in REASON_PENDING:
-            continue
         lines = path.read_text(encoding="utf-8").splitlines()
         for function in ast.walk(ast.parse("\n".join(lines))):
             if not isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef):
