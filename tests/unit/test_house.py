@@ -30,8 +30,6 @@ from bridge.store import Store
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("bridge", "adapters")
-# Imports inside functions in files the parallel branch of issue 14 (items 1-2: exceptions, SOAP
-# dispatch) rewrites; drop an entry once that branch has given the import its place or its reason.
 
 
 def _modules() -> dict[str, Path]:
