@@ -148,11 +148,13 @@ class MaxBot:
                              update_types=tuple(s["update_types"]) if s.get("update_types") is not None else None)
                 for s in answer.get("subscriptions") or ()]
 
-    def get_updates(self, marker: int | None = None, *, timeout: int = 30, limit: int = 100,
+    def get_updates(self, marker: int | None = None, *, timeout: int = 5, limit: int = 100,
                     types: Iterable[str] | None = None) -> tuple[list[Update], int | None]:
         """GET /updates (long polling; development only, MAX throttles it to 2 rps).
 
-        Returns the updates and the marker to pass next time (kept when MAX answers none).
+        Returns the updates and the marker to pass next time (kept when MAX answers none). MAX holds
+        the call up to ``timeout`` seconds: keep it below the ``max`` upstream's read timeout (10 s by
+        default), or the delivery path times the wait out.
         """
         params = {"timeout": str(timeout), "limit": str(limit)}
         if marker is not None:
