@@ -189,7 +189,7 @@ def test_bridge_check_warns_when_the_chain_cannot_be_built_and_about_a_readable_
     ({"client_certificate": "CERT"}, "client_certificate and client_key go together"),
     ({"ca_file": "/nonexistent/ca.pem"}, "ca_file: /nonexistent/ca.pem: no such file"),
     ({"ca_file_only": True}, "ca_file_only needs ca_file"),
-    ({"proxy": "socks5://127.0.0.1:1080"}, "proxy: Value error, must start with http:// or https://"),
+    ({"proxy": "socks5://127.0.0.1:1080"}, "proxy: must start with http:// or https://"),
 ])
 def test_tls_settings_that_cannot_work_are_refused_at_load(pki: Pki, tmp_path: Path, upstream: dict[str, object],
                                                            problem: str) -> None:
