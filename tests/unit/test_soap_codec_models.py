@@ -69,7 +69,7 @@ def sample(protocol: Any, cls: Any, required_only: bool) -> Any:
 
 def native(value: Any) -> Any:
     if isinstance(value, ComplexModelBase):
-        return type(value).__name__, {k: native(getattr(value, k, None)) for k in type(value)._type_info}
+        return type(value), {k: native(v) for k, v in sorted(vars(value).items())}
     if isinstance(value, list):
         return [native(v) for v in value]
     return value
