@@ -79,13 +79,16 @@ class SoapEndpoint(WsgiApplication):  # type: ignore[misc]
         self._access = access
         self._audit = audit
         self._reader = EnvelopeReader(service.application.in_protocol.parser_kwargs, self.max_content_length)
+        # The labelled metric series of each operation and outcome, looked up once.
+        self._metrics: dict[tuple[str, str], tuple[Any, Any]] = {}
+        self._operations = {"unknown"}
         self.codecs: dict[Any, OperationCodec] = {}
-        if compiled:
-            for descriptors in service.application.interface.service_method_map.values():
-                for descriptor in descriptors:
-                    codec = compile_operation(service.application, descriptor)
-                    if codec is not None:
-                        self.codecs[descriptor] = codec
+        for descriptors in service.application.interface.service_method_map.values():
+            for descriptor in descriptors:
+                self._operations.add(str(descriptor.name))
+                codec = compile_operation(service.application, descriptor) if compiled else None
+                if codec is not None:
+                    self.codecs[descriptor] = codec
 
     def asgi(self) -> WsgiOneHop:
         """This endpoint as an ASGI application: body read on the event loop, one thread hop per call."""
@@ -220,8 +223,14 @@ class SoapEndpoint(WsgiApplication):  # type: ignore[misc]
         return str(descriptor.name) if descriptor is not None else "unknown"
 
     def _account(self, call: _Call, req_env: dict[str, Any], elapsed: float) -> None:
-        SOAP_REQUESTS.labels(self.service_name, call.operation, call.outcome).inc()
-        SOAP_REQUEST_SECONDS.labels(self.service_name, call.operation).observe(elapsed)
+        counted = self._metrics.get((call.operation, call.outcome))
+        if counted is None:
+            counted = (SOAP_REQUESTS.labels(self.service_name, call.operation, call.outcome),
+                       SOAP_REQUEST_SECONDS.labels(self.service_name, call.operation))
+            if call.operation in self._operations:  # kept for the operations the contract names, not others
+                self._metrics[(call.operation, call.outcome)] = counted
+        counted[0].inc()
+        counted[1].observe(elapsed)
         _log.info("soap.request", service=self.service_name, operation=call.operation, outcome=call.outcome,
                   faultcode=call.faultcode, client=call.caller.name, elapsed_ms=round(elapsed * 1000, 1))
         if self._audit is not None:
@@ -230,7 +239,6 @@ class SoapEndpoint(WsgiApplication):  # type: ignore[misc]
                                operation=operation, outcome=call.outcome, objects=object_ids(call.element),
                                faultcode=call.faultcode, request_id=current_request_id(),
                                remote=call.caller.remote or req_env.get("REMOTE_ADDR"))
-
 
 _SOAP_FAULT = f"{{{Soap11.ns_soap_env}}}Fault"
 # The events spyne fires around the steps a codec does; a listener on any of them keeps spyne's step.
