@@ -4,7 +4,10 @@
                  the МИС client identified (bridge.soap._access) and bound for current_caller();
     _dispatch    spyne takes the parsed document (no second parse), validates it against the schema,
                  checks the SOAPAction, calls the service (BridgeServiceBase turns exceptions into Faults),
-                 writes the answer; every Fault made safe to send (bridge.soap._faults);
+                 writes the answer; every Fault made safe to send (bridge.soap._faults); the request's
+                 values are read and the answer written by the operation's codec compiled at start
+                 from the spyne models (bridge.soap._codec), by spyne when there is none or the call
+                 is one the codec leaves to spyne;
     _account     one metric sample, one log line and one audit entry per request, whatever happened.
 
 What happened travels as values (``_Call``), not through the WSGI environ.
@@ -32,6 +35,7 @@ from bridge.metrics import SOAP_REQUEST_SECONDS, SOAP_REQUESTS
 from bridge.observability import current_request_id, get_logger
 from bridge.soap._access import ANONYMOUS, AccessPolicy, Caller, bind_caller, unbind_caller
 from bridge.soap._asgi import WsgiOneHop
+from bridge.soap._codec import NotCompiled, OperationCodec, compile_operation
 from bridge.soap._envelope import Envelope, EnvelopeReader, Refusal, local_name, object_ids
 from bridge.soap._faults import fault_response, internal_error, sanitize
 from bridge.soap._service import SoapService
@@ -66,13 +70,25 @@ class SoapEndpoint(WsgiApplication):  # type: ignore[misc]
     """The WSGI application of one SOAP service, with the bridge's policies."""
 
     def __init__(self, service: SoapService, access: AccessPolicy | None = None,
-                 audit: AuditJournal | None = None) -> None:
+                 audit: AuditJournal | None = None, compiled: bool = True) -> None:
+        """``compiled=False`` leaves reading the values and writing the answers to spyne for every
+        operation (what tests/unit/test_soap_fastpath.py compares the compiled codecs with)."""
         service.application.event_manager.add_listener("method_call", _check_soap_action)
         super().__init__(service.application)
         self.service_name = service.name
         self._access = access
         self._audit = audit
         self._reader = EnvelopeReader(service.application.in_protocol.parser_kwargs, self.max_content_length)
+        # The labelled metric series of each operation and outcome, looked up once.
+        self._metrics: dict[tuple[str, str], tuple[Any, Any]] = {}
+        self._operations = {"unknown"}
+        self.codecs: dict[Any, OperationCodec] = {}
+        for descriptors in service.application.interface.service_method_map.values():
+            for descriptor in descriptors:
+                self._operations.add(str(descriptor.name))
+                codec = compile_operation(service.application, descriptor) if compiled else None
+                if codec is not None:
+                    self.codecs[descriptor] = codec
 
     def asgi(self) -> WsgiOneHop:
         """This endpoint as an ASGI application: body read on the event loop, one thread hop per call."""
@@ -120,7 +136,7 @@ class SoapEndpoint(WsgiApplication):  # type: ignore[misc]
                                                envelope)
         p_ctx.active = True
         if p_ctx.in_error is None:
-            self.get_in_object(p_ctx)
+            self._read_values(p_ctx)
         if p_ctx.in_error is None:
             self.get_out_object(p_ctx)
         error = p_ctx.in_error or p_ctx.out_error
@@ -128,7 +144,7 @@ class SoapEndpoint(WsgiApplication):  # type: ignore[misc]
             if p_ctx.transport.resp_code is None:
                 p_ctx.transport.resp_code = HTTP_200
             try:
-                self.get_out_string(p_ctx)
+                self._write_answer(p_ctx)
             except Exception as exc:
                 _log.exception("soap.serialization_failed", service=self.service_name)
                 error = p_ctx.out_error = Fault("Server", type(exc).__name__)
@@ -146,6 +162,32 @@ class SoapEndpoint(WsgiApplication):  # type: ignore[misc]
         p_ctx.close()
         call.answered(operation)
         return answer
+
+    def _read_values(self, p_ctx: Any) -> None:
+        """The operation's arguments from the validated body: its codec, else spyne's deserialize."""
+        codec = self.codecs.get(p_ctx.descriptor)
+        body = p_ctx.in_body_doc
+        if (codec is not None and body is not None and body.tag != _SOAP_FAULT
+                and _quiet((self.app.in_protocol.event_manager,), _READ_EVENTS)):
+            try:
+                p_ctx.in_object = codec.read(body)
+                return
+            except NotCompiled:
+                pass
+        self.get_in_object(p_ctx)
+
+    def _write_answer(self, p_ctx: Any) -> None:
+        """The answer's bytes: the operation's codec, else spyne's serialize."""
+        codec = self.codecs.get(p_ctx.descriptor)
+        if (codec is not None and p_ctx.out_string is None and p_ctx.out_document is None
+                and _quiet((self.app.out_protocol.event_manager,), _SERIALIZE_EVENTS)
+                and _quiet((self.app.event_manager, *p_ctx.descriptor.event_managers), _RETURN_EVENTS)):
+            try:
+                p_ctx.out_string = [codec.write(p_ctx.out_object)]
+                return
+            except NotCompiled:
+                pass
+        self.get_out_string(p_ctx)
 
     def _method_contexts(self, ctx: Any, envelope: Envelope) -> Any:
         """spyne's ServerBase.generate_contexts, taking the document already parsed."""
@@ -181,8 +223,14 @@ class SoapEndpoint(WsgiApplication):  # type: ignore[misc]
         return str(descriptor.name) if descriptor is not None else "unknown"
 
     def _account(self, call: _Call, req_env: dict[str, Any], elapsed: float) -> None:
-        SOAP_REQUESTS.labels(self.service_name, call.operation, call.outcome).inc()
-        SOAP_REQUEST_SECONDS.labels(self.service_name, call.operation).observe(elapsed)
+        counted = self._metrics.get((call.operation, call.outcome))
+        if counted is None:
+            counted = (SOAP_REQUESTS.labels(self.service_name, call.operation, call.outcome),
+                       SOAP_REQUEST_SECONDS.labels(self.service_name, call.operation))
+            if call.operation in self._operations:  # kept for the operations the contract names, not others
+                self._metrics[(call.operation, call.outcome)] = counted
+        counted[0].inc()
+        counted[1].observe(elapsed)
         _log.info("soap.request", service=self.service_name, operation=call.operation, outcome=call.outcome,
                   faultcode=call.faultcode, client=call.caller.name, elapsed_ms=round(elapsed * 1000, 1))
         if self._audit is not None:
@@ -191,6 +239,16 @@ class SoapEndpoint(WsgiApplication):  # type: ignore[misc]
                                operation=operation, outcome=call.outcome, objects=object_ids(call.element),
                                faultcode=call.faultcode, request_id=current_request_id(),
                                remote=call.caller.remote or req_env.get("REMOTE_ADDR"))
+
+_SOAP_FAULT = f"{{{Soap11.ns_soap_env}}}Fault"
+# The events spyne fires around the steps a codec does; a listener on any of them keeps spyne's step.
+_READ_EVENTS = ("before_deserialize", "after_deserialize")
+_SERIALIZE_EVENTS = ("before_serialize", "after_serialize")
+_RETURN_EVENTS = ("method_return_document", "method_return_string")
+
+
+def _quiet(managers: tuple[Any, ...], events: tuple[str, ...]) -> bool:
+    return not any(manager.handlers.get(event) for manager in managers for event in events)
 
 
 def _body(req_env: dict[str, Any]) -> bytes:

@@ -84,32 +84,28 @@ class EnvelopeReader:
             # Any encoding error included (spyne raised on invalid UTF-8).
             return Refusal("Client.XMLSyntaxError",
                            f"{LEADS['Client.XMLSyntaxError']}: {mask_text(str(exc))[:200]}")
-        return _version_and_body(root) or Envelope(root, ids, _operation_element(root))
+        operation = _version_and_body(root)
+        return operation if isinstance(operation, Refusal) else Envelope(root, ids, operation)
 
 
-def _version_and_body(root: Any) -> Refusal | None:
-    """The SOAP 1.1 envelope's version, and exactly one Body with an element in it."""
-    if root.tag == f"{{{_SOAP12}}}Envelope":
+_ENVELOPE11, _ENVELOPE12, _BODY11 = f"{{{SOAP11}}}Envelope", f"{{{_SOAP12}}}Envelope", f"{{{SOAP11}}}Body"
+
+
+def _version_and_body(root: Any) -> Refusal | Any:
+    """The SOAP 1.1 envelope's version, and exactly one Body with an element in it: that element (the
+    operation's), or None when the root is not a SOAP envelope at all (spyne names what it expected)."""
+    if root.tag == _ENVELOPE12:
         # SOAP 1.1 §4.4.1: an Envelope in another namespace is a VersionMismatch.
         return Refusal("VersionMismatch", f"ожидается конверт SOAP 1.1 ({SOAP11}), получен SOAP 1.2")
-    if root.tag != f"{{{SOAP11}}}Envelope":
-        return None  # spyne names what it expected
-    bodies = [child for child in root if child.tag == f"{{{SOAP11}}}Body"]
+    if root.tag != _ENVELOPE11:
+        return None
+    bodies = [child for child in root if child.tag == _BODY11]
     if len(bodies) != 1:
         return Refusal("Client.InvalidEnvelope", f"в конверте должен быть ровно один Body, а их {len(bodies)}")
-    if not any(isinstance(child.tag, str) for child in bodies[0]):
-        return Refusal("Client.InvalidEnvelope", "Body пуст: в нём должен быть элемент вызываемой операции")
-    return None
-
-
-def _operation_element(envelope: Any) -> Any:
-    body = envelope.find(f"{{{SOAP11}}}Body")
-    if body is None:
-        return None
-    for child in body:
+    for child in bodies[0]:
         if isinstance(child.tag, str):
             return child
-    return None
+    return Refusal("Client.InvalidEnvelope", "Body пуст: в нём должен быть элемент вызываемой операции")
 
 
 def local_name(element: Any) -> str:
