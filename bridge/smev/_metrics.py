@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter
+from prometheus_client import Counter, Gauge, Histogram
 
-__all__ = ["SMEV_ANSWERS_REFUSED", "SMEV_FAULTS"]
+__all__ = ["SMEV_ANSWERS_REFUSED", "SMEV_ANSWER_AGE", "SMEV_DEAD", "SMEV_EXCHANGES", "SMEV_FAULTS", "SMEV_LAST_POLL",
+           "SMEV_RECEIVED", "SMEV_SENDS"]
 
 SMEV_FAULTS = Counter(
     "bridge_smev_faults_total",
@@ -17,4 +18,42 @@ SMEV_ANSWERS_REFUSED = Counter(
     "Answers from СМЭВ refused and never applied, by operation and problem (not-xml, not-soap, "
     "unexpected-element, malformed, or the ЭП-СМЭВ problem: missing, digest-mismatch, untrusted-certificate…).",
     ["operation", "problem"],
+)
+
+# --- the exchange (bridge/smev/_exchange.py, _runner.py); ``kind`` is a registered kind of information
+
+SMEV_EXCHANGES = Counter(
+    "bridge_smev_exchanges_total",
+    "Presses that reached the СМЭВ exchange, by kind of information and whether they opened a new request "
+    "(new) or joined the one in flight or answered (joined: no second SendRequest).",
+    ["kind", "press"],
+)
+SMEV_SENDS = Counter(
+    "bridge_smev_sends_total",
+    "SendRequest attempts of the exchange by kind and outcome (sent, already-sent, retry, dead).",
+    ["kind", "outcome"],
+)
+SMEV_RECEIVED = Counter(
+    "bridge_smev_received_total",
+    "Messages taken from СМЭВ's response queue by kind and outcome: answer, late (after the request was "
+    "given up), status (interim), extra (a second final answer), redelivered (stored before: acknowledged "
+    "again, not applied), unmatched (answers nothing we sent: Ack accepted=false), refused (ЭП-СМЭВ failed).",
+    ["kind", "outcome"],
+)
+SMEV_DEAD = Counter(
+    "bridge_smev_exchanges_dead_total",
+    "Requests given up, by kind and reason (no-answer, or the fault that refused them at sending).",
+    ["kind", "reason"],
+)
+SMEV_ANSWER_AGE = Histogram(
+    "bridge_smev_answer_age_seconds",
+    "Time from SendRequest to the answer stored, by kind of information.",
+    ["kind"],
+    buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 14400, 86400),
+)
+SMEV_LAST_POLL = Gauge(
+    "bridge_smev_get_response_last_success_timestamp_seconds",
+    "When this instance last completed a GetResponse round for a kind (Unix time); only the lease holder polls.",
+    ["kind"],
+    multiprocess_mode="max",
 )
