@@ -6,7 +6,8 @@
     400  {"code": "REG-00x", "message": ...} for a malformed request, 404 for an unknown one
 
 Control API (never faulted): PUT/GET /_sandbox/faults, GET /_sandbox/accounts/count,
-POST /_sandbox/accounts, POST /_sandbox/reset.
+POST /_sandbox/accounts, POST /_sandbox/reset (over the people store the sandbox СМЭВ's reg_service
+shares), and with a reg_service the routes of ``_reg_service_http``.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from adapters.esia.sandbox._oauth import SandboxOAuth
+from adapters.esia.sandbox._reg_service import RegService
+from adapters.esia.sandbox._reg_service_http import reg_service_routes
 from adapters.esia.sandbox._registry import AccountRegistry, IdempotencyConflict
 from adapters.esia.sandbox._routes import oauth_routes
 from adapters.esia.sandbox._rules import ERRORS, OPERATIONS, RequestInvalid
@@ -34,7 +37,8 @@ def _state(answer: dict[str, Any]) -> JSONResponse:
 
 
 def create_sandbox_app(
-    registry: AccountRegistry | None = None, faults: FaultPlan | None = None, oauth: SandboxOAuth | None = None
+    registry: AccountRegistry | None = None, faults: FaultPlan | None = None, oauth: SandboxOAuth | None = None,
+    reg_service: RegService | None = None,
 ) -> FaultInjector:
     registry = registry or AccountRegistry()
     oauth = oauth or SandboxOAuth()
@@ -45,6 +49,8 @@ def create_sandbox_app(
     app.include_router(fault_admin_routes(plan))
     app.state.oauth = oauth
     app.include_router(oauth_routes(oauth))
+    if reg_service is not None:
+        app.include_router(reg_service_routes(reg_service))
 
     @app.post("/reg-service/v1/requests/{operation}")
     async def submit(operation: str, request: Request) -> JSONResponse:
@@ -80,6 +86,8 @@ def create_sandbox_app(
     @app.post("/_sandbox/reset")
     def reset() -> dict[str, bool]:
         registry.reset()
+        if reg_service is not None:
+            reg_service.outbox.clear()
         plan.configure(0.0, plan.kinds, plan.stall_seconds, None)
         return {"reset": True}
 

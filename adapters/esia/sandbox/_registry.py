@@ -10,47 +10,25 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import secrets
 import sqlite3
-import threading
 import time
 import uuid
 from collections.abc import Callable
 from typing import Any
 
+from adapters.esia.sandbox._accounts import AccountStore, DuplicateSnils, new_password
 from adapters.esia.sandbox._rules import ERRORS, RequestInvalid, validate_request
 
 TERMINAL = frozenset({"SUCCEEDED", "VALIDATION_FAILED", "CONFIRMATION_FAILED", "FAULT"})
 ACCOUNT_FIELDS = ("snils", "lastName", "firstName", "middleName", "birthDate", "gender", "mobile")
 
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS account (
-    oid INTEGER PRIMARY KEY AUTOINCREMENT,
-    snils TEXT NOT NULL UNIQUE,
-    lastName TEXT NOT NULL, firstName TEXT NOT NULL, middleName TEXT,
-    birthDate TEXT NOT NULL, gender TEXT, mobile TEXT,
-    trusted INTEGER NOT NULL DEFAULT 1,
-    password_hash TEXT NOT NULL, password_temporary INTEGER NOT NULL DEFAULT 1,
-    updated_at REAL NOT NULL
-);
-INSERT OR IGNORE INTO sqlite_sequence (name, seq) VALUES ('account', 1000000000);
 CREATE TABLE IF NOT EXISTS request (
     id TEXT PRIMARY KEY, operation TEXT NOT NULL, idempotency_key TEXT UNIQUE,
     fingerprint TEXT NOT NULL, body TEXT NOT NULL, status TEXT NOT NULL,
     result TEXT, errors TEXT, ready_at REAL NOT NULL
 );
 """
-
-
-def _hash_password(password: str) -> str:
-    salt = os.urandom(16)
-    digest = hashlib.scrypt(password.encode(), salt=salt, n=2**12, r=8, p=1)
-    return salt.hex() + ":" + digest.hex()
-
-
-def _new_password() -> str:
-    return f"{secrets.randbelow(10**8):08d}"
 
 
 class IdempotencyConflict(Exception):
@@ -64,11 +42,13 @@ class AccountRegistry:
         validating_seconds: float = 0.2,
         unconfirmable_snils: frozenset[str] = frozenset(),
         clock: Callable[[], float] = time.monotonic,
+        accounts: AccountStore | None = None,
     ) -> None:
+        self.accounts = accounts or AccountStore()
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.row_factory = sqlite3.Row
         self._db.executescript(_SCHEMA)
-        self._lock = threading.RLock()
+        self._lock = self.accounts.lock
         self.validating_seconds = validating_seconds
         self.unconfirmable_snils = unconfirmable_snils
         self._clock = clock
@@ -138,32 +118,25 @@ class AccountRegistry:
             return failure.status, None, [{"Code": failure.code, "Message": ERRORS[failure.code]}]
         return "SUCCEEDED", result, []
 
-    def _account(self, snils: str) -> sqlite3.Row | None:
-        row: sqlite3.Row | None = self._db.execute(
-            "SELECT * FROM account WHERE snils = ?", (snils,)
-        ).fetchone()
-        return row
-
     def _op_find_account(self, body: dict[str, Any]) -> dict[str, Any]:
-        row = self._account(body["snils"])
-        return {"account": None if row is None else _public(row)}
+        account = self.accounts.by_snils(body["snils"])
+        return {"account": None if account is None else _public(account)}
 
     def _op_register(self, body: dict[str, Any]) -> dict[str, Any]:
-        if self._account(body["snils"]) is not None:
+        if self.accounts.by_snils(body["snils"]) is not None:
             raise _Failed("VALIDATION_FAILED", "REG-010")
         if body["snils"] in self.unconfirmable_snils:
             raise _Failed("CONFIRMATION_FAILED", "REG-020")
-        password = _new_password()
-        cursor = self._db.execute(
-            "INSERT INTO account (snils, lastName, firstName, middleName, birthDate, gender, mobile,"
-            " password_hash, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (*(body.get(f) for f in ACCOUNT_FIELDS), _hash_password(password), time.time()),
-        )
-        return {"oid": cursor.lastrowid, "login": body["snils"], "temporaryPassword": password}
+        password = new_password()
+        try:
+            oid = self.accounts.create({f: body.get(f) for f in ACCOUNT_FIELDS}, password)
+        except DuplicateSnils:
+            raise _Failed("VALIDATION_FAILED", "REG-010") from None
+        return {"oid": oid, "login": body["snils"], "temporaryPassword": password}
 
-    def _owned_account(self, body: dict[str, Any]) -> sqlite3.Row:
+    def _owned_account(self, body: dict[str, Any]) -> dict[str, Any]:
         """The account ``oid`` names, which must carry the request's SNILS."""
-        row: sqlite3.Row | None = self._db.execute("SELECT * FROM account WHERE oid = ?", (body["oid"],)).fetchone()
+        row = self.accounts.by_oid(body["oid"])
         if row is None:
             raise _Failed("VALIDATION_FAILED", "REG-011")
         if row["snils"] != body["snils"]:
@@ -172,44 +145,27 @@ class AccountRegistry:
 
     def _op_update_account(self, body: dict[str, Any]) -> dict[str, Any]:
         self._owned_account(body)
-        fields = [f for f in ACCOUNT_FIELDS if f != "snils" and f in body]
-        self._db.execute(
-            f"UPDATE account SET {', '.join(f'{f} = ?' for f in fields)}, updated_at = ? WHERE oid = ?",
-            (*(body[f] for f in fields), time.time(), body["oid"]),
-        )
+        self.accounts.update(body["oid"], {f: body[f] for f in ACCOUNT_FIELDS if f in body})
         return {"oid": body["oid"]}
 
     def _op_recover(self, body: dict[str, Any]) -> dict[str, Any]:
         row = self._owned_account(body)
-        password = _new_password()
-        self._db.execute(
-            "UPDATE account SET password_hash = ?, password_temporary = 1, updated_at = ? WHERE oid = ?",
-            (_hash_password(password), time.time(), body["oid"]),
-        )
+        password = new_password()
+        self.accounts.set_password(body["oid"], password)
         return {"oid": body["oid"], "login": row["snils"], "temporaryPassword": password}
 
     # --- control API helpers ----------------------------------------------------------------
 
     def count_accounts(self, snils: str | None = None) -> int:
-        with self._lock:
-            if snils is None:
-                return int(self._db.execute("SELECT count(*) FROM account").fetchone()[0])
-            return int(self._db.execute("SELECT count(*) FROM account WHERE snils = ?", (snils,)).fetchone()[0])
+        return self.accounts.count(snils)
 
     def put_account(self, account: dict[str, Any], password: str = "00000000") -> int:
         """Create an account directly (fixtures for demos and tests)."""
-        with self._lock:
-            cursor = self._db.execute(
-                "INSERT INTO account (snils, lastName, firstName, middleName, birthDate, gender, mobile,"
-                " trusted, password_hash, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (*(account.get(f) for f in ACCOUNT_FIELDS), int(account.get("trusted", True)),
-                 _hash_password(password), time.time()),
-            )
-            return int(cursor.lastrowid or 0)
+        return self.accounts.create(account, password, trusted=bool(account.get("trusted", True)))
 
     def reset(self) -> None:
         with self._lock:
-            self._db.execute("DELETE FROM account")
+            self.accounts.reset()
             self._db.execute("DELETE FROM request")
 
 
@@ -220,11 +176,9 @@ class _Failed(Exception):
         self.code = code
 
 
-def _public(row: sqlite3.Row) -> dict[str, Any]:
-    account = {f: row[f] for f in ACCOUNT_FIELDS if row[f] is not None}
-    account["oid"] = row["oid"]
-    account["trusted"] = bool(row["trusted"])
-    return account
+def _public(account: dict[str, Any]) -> dict[str, Any]:
+    """The REST model's view: its own fields, the oid and the trusted flag."""
+    return {f: v for f, v in account.items() if f in (*ACCOUNT_FIELDS, "oid", "trusted")}
 
 
 __all__ = ["AccountRegistry", "IdempotencyConflict", "RequestInvalid"]
