@@ -192,7 +192,7 @@ class RegService:
             raise _Failed("VALIDATION_FAILED", "REG-013")
         password = new_password()
         self.accounts.set_password(account["oid"], password)
-        self._send(account["oid"], {**account, **f}, password)
+        self._send(account["oid"], {**account, "mode": f.get("mode")}, password)  # the STORED contact, not the sent
         return {"oid": account["oid"]}
 
     def _send(self, oid: int, f: dict[str, Any], password: str) -> None:
