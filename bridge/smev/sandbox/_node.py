@@ -203,9 +203,9 @@ class SandboxNode:
                     continue
                 if queued.hidden_until is not None and queued.hidden_until > now:
                     continue
-                if namespace is not None and (queued.namespace != namespace
-                                              or root not in (None, queued.root, queued.request_root)):
-                    continue
+                if namespace is not None and (queued.namespace != namespace or (
+                        queued.answer.content is not None and root not in (None, queued.root, queued.request_root))):
+                    continue  # a rejection or a status has no root: it goes to whoever asks for the kind
                 queued.handed_out += 1
                 queued.hidden_until = now + self.visibility_timeout
                 if queued.handed_out > 1:
