@@ -29,6 +29,7 @@ OAUTH_UPSTREAM = "esia-oauth"       # /aas/oauth2, /rs/prns
 # The login's consumers by purpose prefix: other adapters add theirs (the ТМК bot's "max-link").
 LOGIN_CONSUMERS: SharedKey[dict[str, LoginConsumer]] = SharedKey("esia.login.consumers")
 _LOGIN: SharedKey[EsiaLogin | None] = SharedKey("esia.login")
+_ACCOUNTS: SharedKey[PatientAccounts | None] = SharedKey("esia.accounts")
 
 
 class EsiaAdapter:
@@ -63,14 +64,18 @@ class EsiaAdapter:
         return context.shared(_LOGIN, build)
 
     def soap_services(self, context: AdapterContext) -> list[SoapService]:
-        settings = self._settings(context)
-        accounts = None
-        if settings.smev is not None:
-            exchange = open_exchange(context, settings.smev, answerer="ЕСИА", purpose=self.name)
-            operations = SmevAccountOperations(exchange, settings.routing(), settings.answer_wait_seconds)
-            accounts = PatientAccounts(operations, context.mappings["esia.account"], context.journal, context.pseudonym)
+        accounts = context.shared(_ACCOUNTS, lambda: self._accounts(context))
         wsdl_dir = context.settings.wsdl_dir
         return [build_service(accounts, wsdl_dir), build_login_service(self._login(context), wsdl_dir)]
+
+    def _accounts(self, context: AdapterContext) -> PatientAccounts | None:
+        """Seed 000's operations over the СМЭВ exchange (one per instance: its runner and metrics)."""
+        settings = self._settings(context)
+        if settings.smev is None:
+            return None
+        exchange = open_exchange(context, settings.smev, answerer="ЕСИА", purpose=self.name)
+        operations = SmevAccountOperations(exchange, settings.routing(), settings.answer_wait_seconds)
+        return PatientAccounts(operations, context.mappings["esia.account"], context.journal, context.pseudonym)
 
     def soap_contracts(self, wsdl_dir: Path) -> list[SoapService]:
         return [build_service(None, wsdl_dir), build_login_service(None, wsdl_dir)]
