@@ -32,9 +32,13 @@ from bridge.smev._exchange import (
 )
 from bridge.smev._faults import KNOWN_FAULTS
 from bridge.smev._ids import message_id_time, new_message_id
+from bridge.smev._journal import ExchangeRecord, ExchangeStats, Journal
+from bridge.smev._runner import ResponseRunner
+from bridge.smev._settings import SmevNodeSettings, SmevSignerSettings
 from bridge.smev._transform import ALGORITHM as SMEV_TRANSFORM
 from bridge.smev._transform import SmevTransformError, smev_transform
 from bridge.smev._versions import SchemaVersion, namespaces
+from bridge.smev._wiring import open_exchange
 from bridge.smev._xmldsig import (
     DIGEST_GOST2012_256,
     DS,
@@ -55,9 +59,13 @@ __all__ = [
     "SMEV_TRANSFORM",
     "AnswerRefused",
     "Envelope",
+    "ExchangeRecord",
     "ExchangeSettings",
+    "ExchangeStats",
+    "Journal",
     "KindOfInformation",
     "ReceivedResponse",
+    "ResponseRunner",
     "SchemaVersion",
     "SentRequest",
     "SmevAnswer",
@@ -65,7 +73,9 @@ __all__ = [
     "SmevClient",
     "SmevExchange",
     "SmevExchangeFailed",
+    "SmevNodeSettings",
     "SmevSettings",
+    "SmevSignerSettings",
     "SmevTransformError",
     "VerifiedSignature",
     "XmlSignatureError",
@@ -73,6 +83,7 @@ __all__ = [
     "message_id_time",
     "namespaces",
     "new_message_id",
+    "open_exchange",
     "reference_digest",
     "sign_detached",
     "smev_transform",

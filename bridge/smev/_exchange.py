@@ -33,7 +33,7 @@ from bridge.smev._answers import AnswerRefused
 from bridge.smev._client import SmevClient
 from bridge.smev._journal import MAY_HAVE_REACHED, ExchangeRecord, Journal
 from bridge.smev._journal_schema import ACKNOWLEDGED, ANSWERED, DEAD, SENDING
-from bridge.smev._metrics import SMEV_EXCHANGES, SMEV_SENDS
+from bridge.smev._metrics import SMEV_DEAD, SMEV_EXCHANGES, SMEV_SENDS
 from bridge.store import Sealer, Store
 
 __all__ = ["ExchangeSettings", "KindOfInformation", "SmevAnswer", "SmevAnswerPending", "SmevExchange",
@@ -116,6 +116,7 @@ class SmevExchange:
         self.settings = settings or ExchangeSettings()
         self.clock = clock
         self.kinds: dict[str, KindOfInformation] = {}
+        self.runner: Any = None  # its ResponseRunner, when open_exchange built it
 
     def register_kind(self, kind: str, *, root_element: str | None = None,
                       is_final: Callable[[etree._Element], bool] | None = None) -> None:
@@ -178,6 +179,7 @@ class SmevExchange:
         except SmevFault as fault:
             self.journal.dead(exchange_id, self.clock(), fault.fault)
             SMEV_SENDS.labels(record.kind, "dead").inc()
+            SMEV_DEAD.labels(record.kind, fault.fault).inc()
             _log.error("smev.send_refused", kind=record.kind, exchange=exchange_id, message_id=record.message_id,
                        fault=fault.fault)
             raise

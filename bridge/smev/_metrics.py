@@ -2,10 +2,31 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+import threading
+from collections.abc import Callable, Iterable
 
-__all__ = ["SMEV_ANSWERS_REFUSED", "SMEV_ANSWER_AGE", "SMEV_DEAD", "SMEV_EXCHANGES", "SMEV_FAULTS", "SMEV_LAST_POLL",
-           "SMEV_RECEIVED", "SMEV_SENDS"]
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
+
+from bridge.observability import get_logger
+from bridge.smev._journal import ExchangeStats
+
+_log = get_logger("bridge.smev")
+
+__all__ = [
+    "SMEV_ANSWERS_REFUSED",
+    "SMEV_ANSWER_AGE",
+    "SMEV_DEAD",
+    "SMEV_EXCHANGES",
+    "SMEV_FAULTS",
+    "SMEV_LAST_POLL",
+    "SMEV_RECEIVED",
+    "SMEV_SENDS",
+    "ExchangeCollector",
+    "register_collector",
+]
 
 SMEV_FAULTS = Counter(
     "bridge_smev_faults_total",
@@ -57,3 +78,54 @@ SMEV_LAST_POLL = Gauge(
     ["kind"],
     multiprocess_mode="max",
 )
+
+
+# --- read from the store at scrape time (once per scrape, in the worker that answers)
+
+_EXCHANGES_HELP = "Current СМЭВ exchanges in the journal by state (sending, sent, answered, acknowledged, dead)."
+_UNANSWERED_HELP = "СМЭВ requests without an answer yet (sending or sent), by kind of information."
+_OLDEST_HELP = "Age in seconds of the oldest СМЭВ request without an answer (0 when none)."
+_UNACKED_HELP = "Messages taken from СМЭВ and stored but not yet acknowledged."
+
+
+class ExchangeCollector(Collector):
+    def __init__(self, stats: Callable[[], ExchangeStats]) -> None:
+        self._stats = stats
+
+    def describe(self) -> Iterable[Metric]:
+        yield GaugeMetricFamily("bridge_smev_exchanges", _EXCHANGES_HELP, labels=["state"])
+        yield GaugeMetricFamily("bridge_smev_unanswered", _UNANSWERED_HELP, labels=["kind"])
+        yield GaugeMetricFamily("bridge_smev_oldest_unanswered_age_seconds", _OLDEST_HELP)
+        yield GaugeMetricFamily("bridge_smev_unacknowledged", _UNACKED_HELP)
+
+    def collect(self) -> Iterable[Metric]:
+        try:
+            stats = self._stats()
+        except Exception as exc:  # a scrape must not fail because the store is away
+            _log.warning("smev.metrics_unavailable", error=type(exc).__name__)
+            return
+        exchanges = GaugeMetricFamily("bridge_smev_exchanges", _EXCHANGES_HELP, labels=["state"])
+        for state, count in sorted(stats.counts.items()):
+            exchanges.add_metric([state], count)
+        yield exchanges
+        unanswered = GaugeMetricFamily("bridge_smev_unanswered", _UNANSWERED_HELP, labels=["kind"])
+        for kind, count in sorted(stats.unanswered_by_kind.items()):
+            unanswered.add_metric([kind], count)
+        yield unanswered
+        yield GaugeMetricFamily("bridge_smev_oldest_unanswered_age_seconds", _OLDEST_HELP,
+                                value=stats.oldest_unanswered_age_seconds or 0.0)
+        yield GaugeMetricFamily("bridge_smev_unacknowledged", _UNACKED_HELP, value=stats.unacknowledged)
+
+
+_lock = threading.Lock()
+_registered: ExchangeCollector | None = None
+
+
+def register_collector(collector: ExchangeCollector) -> None:
+    """On the default registry, replacing the one registered before (the journal is one per store)."""
+    global _registered
+    with _lock:
+        if _registered is not None:
+            REGISTRY.unregister(_registered)
+        REGISTRY.register(collector)
+        _registered = collector
