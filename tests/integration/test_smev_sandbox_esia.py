@@ -238,3 +238,35 @@ def test_not_xml_an_unknown_kind_and_injected_smev_failures(node: Node) -> None:
         httpx.put(f"{node.url}/_sandbox/faults", json={"rate": 0.0}, timeout=10)
     injected = httpx.get(f"{node.url}/_sandbox/faults", timeout=10).json()
     assert injected["rate"] == 0.0
+
+
+def test_an_answer_not_acknowledged_is_handed_out_again_after_the_visibility_timeout(node: Node) -> None:
+    httpx.put(f"{node.url}/_sandbox/smev/settings", json={"visibility_timeout_seconds": 0.5}, timeout=10)
+    try:
+        body, message_id = _resigned(node.ours)
+        _post(node, body)
+
+        def take() -> ReceivedResponse | None:
+            request = envelopes.get_response(NS11, node.ours, datetime.now(UTC), namespace_uri=FIND,
+                                             root_element="ESIAFindAccountResponse")
+            return read_get_response(_post(node, request.body, "urn:GetResponse"), NS11, {node.smev_certificate},
+                                     datetime.now(UTC))
+
+        first = take()
+        for _ in range(30):
+            if first is not None:
+                break
+            time.sleep(0.1)
+            first = take()
+        assert first is not None and first.original_message_id == message_id
+        assert take() is None  # hidden while the receiver may still be storing it
+        time.sleep(0.6)
+        again = take()
+        assert again is not None and again.message_id == first.message_id  # the same message, redelivered
+        _post(node, envelopes.ack(NS11, node.ours, again.message_id, accepted=True).body, "urn:Ack")
+        time.sleep(0.6)
+        assert take() is None  # acknowledged: gone
+        stats = httpx.get(f"{node.url}/_sandbox/smev/stats", timeout=10).json()
+        assert stats["by_kind"][FIND]["redelivered"] >= 1
+    finally:
+        httpx.put(f"{node.url}/_sandbox/smev/settings", json={"visibility_timeout_seconds": 30}, timeout=10)

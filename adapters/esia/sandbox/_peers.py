@@ -14,7 +14,6 @@ from adapters.esia.sandbox._app import create_sandbox_app
 from adapters.esia.sandbox._keys import SandboxKeys
 from adapters.esia.sandbox._oauth import SandboxClient, SandboxOAuth
 from adapters.esia.sandbox._reg_service import RegService
-from adapters.esia.sandbox._registry import AccountRegistry
 from bridge.adapters import SandboxPeers
 from bridge.signing import SignerConfig, generate_test_key, load_certificate, load_signer
 from bridge.smev import SchemaVersion, namespaces
@@ -51,7 +50,7 @@ def sandbox_peers(workdir: Path, bridge_url: str) -> SandboxPeers:
     oauth = SandboxOAuth(keys, [client])
     accounts = AccountStore()
     reg_service = RegService(accounts, delay_seconds=REG_SERVICE_DELAY_SECONDS)
-    app = create_sandbox_app(registry=AccountRegistry(accounts=accounts), oauth=oauth, reg_service=reg_service)
+    app = create_sandbox_app(accounts, oauth=oauth, reg_service=reg_service)
     smev_key, smev_certificate = _client_key(workdir / "smev-node", "/CN=Sandbox SMEV 3 node/C=RU")
     node = SandboxNode(providers={}, registered={load_certificate(certificate)}, clock=lambda: datetime.now(UTC))
     schemas = reg_service.schemas()

@@ -7,6 +7,8 @@
 Control API (never faulted): PUT/GET /_sandbox/faults (injected faults, as every sandbox: the network
 ones of ``bridge.sandbox`` and, with a :class:`SmevFaultPlan`, the node's own ``SMEVFailure`` and
 ``DestinationOverflow`` SOAP faults, answered before the request is processed),
+GET/PUT /_sandbox/smev/settings ({"visibility_timeout_seconds", "staleness_seconds"}: how long an answer
+handed out stays hidden before it is handed out again, how old a MessageID may be),
 GET /_sandbox/smev/stats (calls counted: SendRequest, GetResponse, Ack, redelivered,
 MessageIsAlreadySent, requestIsRejectedBySmev…, in all and per kind of information, and the queue).
 """
@@ -16,12 +18,14 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 from xml.sax.saxutils import escape
 
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from lxml import etree
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from bridge.sandbox import FAULT_KINDS, FaultInjector, FaultPlan, fault_admin_routes
@@ -190,12 +194,28 @@ def create_smev_sandbox_app(
     for path, version_ns in {endpoint: ns, **(also or {})}.items():
         app.add_api_route(path, _exchange(_Node(node, version_ns, signer)), methods=["POST"])
 
+    @app.get("/_sandbox/smev/settings")
+    def get_settings() -> dict[str, float]:
+        return {"visibility_timeout_seconds": node.visibility_timeout.total_seconds(),
+                "staleness_seconds": node.staleness.total_seconds()}
+
+    @app.put("/_sandbox/smev/settings")
+    def put_settings(settings: NodeSettings) -> dict[str, float]:
+        node.visibility_timeout = timedelta(seconds=settings.visibility_timeout_seconds)
+        node.staleness = timedelta(seconds=settings.staleness_seconds)
+        return get_settings()
+
     @app.get("/_sandbox/smev/stats")
     def stats() -> dict[str, Any]:
         return {"counts": dict(node.counts), "by_kind": {kind: dict(c) for kind, c in node.by_kind.items()},
                 "queued": sum(1 for q in node.queue if q.acknowledged is None), "sent": len(node.sent)}
 
     return FaultInjector(app, plan)
+
+
+class NodeSettings(BaseModel):
+    visibility_timeout_seconds: float = Field(30.0, gt=0.0, le=86400.0)
+    staleness_seconds: float = Field(86400.0, gt=0.0)
 
 
 def _exchange(face: _Node) -> Callable[[Request], Awaitable[Response]]:
