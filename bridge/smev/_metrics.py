@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterable
 
 from prometheus_client import REGISTRY, Counter, Gauge, Histogram
@@ -16,6 +15,7 @@ from bridge.smev._journal import ExchangeStats
 _log = get_logger("bridge.smev")
 
 __all__ = [
+    "EXCHANGE_COLLECTOR",
     "SMEV_ANSWERS_REFUSED",
     "SMEV_ANSWER_AGE",
     "SMEV_DEAD",
@@ -25,7 +25,7 @@ __all__ = [
     "SMEV_RECEIVED",
     "SMEV_SENDS",
     "ExchangeCollector",
-    "register_collector",
+    "bind_journal",
 ]
 
 SMEV_FAULTS = Counter(
@@ -44,7 +44,7 @@ SMEV_ANSWERS_REFUSED = Counter(
 # --- the exchange (bridge/smev/_exchange.py, _runner.py); ``kind`` is a registered kind of information
 
 SMEV_EXCHANGES = Counter(
-    "bridge_smev_exchanges_total",
+    "bridge_smev_presses_total",
     "Presses that reached the СМЭВ exchange, by kind of information and whether they opened a new request "
     "(new) or joined the one in flight or answered (joined: no second SendRequest).",
     ["kind", "press"],
@@ -89,43 +89,44 @@ _UNACKED_HELP = "Messages taken from СМЭВ and stored but not yet acknowledge
 
 
 class ExchangeCollector(Collector):
-    def __init__(self, stats: Callable[[], ExchangeStats]) -> None:
-        self._stats = stats
+    """Asks the journal (a few COUNT/MIN queries) whenever Prometheus scrapes; the families without samples
+    while no exchange is open in this process (no adapter uses СМЭВ), so rules and dashboards find them."""
+
+    def __init__(self, stats: Callable[[], ExchangeStats] | None = None) -> None:
+        self.stats = stats
 
     def describe(self) -> Iterable[Metric]:
         yield GaugeMetricFamily("bridge_smev_exchanges", _EXCHANGES_HELP, labels=["state"])
         yield GaugeMetricFamily("bridge_smev_unanswered", _UNANSWERED_HELP, labels=["kind"])
-        yield GaugeMetricFamily("bridge_smev_oldest_unanswered_age_seconds", _OLDEST_HELP)
-        yield GaugeMetricFamily("bridge_smev_unacknowledged", _UNACKED_HELP)
+        yield GaugeMetricFamily("bridge_smev_oldest_unanswered_age_seconds", _OLDEST_HELP, labels=[])
+        yield GaugeMetricFamily("bridge_smev_unacknowledged", _UNACKED_HELP, labels=[])
 
     def collect(self) -> Iterable[Metric]:
-        try:
-            stats = self._stats()
-        except Exception as exc:  # a scrape must not fail because the store is away
-            _log.warning("smev.metrics_unavailable", error=type(exc).__name__)
-            return
         exchanges = GaugeMetricFamily("bridge_smev_exchanges", _EXCHANGES_HELP, labels=["state"])
-        for state, count in sorted(stats.counts.items()):
-            exchanges.add_metric([state], count)
-        yield exchanges
         unanswered = GaugeMetricFamily("bridge_smev_unanswered", _UNANSWERED_HELP, labels=["kind"])
-        for kind, count in sorted(stats.unanswered_by_kind.items()):
-            unanswered.add_metric([kind], count)
-        yield unanswered
-        yield GaugeMetricFamily("bridge_smev_oldest_unanswered_age_seconds", _OLDEST_HELP,
-                                value=stats.oldest_unanswered_age_seconds or 0.0)
-        yield GaugeMetricFamily("bridge_smev_unacknowledged", _UNACKED_HELP, value=stats.unacknowledged)
+        oldest = GaugeMetricFamily("bridge_smev_oldest_unanswered_age_seconds", _OLDEST_HELP, labels=[])
+        unacknowledged = GaugeMetricFamily("bridge_smev_unacknowledged", _UNACKED_HELP, labels=[])
+        stats = None
+        if self.stats is not None:
+            try:
+                stats = self.stats()
+            except Exception as exc:  # a scrape must not fail because the store is away
+                _log.warning("smev.metrics_unavailable", error=type(exc).__name__)
+                return
+        if stats is not None:
+            for state, count in sorted(stats.counts.items()):
+                exchanges.add_metric([state], count)
+            for kind, count in sorted(stats.unanswered_by_kind.items()):
+                unanswered.add_metric([kind], count)
+            oldest.add_metric([], stats.oldest_unanswered_age_seconds or 0.0)
+            unacknowledged.add_metric([], stats.unacknowledged)
+        yield from (exchanges, unanswered, oldest, unacknowledged)
 
 
-_lock = threading.Lock()
-_registered: ExchangeCollector | None = None
+EXCHANGE_COLLECTOR = ExchangeCollector()
+REGISTRY.register(EXCHANGE_COLLECTOR)
 
 
-def register_collector(collector: ExchangeCollector) -> None:
-    """On the default registry, replacing the one registered before (the journal is one per store)."""
-    global _registered
-    with _lock:
-        if _registered is not None:
-            REGISTRY.unregister(_registered)
-        REGISTRY.register(collector)
-        _registered = collector
+def bind_journal(stats: Callable[[], ExchangeStats]) -> None:
+    """Export this journal's numbers (the journal is one per store: the last bound wins)."""
+    EXCHANGE_COLLECTOR.stats = stats

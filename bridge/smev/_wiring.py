@@ -8,7 +8,7 @@ from bridge.scheduling import JobRuns
 from bridge.signing import load_signer
 from bridge.smev._client import SmevClient
 from bridge.smev._exchange import SmevExchange
-from bridge.smev._metrics import ExchangeCollector, register_collector
+from bridge.smev._metrics import bind_journal
 from bridge.smev._runner import ResponseRunner
 from bridge.smev._settings import SmevNodeSettings
 from bridge.store import Sealer
@@ -31,5 +31,5 @@ def open_exchange(context: AdapterContext, node: SmevNodeSettings, *, answerer: 
     runs = JobRuns(context.store, context.scheduler.runs.holder, lease_seconds=node.lease_seconds)
     exchange.runner = ResponseRunner(exchange, runs)
     context.on_start.append(exchange.runner.start)
-    register_collector(ExchangeCollector(lambda: exchange.journal.stats(context.clock())))
+    bind_journal(lambda: exchange.journal.stats(context.clock()))
     return exchange
