@@ -1,7 +1,10 @@
 """The GetResponse runner: one per instance group and kind of information, under the scheduler's leases.
 
-Each round, for every registered kind whose lease this instance holds (``JobRuns.acquire``: free,
-expired, or ours already), it takes messages from СМЭВ's response queue until it is empty, and for
+A kind registered with its response's root element is polled with a MessageTypeSelector under a lease of
+its own; the kinds registered without one share one GetResponse without a selector (lease
+``smev-get-response:any``) — a message's kind is then its request's, from the journal. Each round, for
+every poller whose lease this instance holds (``JobRuns.acquire``: free, expired, or ours already), it
+takes messages from СМЭВ's response queue until it is empty, and for
 each one: a message whose ЭП-СМЭВ fails is acknowledged ``accepted=false`` and counted; one stored
 before (СМЭВ redelivers what was not acknowledged; or this instance was killed before its Ack) is
 acknowledged again, nothing applied; otherwise it is written to the store — matched to its request
@@ -30,11 +33,12 @@ from bridge.smev._answers import AnswerRefused, ReceivedResponse
 from bridge.smev._exchange import KindOfInformation, SmevExchange
 from bridge.smev._metrics import SMEV_ANSWER_AGE, SMEV_DEAD, SMEV_LAST_POLL, SMEV_RECEIVED
 
-__all__ = ["ResponseRunner", "lease_name"]
+__all__ = ["ANY_LEASE", "ResponseRunner", "lease_name"]
 
 _log = get_logger("bridge.smev")
 _FINAL_ASYNC = frozenset({"requestIsRejectedBySmev", "cancelled"})
 _MAX_PER_ROUND = 200
+ANY_LEASE = "smev-get-response:any"  # GetResponse without a selector, for the kinds registered without one
 
 
 def lease_name(kind: KindOfInformation) -> str:
@@ -60,8 +64,8 @@ class ResponseRunner:
         if self._thread is not None:
             self._thread.join(deadline_seconds)
             self._thread = None
-        for kind in list(self.exchange.kinds.values()):
-            self.runs.release(lease_name(kind))
+        for lease, _selector, _covered in self._pollers():
+            self.runs.release(lease)
 
     def _loop(self) -> None:
         while not self._stopping.is_set():
@@ -75,36 +79,57 @@ class ResponseRunner:
 
     # ------------------------------------------------------------------ one round
 
+    def _pollers(self) -> list[tuple[str, KindOfInformation | None, tuple[str, ...]]]:
+        """(lease, selector kind or None, kinds covered): one per kind with a response root element, and one
+        GetResponse without a MessageTypeSelector for all the kinds registered without one."""
+        kinds = list(self.exchange.kinds.values())
+        pollers: list[tuple[str, KindOfInformation | None, tuple[str, ...]]] = [
+            (lease_name(kind), kind, (kind.kind,)) for kind in kinds if kind.root_element]
+        rootless = tuple(kind.kind for kind in kinds if not kind.root_element)
+        if rootless:
+            pollers.append((ANY_LEASE, None, rootless))
+        return pollers
+
     def run_once(self) -> int:
-        """One round over the kinds this instance holds; how many messages it took."""
+        """One round over the pollers whose lease this instance holds; how many messages it took."""
         taken = 0
-        held = []
-        for kind in list(self.exchange.kinds.values()):
-            if self._stopping.is_set() or not self.runs.acquire(lease_name(kind)):
+        held: list[str] = []
+        for lease, selector, covered in self._pollers():
+            if self._stopping.is_set() or not self.runs.acquire(lease):
                 continue
-            held.append(kind.kind)
-            taken += self._drain(kind)
+            held.extend(covered)
+            taken += self._drain(lease, selector, covered)
         if held:
             self._resend(tuple(held))
             self._expire(tuple(held))
         return taken
 
-    def _drain(self, kind: KindOfInformation) -> int:
+    def _drain(self, lease: str, selector: KindOfInformation | None, covered: tuple[str, ...]) -> int:
         client = self.exchange.client
         taken = 0
         while taken < _MAX_PER_ROUND and not self._stopping.is_set():
             try:
-                received = client.get_response(kind.kind if kind.root_element else None, kind.root_element)
+                received = (client.get_response(selector.kind, selector.root_element) if selector is not None
+                            else client.get_response())
             except (AnswerRefused, SmevFault, DeliveryError) as exc:  # counted by the client; next round
-                _log.warning("smev.get_response_failed", kind=kind.kind, error=type(exc).__name__)
+                _log.warning("smev.get_response_failed", lease=lease, error=type(exc).__name__)
                 return taken
             if received is None:
-                SMEV_LAST_POLL.labels(kind.kind).set(time.time())
+                for kind in covered:
+                    SMEV_LAST_POLL.labels(kind).set(time.time())
                 return taken
             taken += 1
-            self.handle(kind, received)
-            self.runs.renew(lease_name(kind))
+            self.handle(selector or self._kind_of(received), received)
+            self.runs.renew(lease)
         return taken
+
+    def _kind_of(self, received: ReceivedResponse) -> KindOfInformation:
+        """The kind of the request a message answers (from the journal); ``unknown`` for a stranger."""
+        record = None if received.original_message_id is None else self.exchange.journal.find(
+            received.original_message_id)
+        if record is not None and record.kind in self.exchange.kinds:
+            return self.exchange.kinds[record.kind]
+        return KindOfInformation("unknown")
 
     def handle(self, kind: KindOfInformation, received: ReceivedResponse) -> str:
         """Store, then acknowledge one message; the outcome counted."""

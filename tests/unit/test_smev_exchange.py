@@ -463,3 +463,40 @@ def test_the_journal_is_visible_in_metrics_read_at_scrape_time(node: Node, store
     assert families["bridge_smev_oldest_unanswered_age_seconds"].samples[0].value >= 0
     states = {s.labels["state"]: s.value for s in families["bridge_smev_exchanges"].samples}
     assert states["sent"] == 1 and states["answered"] == 0
+
+
+def test_kinds_registered_without_a_root_element_share_one_get_response_without_a_selector(
+        node: Node, store: Store, keys: Keys) -> None:
+    exchange, runner = _instance(node, store, keys, root=None)
+    exchange.register_kind("urn://x-artefacts-sandbox/other/1.0")
+    polls = node.count("GetResponse")
+    assert runner.run_once() == 0
+    assert node.count("GetResponse") == polls + 1  # one call for both kinds, under one lease
+    _, other = _instance(node, store, keys, "b", root=None)
+    assert other.run_once() == 0 and node.count("GetResponse") == polls + 1  # "a" holds smev-get-response:any
+
+
+def test_on_postgresql_racing_presses_from_two_instances_open_one_request(
+        node: Node, keys: Keys, pg_url: str) -> None:
+    """The partial unique index (one current exchange per business key) holds on PostgreSQL too."""
+    store = Store(pg_url)
+    store.upgrade()
+    try:
+        node.echo.delay = 0.5
+        first, runner = _instance(node, store, keys, "a")
+        second, _ = _instance(node, store, keys, "b")
+        answers: list[str] = []
+
+        def press(exchange: SmevExchange) -> None:
+            answers.append(exchange.send_and_wait(kind=ECHO, business_key="echo:pg", content=_request(),
+                                                  wait_seconds=15).message_id)
+
+        with Running(runner):
+            threads = [threading.Thread(target=press, args=(ex,)) for ex in (first, second) * 3]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(30)
+        assert len(answers) == 6 and len(set(answers)) == 1 and node.count("SendRequest") == 1
+    finally:
+        store.dispose()
