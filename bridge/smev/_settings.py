@@ -11,6 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
 from pydantic import BaseModel, Field
 
 from bridge.signing import SignerConfig
@@ -40,23 +42,23 @@ class SmevSignerSettings(BaseModel):
 class SmevNodeSettings(BaseModel):
     model_config = {"extra": "forbid"}
 
-    upstream: str = Field("smev", description="the upstream whose base_url is the region's СМЭВ node")
+    upstream: str = Field(default="smev", description="the upstream whose base_url is the region's СМЭВ node")
     schema_version: Literal["1.1", "1.2", "1.3"] = "1.2"
-    endpoint: str = Field("/smev/v1.2/ws", description="path of the message-exchange service on the node")
+    endpoint: str = Field(default="/smev/v1.2/ws", description="path of the message-exchange service on the node")
     signer: SmevSignerSettings = Field(default_factory=SmevSignerSettings)
     smev_certificates: list[Path] = Field(
         default_factory=list, description="ЭП-СМЭВ certificates (DER or PEM); an answer signed otherwise is refused")
-    test_message: bool = Field(False, description="mark requests as TestMessage (the test contour)")
+    test_message: bool = Field(default=False, description="mark requests as TestMessage (the test contour)")
     node_id: str | None = None
     check_validity: bool = True
-    answer_keep_seconds: float = Field(3600.0, ge=0)
-    dead_after_seconds: float = Field(86400.0, gt=0)
-    send_lease_seconds: float = Field(30.0, gt=0)
-    resend_pause_seconds: float = Field(5.0, ge=0)
-    store_poll_seconds: float = Field(0.2, gt=0, le=5)
-    get_response_pause_seconds: float = Field(1.0, gt=0, le=60)
-    lease_seconds: float = Field(15.0, ge=2)
-    retry_after_seconds: int = Field(30, ge=1, le=3600)
+    answer_keep_seconds: float = Field(default=3600.0, ge=0)
+    dead_after_seconds: float = Field(default=86400.0, gt=0)
+    send_lease_seconds: float = Field(default=30.0, gt=0)
+    resend_pause_seconds: float = Field(default=5.0, ge=0)
+    store_poll_seconds: float = Field(default=0.2, gt=0, le=5)
+    get_response_pause_seconds: float = Field(default=1.0, gt=0, le=60)
+    lease_seconds: float = Field(default=15.0, ge=2)
+    retry_after_seconds: int = Field(default=30, ge=1, le=3600)
 
     def client_settings(self) -> SmevSettings:
         return SmevSettings(schema_version=self.schema_version, endpoint=self.endpoint,
@@ -73,9 +75,6 @@ class SmevNodeSettings(BaseModel):
 
 def _der(path: Path) -> bytes:
     """A certificate file's DER bytes (a PEM file is decoded)."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives.serialization import Encoding
-
     data = path.read_bytes()
     if b"-----BEGIN CERTIFICATE-----" in data:
         return x509.load_pem_x509_certificate(data).public_bytes(Encoding.DER)

@@ -500,3 +500,20 @@ def test_on_postgresql_racing_presses_from_two_instances_open_one_request(
         assert len(answers) == 6 and len(set(answers)) == 1 and node.count("SendRequest") == 1
     finally:
         store.dispose()
+
+
+def test_node_settings_read_pem_or_der_certificates_and_refuse_unknown_keys(keys: Keys, tmp_path: Path) -> None:
+    from pydantic import ValidationError
+
+    from bridge.smev import SmevNodeSettings
+
+    der = tmp_path / "smev.cer"
+    der.write_bytes(keys.smev.certificate_der)
+    node = SmevNodeSettings(smev_certificates=[keys.smev.cert, der], schema_version="1.3",
+                            endpoint="/smev/v1.3/ws", answer_keep_seconds=10)
+    client = node.client_settings()
+    assert set(client.trusted_certificates or ()) == {keys.smev.certificate_der}
+    assert (client.schema_version, client.endpoint) == ("1.3", "/smev/v1.3/ws")
+    assert node.exchange_settings().answer_keep_seconds == 10
+    with pytest.raises(ValidationError, match="trusted_certificates"):
+        SmevNodeSettings.model_validate({"trusted_certificates": [str(der)]})
