@@ -93,6 +93,7 @@ class ExchangeSettings:
     get_response_pause_seconds: float = 1.0  # the runner's pause when every queue is empty
     lease_seconds: float = 15.0             # the runner's lease per kind (another instance takes over after it)
     retry_after_seconds: int = 30           # «повторите через N с»
+    purge_after_days: float = 30.0          # finished exchanges are deleted after this (contents after the keep time)
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from bridge.smev._journal_schema import (
@@ -273,6 +273,27 @@ class Journal:
                     SmevExchangeRow.answer_message_id == message_id).values(
                     state=ACKNOWLEDGED, acknowledged_at=now, updated_at=now))
             session.commit()
+
+    # ------------------------------------------------------------------ retention
+
+    def forget(self, now: datetime, *, keep: timedelta, purge_after: timedelta) -> tuple[int, int]:
+        """Drop what is no longer needed: the sealed contents (personal data) of exchanges finished for longer
+        than ``keep`` plus an hour (no press can be answered from them any more), and every row finished for
+        longer than ``purge_after``. Returns (contents dropped, rows deleted)."""
+        c = SmevExchangeRow
+        cutoff = now - keep - timedelta(hours=1)
+        finished = or_(and_(c.state.in_((ANSWERED, ACKNOWLEDGED)), c.answered_at < cutoff),
+                       and_(c.state == DEAD, c.updated_at < cutoff))
+        old = now - purge_after
+        with self._store.session() as session:
+            dropped = session.execute(update(c).where(finished, or_(c.answer.is_not(None), c.request.is_not(None)))
+                                      .values(answer=None, request=None))
+            deleted = session.execute(delete(c).where(c.state.in_((ACKNOWLEDGED, DEAD)), c.updated_at < old))
+            deleted_received = session.execute(delete(SmevReceivedRow).where(
+                SmevReceivedRow.received_at < old, SmevReceivedRow.acknowledged_at.is_not(None)))
+            session.commit()
+        return (int(getattr(dropped, "rowcount", 0) or 0),
+                int(getattr(deleted, "rowcount", 0) or 0) + int(getattr(deleted_received, "rowcount", 0) or 0))
 
     # ------------------------------------------------------------------ ops
 

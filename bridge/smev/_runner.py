@@ -38,6 +38,7 @@ __all__ = ["ANY_LEASE", "ResponseRunner", "lease_name"]
 _log = get_logger("bridge.smev")
 _FINAL_ASYNC = frozenset({"requestIsRejectedBySmev", "cancelled"})
 _MAX_PER_ROUND = 200
+_FORGET_EVERY = 600.0
 ANY_LEASE = "smev-get-response:any"  # GetResponse without a selector, for the kinds registered without one
 
 
@@ -53,6 +54,7 @@ class ResponseRunner:
         self.runs = runs
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        self._next_forget = 0.0
 
     def start(self) -> None:
         self._stopping.clear()
@@ -102,7 +104,20 @@ class ResponseRunner:
         if held:
             self._resend(tuple(held))
             self._expire(tuple(held))
+            self._forget()
         return taken
+
+    def _forget(self) -> None:
+        """At most every ``_FORGET_EVERY`` seconds: sealed contents past their use, old rows (Journal.forget)."""
+        if time.monotonic() < self._next_forget:
+            return
+        self._next_forget = time.monotonic() + _FORGET_EVERY
+        settings = self.exchange.settings
+        dropped, deleted = self.exchange.journal.forget(
+            self.exchange.clock(), keep=timedelta(seconds=settings.answer_keep_seconds),
+            purge_after=timedelta(days=settings.purge_after_days))
+        if dropped or deleted:
+            _log.info("smev.journal_forget", contents_dropped=dropped, rows_deleted=deleted)
 
     def _drain(self, lease: str, selector: KindOfInformation | None, covered: tuple[str, ...]) -> int:
         client = self.exchange.client

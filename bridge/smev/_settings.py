@@ -59,6 +59,7 @@ class SmevNodeSettings(BaseModel):
     get_response_pause_seconds: float = Field(default=1.0, gt=0, le=60)
     lease_seconds: float = Field(default=15.0, ge=2)
     retry_after_seconds: int = Field(default=30, ge=1, le=3600)
+    purge_after_days: float = Field(default=30.0, gt=0)
 
     def client_settings(self) -> SmevSettings:
         return SmevSettings(schema_version=self.schema_version, endpoint=self.endpoint,
@@ -70,7 +71,8 @@ class SmevNodeSettings(BaseModel):
             answer_keep_seconds=self.answer_keep_seconds, dead_after_seconds=self.dead_after_seconds,
             send_lease_seconds=self.send_lease_seconds, resend_pause_seconds=self.resend_pause_seconds,
             store_poll_seconds=self.store_poll_seconds, get_response_pause_seconds=self.get_response_pause_seconds,
-            lease_seconds=self.lease_seconds, retry_after_seconds=self.retry_after_seconds)
+            lease_seconds=self.lease_seconds, retry_after_seconds=self.retry_after_seconds,
+            purge_after_days=self.purge_after_days)
 
 
 def _der(path: Path) -> bytes:

@@ -517,3 +517,18 @@ def test_node_settings_read_pem_or_der_certificates_and_refuse_unknown_keys(keys
     assert node.exchange_settings().answer_keep_seconds == 10
     with pytest.raises(ValidationError, match="trusted_certificates"):
         SmevNodeSettings.model_validate({"trusted_certificates": [str(der)]})
+
+
+def test_sealed_contents_are_dropped_after_the_keep_time_and_rows_after_the_purge_time(
+        node: Node, store: Store, keys: Keys) -> None:
+    exchange, runner = _instance(node, store, keys)
+    with Running(runner):
+        answer = exchange.send_and_wait(kind=ECHO, business_key="echo:forget", content=_request(), wait_seconds=10)
+    now = datetime.now(UTC)
+    keep, purge = timedelta(seconds=FAST.answer_keep_seconds), timedelta(days=30)
+    assert exchange.journal.forget(now, keep=keep, purge_after=purge) == (0, 0)  # still answering repeat presses
+    assert exchange.journal.forget(now + keep + timedelta(hours=2), keep=keep, purge_after=purge) == (1, 0)
+    [row] = _rows(store, "smev_exchange")
+    assert row["answer"] is None and row["request"] is None and row["message_id"] == answer.original_message_id
+    assert exchange.journal.forget(now + timedelta(days=31), keep=keep, purge_after=purge) == (0, 2)
+    assert _rows(store, "smev_exchange") == [] and _rows(store, "smev_received") == []
