@@ -26,7 +26,8 @@ from bridge.errors import SmevFault
 from bridge.signing import Signer, SignerConfig, generate_test_key, load_certificate, load_signer, streebog256
 from bridge.smev import DS, EXCLUSIVE_C14N, canonicalize, namespaces, new_message_id, sign_detached, verify_detached
 from bridge.smev import _envelopes as envelopes
-from bridge.smev._answers import ReceivedResponse, parse_envelope, read_get_response
+from bridge.smev._answers import AnswerRefused, ReceivedResponse, parse_envelope, read_get_response
+from bridge.smev.sandbox._node import UNKNOWN_KIND
 from tests.bridgeproc import SandboxProcess, start_sandbox
 
 NS11 = namespaces("1.1")
@@ -270,3 +271,29 @@ def test_an_answer_not_acknowledged_is_handed_out_again_after_the_visibility_tim
         assert stats["by_kind"][FIND]["redelivered"] >= 1
     finally:
         httpx.put(f"{node.url}/_sandbox/smev/settings", json={"visibility_timeout_seconds": 30}, timeout=10)
+
+
+@pytest.mark.parametrize("defect", ["unsigned", "wrong_signature", "not_xml", "unknown_kind", "orphan"])
+def test_bad_input_from_smev_can_be_injected_for_the_receivers_tests(node: Node, defect: str) -> None:
+    queued = httpx.post(f"{node.url}/_sandbox/smev/inject", json={"defect": defect, "kind": FIND}, timeout=10)
+    assert queued.json() == {"queued": 1}
+    request = envelopes.get_response(NS11, node.ours, datetime.now(UTC), namespace_uri=FIND,
+                                     root_element="ESIAFindAccountResponse")
+    if defect == "not_xml":
+        with pytest.raises(AnswerRefused) as refused:
+            _post(node, request.body, "urn:GetResponse")
+        assert refused.value.problem == "not-xml"
+        return
+    received = read_get_response(_post(node, request.body, "urn:GetResponse"), NS11, {node.smev_certificate},
+                                 datetime.now(UTC))
+    assert received is not None
+    if defect in ("unsigned", "wrong_signature"):
+        assert received.refused is not None and received.content is None  # never to be applied
+        assert received.refused == ("missing" if defect == "unsigned" else "digest-mismatch")
+    elif defect == "unknown_kind":
+        assert received.refused is None and received.content is not None
+        assert etree.QName(received.content).namespace == UNKNOWN_KIND
+    else:
+        assert received.refused is None and received.original_message_id is not None  # an answer to nothing sent
+    _post(node, envelopes.ack(NS11, node.ours, received.message_id, accepted=False).body, "urn:Ack")
+    assert httpx.post(f"{node.url}/_sandbox/smev/inject", json={"defect": "nonsense"}, timeout=10).status_code == 422

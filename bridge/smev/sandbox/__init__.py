@@ -7,7 +7,15 @@ faults (SMEVFailure, DestinationOverflow) to the network ones every sandbox take
 """
 
 from bridge.smev.sandbox._app import SMEV_FAULT_KINDS, SmevFaultPlan, create_smev_sandbox_app
-from bridge.smev.sandbox._node import NodeFault, Provider, ProviderAnswer, QueuedResponse, SandboxNode, SentRecord
+from bridge.smev.sandbox._node import (
+           DEFECTS,
+           NodeFault,
+           Provider,
+           ProviderAnswer,
+           QueuedResponse,
+           SandboxNode,
+           SentRecord,
+)
 
-__all__ = ["SMEV_FAULT_KINDS", "NodeFault", "Provider", "ProviderAnswer", "QueuedResponse", "SandboxNode",
+__all__ = ["DEFECTS", "SMEV_FAULT_KINDS", "NodeFault", "Provider", "ProviderAnswer", "QueuedResponse", "SandboxNode",
            "SentRecord", "SmevFaultPlan", "create_smev_sandbox_app"]

@@ -9,6 +9,9 @@ ones of ``bridge.sandbox`` and, with a :class:`SmevFaultPlan`, the node's own ``
 ``DestinationOverflow`` SOAP faults, answered before the request is processed),
 GET/PUT /_sandbox/smev/settings ({"visibility_timeout_seconds", "staleness_seconds"}: how long an answer
 handed out stays hidden before it is handed out again, how old a MessageID may be),
+POST /_sandbox/smev/inject ({"defect": one of ``DEFECTS``, "kind", "original_message_id"}: bad input from
+СМЭВ queued for every registered sender — unsigned, wrongly signed, not XML, an unknown kind, an answer
+to nothing sent),
 GET /_sandbox/smev/stats (calls counted: SendRequest, GetResponse, Ack, redelivered,
 MessageIsAlreadySent, requestIsRejectedBySmev…, in all and per kind of information, and the queue).
 """
@@ -22,7 +25,7 @@ from datetime import timedelta
 from typing import Any
 from xml.sax.saxutils import escape
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import Response
 from lxml import etree
 from pydantic import BaseModel, Field
@@ -144,6 +147,8 @@ class _Node:
         root = selector.findtext(self._b("RootElementLocalName"))
         answer = etree.Element(self._t("GetResponseResponse"), nsmap={"ns2": self.ns.types, "b": self.ns.basic})
         queued = self.node.get_response(recipient, namespace, root)
+        if queued is not None and queued.answer.defect == "not_xml":
+            return Response(b"<GetResponseResponse><ResponseMessage>", media_type=_XML)
         if queued is not None:
             self._response_message(answer, queued)
         return self._envelope(answer)
@@ -170,7 +175,11 @@ class _Node:
             etree.SubElement(rejected, self._t("RejectionReasonCode")).text = code
             etree.SubElement(rejected, self._t("RejectionReasonDescription")).text = description
         self._metadata(response, queued.message_id, "RESPONSE", "messageIsDelivered")
+        if queued.answer.defect == "unsigned":
+            return
         etree.SubElement(message, self._t("SMEVSignature")).append(sign_detached(response, self.signer))
+        if queued.answer.defect == "wrong_signature":
+            data.find(self._t("To")).text = "changed after signing"  # type: ignore[union-attr]
 
     def ack(self, request: etree._Element) -> Response:
         target = request.find(self._b("AckTargetMessage"))
@@ -205,12 +214,25 @@ def create_smev_sandbox_app(
         node.staleness = timedelta(seconds=settings.staleness_seconds)
         return get_settings()
 
+    @app.post("/_sandbox/smev/inject")
+    def inject(order: Injection) -> dict[str, int]:
+        try:
+            return {"queued": node.inject(order.defect, order.kind, order.original_message_id)}
+        except ValueError as exc:
+            raise HTTPException(status_code=422, detail=str(exc)) from None
+
     @app.get("/_sandbox/smev/stats")
     def stats() -> dict[str, Any]:
         return {"counts": dict(node.counts), "by_kind": {kind: dict(c) for kind, c in node.by_kind.items()},
                 "queued": sum(1 for q in node.queue if q.acknowledged is None), "sent": len(node.sent)}
 
     return FaultInjector(app, plan)
+
+
+class Injection(BaseModel):
+    defect: str
+    kind: str | None = None
+    original_message_id: str | None = None
 
 
 class NodeSettings(BaseModel):

@@ -37,7 +37,15 @@ from bridge.smev._ids import message_id_time, new_message_id
 from bridge.smev._transform import ALGORITHM as SMEV_TRANSFORM
 from bridge.smev._xmldsig import DS, XmlSignatureError, verify_detached
 
-__all__ = ["NodeFault", "Provider", "ProviderAnswer", "QueuedResponse", "SandboxNode", "SentRecord"]
+__all__ = ["DEFECTS", "NodeFault", "Provider", "ProviderAnswer", "QueuedResponse", "SandboxNode", "SentRecord"]
+
+
+ANY_KIND = "*"  # an injected message any selector receives
+UNKNOWN_KIND = "urn://x-artefacts-sandbox/unknown-kind/1.0"
+#: what :meth:`SandboxNode.inject` can put in a response queue: no ЭП-СМЭВ, an ЭП-СМЭВ that does not verify
+#: (content changed after signing), a body that is not XML, a kind of information nobody asked for, an
+#: answer to a MessageID nobody sent
+DEFECTS = ("unsigned", "wrong_signature", "not_xml", "unknown_kind", "orphan")
 
 
 class NodeFault(Exception):
@@ -57,6 +65,7 @@ class ProviderAnswer:
     delay_seconds: float = 0.0
     async_status: tuple[str, str] | None = None  # (StatusCategory, StatusDetails): СМЭВ's own verdict
     then: ProviderAnswer | None = None  # a later answer to the same request (this one is interim)
+    defect: str | None = None  # bad input from СМЭВ, on purpose: one of DEFECTS
 
 
 class Provider(Protocol):
@@ -194,6 +203,27 @@ class SandboxNode:
             step = step.then
         return record
 
+    def inject(self, defect: str, kind: str | None = None, original_message_id: str | None = None) -> int:
+        """Queue a bad message for every registered sender (bad input from СМЭВ, for the receiver's tests).
+
+        ``kind``: the kind whose selector receives it (any selector when None); ``original_message_id``: the
+        request it claims to answer (a fresh, never sent id when None; always fresh for ``orphan``)."""
+        if defect not in DEFECTS:
+            raise ValueError(f"unknown defect {defect!r}; one of {', '.join(DEFECTS)}")
+        now = self.clock()
+        namespace = UNKNOWN_KIND if defect == "unknown_kind" else (kind or ANY_KIND)
+        content = etree.Element(f"{{{UNKNOWN_KIND if namespace == ANY_KIND else namespace}}}SandboxInjected")
+        content.text = defect
+        original = new_message_id(now) if defect == "orphan" or original_message_id is None else original_message_id
+        with self._lock:
+            for recipient in self.registered:
+                self.queue.append(QueuedResponse(
+                    message_id=new_message_id(now), original_message_id=original, recipient=recipient,
+                    namespace=ANY_KIND if defect == "unknown_kind" else namespace, root="SandboxInjected",
+                    answer=ProviderAnswer(content=content, defect=defect), available_at=now))
+                self._count(f"injected:{defect}")
+            return len(self.registered)
+
     def get_response(self, recipient: bytes, namespace: str | None, root: str | None) -> QueuedResponse | None:
         now = self.clock()
         with self._lock:
@@ -203,8 +233,9 @@ class SandboxNode:
                     continue
                 if queued.hidden_until is not None and queued.hidden_until > now:
                     continue
-                if namespace is not None and (queued.namespace != namespace or (
-                        queued.answer.content is not None and root not in (None, queued.root, queued.request_root))):
+                if namespace is not None and queued.namespace != ANY_KIND and (queued.namespace != namespace or (
+                        queued.answer.content is not None and queued.answer.defect is None
+                        and root not in (None, queued.root, queued.request_root))):
                     continue  # a rejection or a status has no root: it goes to whoever asks for the kind
                 queued.handed_out += 1
                 queued.hidden_until = now + self.visibility_timeout
