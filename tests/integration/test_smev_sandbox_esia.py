@@ -168,6 +168,9 @@ def test_the_recorded_request_with_our_signature_is_answered_by_the_reg_service(
     repeated = _refused(node, body)  # the same message again: nothing is processed twice
     assert repeated.fault == "MessageIsAlreadySent"
     assert _sent(node) == before + 1
+    logs = node.process.logs()
+    for value in ("229-785-346 20", "22978534620", "4021351", "Тестов", "111111"):
+        assert value not in logs, "personal data in the sandbox's log"
 
 
 def test_the_recorded_signature_itself_is_refused_gost_2001(node: Node) -> None:
