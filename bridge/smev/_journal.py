@@ -257,7 +257,11 @@ class Journal:
             session.add(SmevReceivedRow(message_id=message_id, exchange_id=None if row is None else row.id,
                                         kind=kind, outcome=outcome, accepted=accepted, received_at=now,
                                         acknowledged_at=None, deliveries=1))
-            session.commit()
+            try:
+                session.commit()
+            except IntegrityError:  # another poller stored the same message a moment ago: nothing applied here
+                session.rollback()
+                return Stored("redelivered", None, accepted=True)
             return Stored(outcome, None if row is None else ExchangeRecord.of(row), accepted)
 
     def acknowledged(self, message_id: str, now: datetime) -> None:

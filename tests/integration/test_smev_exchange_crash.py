@@ -43,6 +43,7 @@ from tests.signing.material import OPENSSL_CNF, Material, make_material
 
 ROOT = Path(__file__).resolve().parents[2]
 ECHO = "urn://x-artefacts-sandbox/echo/1.0"
+SNILS = "112-233-445 95"  # in the request and its answer: never in a log line of the bridge processes
 NS = namespaces("1.2")
 ENDPOINT = "/smev/v1.2/ws"
 VISIBILITY = 1.0
@@ -95,7 +96,7 @@ CHILD = textwrap.dedent('''
         threading.Thread(target=kill_when_sent, daemon=True).start()
 
     request = etree.Element("{%s}EchoRequest" % ECHO)
-    request.text = "сверка"
+    request.text = "сверка 112-233-445 95"
     runner.start()
     try:
         answer = exchange.send_and_wait(kind=ECHO, business_key="echo:patient-1", content=request, wait_seconds=20)
@@ -144,7 +145,7 @@ class World:
         """One bridge process with ``role``; it ends by itself (answered, pending) or killed."""
         argv = [sys.executable, str(self.script), self.url, self.db, str(self.ours.key), str(self.ours.cert),
                 str(self.smev_der), role, holder]
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "BRIDGE_LOG_LEVEL": "warning"}
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "BRIDGE_LOG_LEVEL": "debug"}
         return subprocess.run(argv, capture_output=True, text=True, timeout=120, env=env, cwd=ROOT, check=False)
 
 
@@ -199,8 +200,15 @@ def _journal(world: World) -> tuple[list[dict[str, object]], list[dict[str, obje
     return exchanges, received
 
 
+def _no_personal_data(done: subprocess.CompletedProcess[str]) -> None:
+    logs = done.stderr + "\n".join(done.stdout.strip().splitlines()[:-1])  # the last stdout line is the result
+    assert "smev." in logs or done.returncode != 0  # the process did log
+    assert SNILS not in logs and SNILS.replace("-", "").replace(" ", "") not in logs
+
+
 def _answered(done: subprocess.CompletedProcess[str]) -> dict[str, str]:
     assert done.returncode == 0, done.stderr[-3000:]
+    _no_personal_data(done)
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
@@ -208,10 +216,11 @@ def test_killed_after_send_request_before_the_journal_said_sent(world: World) ->
     world.echo.delay = 0.5
     killed = world.bridge("kill-after-send", "instance-a")
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+    _no_personal_data(killed)
     [row], _ = _journal(world)
     assert row["state"] == "sending" and world.count("SendRequest") == 1
     answer = _answered(world.bridge("serve", "instance-b"))
-    assert answer["original"] == row["message_id"] and answer["text"] == "ответ на сверка"
+    assert answer["original"] == row["message_id"] and answer["text"] == f"ответ на сверка {SNILS}"
     # The second process sent the same MessageID again; СМЭВ said MessageIsAlreadySent: one request in all.
     assert world.count("SendRequest") == 1 and world.count("MessageIsAlreadySent") == 1
     assert world.count("Ack") == 1
@@ -223,6 +232,7 @@ def test_killed_while_waiting_for_the_answer(world: World) -> None:
     world.echo.delay = 3.0
     killed = world.bridge("kill-while-waiting", "instance-a")
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+    _no_personal_data(killed)
     [row], _ = _journal(world)
     assert row["state"] == "sent"
     answer = _answered(world.bridge("serve", "instance-b"))
@@ -233,6 +243,7 @@ def test_killed_while_waiting_for_the_answer(world: World) -> None:
 def test_killed_between_storing_the_answer_and_its_ack(world: World) -> None:
     killed = world.bridge("kill-after-store", "instance-a")
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+    _no_personal_data(killed)
     [row], [received] = _journal(world)
     assert row["state"] == "answered" and received["acknowledged_at"] is None and world.count("Ack") == 0
     time.sleep(VISIBILITY)  # the node hands the unacknowledged message out again after its visibility timeout
