@@ -297,8 +297,9 @@ def test_a_transient_send_failure_is_sent_again_by_the_runner_under_the_same_mes
 def test_a_send_that_went_through_before_a_crash_is_taken_as_sent(node: Node, store: Store, keys: Keys) -> None:
     """The row says ``sending`` (the sender died after SendRequest, before writing ``sent``): sending it again
     under the same MessageID gets MessageIsAlreadySent, which the exchange takes as sent."""
-    exchange, runner = _instance(node, store, keys)
-    node.echo.delay = 5.0
+    exchange, runner = _instance(node, store, keys, settings=ExchangeSettings(
+        send_lease_seconds=1.0, store_poll_seconds=0.02, get_response_pause_seconds=0.02))
+    node.echo.delay = 1.0
     original = exchange.client.send_request
 
     def send_then_die(content: etree._Element, message_id: str, **_kw: object) -> object:
@@ -314,7 +315,7 @@ def test_a_send_that_went_through_before_a_crash_is_taken_as_sent(node: Node, st
     node.echo.delay = 0.0
     later, runner = _instance(node, store, keys, settings=ExchangeSettings(
         send_lease_seconds=0.1, store_poll_seconds=0.02, get_response_pause_seconds=0.02))
-    time.sleep(5.2)  # the claim of the dead sender (send_lease_seconds=5) runs out, and the answer is due
+    time.sleep(1.2)  # the claim of the dead sender (send_lease_seconds=1) runs out, and the answer is due
     with Running(runner):
         answer = later.send_and_wait(kind=ECHO, business_key="echo:crash", content=_request(), wait_seconds=10)
     assert answer.original_message_id == record.message_id
