@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import ValidationError
 
-from adapters.esia._client import RestAccountOperations
+from adapters.esia._client import SmevAccountOperations
 from adapters.esia._login import EsiaLogin
 from adapters.esia._login_http import LoginConsumer, login_routes
 from adapters.esia._login_service import build_login_service
@@ -21,18 +21,20 @@ from adapters.esia.oauth._client import EsiaOAuthClient, OAuthConfig
 from adapters.esia.oauth._person import PersonApi
 from bridge.adapters import AdapterContext, SandboxPeers, SharedKey
 from bridge.signing import load_certificate, load_signer, observe_certificate
+from bridge.smev import open_exchange
 from bridge.soap import SoapService
 
-ACCOUNTS_UPSTREAM = "esia"          # account operations (СМЭВ reg_service model)
 OAUTH_UPSTREAM = "esia-oauth"       # /aas/oauth2, /rs/prns
+# The account operations go through СМЭВ 3: upstreams.<adapter_settings.esia.smev.upstream> ("smev").
 # The login's consumers by purpose prefix: other adapters add theirs (the ТМК bot's "max-link").
 LOGIN_CONSUMERS: SharedKey[dict[str, LoginConsumer]] = SharedKey("esia.login.consumers")
 _LOGIN: SharedKey[EsiaLogin | None] = SharedKey("esia.login")
+_ACCOUNTS: SharedKey[PatientAccounts | None] = SharedKey("esia.accounts")
 
 
 class EsiaAdapter:
     name = "esia"
-    upstreams = (ACCOUNTS_UPSTREAM, OAUTH_UPSTREAM)
+    upstreams = (OAUTH_UPSTREAM,)
     migrations = ()
 
     def check_settings(self, settings: dict[str, Any]) -> list[str]:
@@ -62,13 +64,18 @@ class EsiaAdapter:
         return context.shared(_LOGIN, build)
 
     def soap_services(self, context: AdapterContext) -> list[SoapService]:
-        settings = self._settings(context)
-        operations = RestAccountOperations(context.upstream(ACCOUNTS_UPSTREAM), settings.routing(), settings.poll())
-        accounts = PatientAccounts(
-            operations, context.mappings["esia.account"], context.journal, context.pseudonym
-        )
+        accounts = context.shared(_ACCOUNTS, lambda: self._accounts(context))
         wsdl_dir = context.settings.wsdl_dir
         return [build_service(accounts, wsdl_dir), build_login_service(self._login(context), wsdl_dir)]
+
+    def _accounts(self, context: AdapterContext) -> PatientAccounts | None:
+        """Seed 000's operations over the СМЭВ exchange (one per instance: its runner and metrics)."""
+        settings = self._settings(context)
+        if settings.smev is None:
+            return None
+        exchange = open_exchange(context, settings.smev, answerer="ЕСИА", purpose=self.name)
+        operations = SmevAccountOperations(exchange, settings.routing(), settings.answer_wait_seconds)
+        return PatientAccounts(operations, context.mappings["esia.account"], context.journal, context.pseudonym)
 
     def soap_contracts(self, wsdl_dir: Path) -> list[SoapService]:
         return [build_service(None, wsdl_dir), build_login_service(None, wsdl_dir)]

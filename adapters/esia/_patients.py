@@ -1,42 +1,63 @@
-"""Seed 000's four buttons, as operations on a МИС patient.
+"""Seed 000's four buttons, as operations on a МИС patient, over ЕСИА's registration service.
 
-    CheckPatient     «Сверка с ЕСИА»         NOT_FOUND / MATCH / MISMATCH with the differing fields
-    RegisterPatient  «Регистрировать в ЕСИА» only when not found; the mobile phone is required
-    UpdatePatient    «Обновить в ЕСИА»       only when registered and the data differ
-    ResetPassword    «Сброс пароля в ЕСИА»   only when registered and the data match
+    CheckPatient     «Сверка с ЕСИА»         find_account: NOT_FOUND / MATCH / MISMATCH (fields ЕСИА says differ)
+    RegisterPatient  «Регистрировать в ЕСИА» register, mode mobile: only when not found; phone and passport required
+    UpdatePatient    «Обновить в ЕСИА»       confirm (register_by_simplified for a simplified account): only on MISMATCH
+    ResetPassword    «Сброс пароля в ЕСИА»   recover, mode mobile: only when registered and the data match
 
-A МИС patient is a dict keyed by SOAP element names; the ``esia.account`` mapping turns
-it into ЕСИА's shape and back, so field names and formats live in YAML, not here.
+A МИС patient is a dict keyed by SOAP element names; the ``esia.account`` mapping turns it into the
+kinds' element names and formats, so those live in YAML, not here.  ЕСИА's search answer carries no
+personal data (docs/esia-accounts.md): a difference is what ``matches`` does not confirm.
+
+Every upstream operation is a journal entry (``bridge.store.OperationJournal``): while its answer is
+unknown, a repeat press for the same patient reuses it, and its СМЭВ business key, so the exchange
+returns the answer to the first send instead of sending again.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, TypeVar
 
+from lxml import etree
+
 from adapters.esia._client import (
+    AccountAnswerUnreadable,
     AccountOperationFailed,
     AccountOperations,
     AccountRequestInvalid,
     EsiaAccount,
-    IssuedPassword,
     OperationStillRunning,
 )
+from adapters.esia._reg_service import CONFIRM, FIND_ACCOUNT, RECOVER, REGISTER, REGISTER_BY_SIMPLIFIED, ContentInvalid
 from bridge.errors import InvalidField, RuleViolation, ServiceUnavailable, UpstreamRefused
-from bridge.mapping import Mapping, MappingValueError
+from bridge.mapping import Mapping as FieldMap
+from bridge.mapping import MappingValueError
 from bridge.store import OperationJournal, Pseudonymizer
 
 UPSTREAM = "esia"
 NOT_FOUND, MATCH, MISMATCH = "NOT_FOUND", "MATCH", "MISMATCH"
-REGISTER, UPDATE, RESET_PASSWORD = "REGISTER", "UPDATE", "RESET_PASSWORD"
-_ALLOWED = {NOT_FOUND: [REGISTER], MISMATCH: [UPDATE], MATCH: [RESET_PASSWORD]}
+REGISTER_ACTION, UPDATE, RESET_PASSWORD = "REGISTER", "UPDATE", "RESET_PASSWORD"
+_ALLOWED = {NOT_FOUND: [REGISTER_ACTION], MISMATCH: [UPDATE], MATCH: [RESET_PASSWORD]}
 _NAME = re.compile(r"^[A-Za-zА-Яа-яЁё][A-Za-zА-Яа-яЁё' .-]{0,59}$")
 _T = TypeVar("_T")
 PHONE_REQUIRED = "Для регистрации в ЕСИА необходимо указать номер мобильного телефона пациента"
+#: an upstream element (first path segment) -> the ``match`` value ЕСИА's search answer uses for it
+MATCH_NAMES = {"snils": "snils", "mobile": "mobile", "email": "email", "doc": "idoc"}
+NOT_CONFIRMED = "не совпадает с ЕСИА"   # ЕСИА reports that a value differs, never the value it holds
+SIMPLIFIED = frozenset({"unverified", "verified"})   # stuType of a simplified / standard account
+#: journal operation -> kind of information
+_OPERATIONS = {"find_account": FIND_ACCOUNT, "register": REGISTER, "confirm": CONFIRM,
+               "register_by_simplified": REGISTER_BY_SIMPLIFIED, "recover": RECOVER}
+_STATUS_TEXT = {
+    "VALIDATION_FAILED": "ЕСИА не подтвердила данные пациента при проверке в государственных реестрах",
+    "CONFIRMATION_FAILED": "ЕСИА не смогла создать или подтвердить учётную запись",
+    "REJECTED": "СМЭВ отклонила запрос, не передав его в ЕСИА",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,15 +77,11 @@ class CheckResult:
     message: str
 
 
-def _normalise(value: Any) -> str:
-    return " ".join(str(value).split()).casefold().replace("ё", "е")
-
-
 class PatientAccounts:
     def __init__(
         self,
         operations: AccountOperations,
-        mapping: Mapping,
+        mapping: FieldMap,
         journal: OperationJournal,
         pseudonym: Pseudonymizer,
     ) -> None:
@@ -81,52 +98,46 @@ class PatientAccounts:
         if account is None:
             return CheckResult(NOT_FOUND, None, [], _ALLOWED[NOT_FOUND],
                                "Информация о пациенте с указанным СНИЛС в ЕСИА не обнаружена")
-        differences = self._differences(patient, account)
+        differences = self._differences(patient, person, account)
         if differences:
             return CheckResult(MISMATCH, account.trusted, differences, _ALLOWED[MISMATCH],
                                "В ЕСИА имеется отличающаяся информация; необходимо обновить информацию в ЕСИА")
         return CheckResult(MATCH, account.trusted, [], _ALLOWED[MATCH], "Информация о пациенте в ЕСИА актуальна")
 
-    def register(self, patient: dict[str, Any]) -> IssuedPassword:
+    def register(self, patient: dict[str, Any]) -> str:
+        """Register the patient; the oid. ЕСИА sends the first-login password to the patient's phone."""
         if not _present(patient.get("MobilePhone")):
             raise InvalidField("MobilePhone", PHONE_REQUIRED)
         person = self._to_upstream(patient)
-        operation = self._journal.begin(UPSTREAM, "register", self._subject(person))
-        if not operation.reused:
-            try:
-                existing = self._find(person)
-            except BaseException:
-                self._journal.finish(operation.id, False, "find_failed")
-                raise
-            if existing is not None:
-                self._journal.finish(operation.id, False, "already_registered")
-                raise RuleViolation(
-                    "RegisterPatient",
-                    "пациент уже зарегистрирован в ЕСИА: выполните сверку; для нового временного "
-                    "пароля используйте сброс пароля",
-                )
-        return self._complete(operation.id, lambda: self._operations.register(person, operation.idempotency_key))
+        self._content("register", person)     # a missing passport is the caller's mistake, before any search
+        if self._find(person) is not None:
+            raise RuleViolation(
+                "RegisterPatient",
+                "пациент уже зарегистрирован в ЕСИА: выполните сверку; для нового пароля используйте сброс пароля",
+            )
+        return self._write("register", person, lambda key: self._operations.register(person, key))
 
     def update(self, patient: dict[str, Any]) -> None:
         person = self._to_upstream(patient)
         account = self._require_account(person, "UpdatePatient")
-        if not self._differences(patient, account):
+        if not self._differences(patient, person, account):
             raise RuleViolation("UpdatePatient", "данные пациента в МИС и ЕСИА совпадают, обновлять нечего")
-        operation = self._journal.begin(UPSTREAM, "update", self._subject(person))
-        self._complete(operation.id, lambda: self._operations.update(account.oid, person, operation.idempotency_key))
+        if account.stu in SIMPLIFIED:
+            self._write("register_by_simplified", person,
+                        lambda key: self._operations.register_by_simplified(account.oid, person, key), oid=account.oid)
+        else:
+            self._write("confirm", person, lambda key: self._operations.confirm(account.oid, person, key),
+                        oid=account.oid)
 
-    def reset_password(self, patient: dict[str, Any]) -> IssuedPassword:
+    def reset_password(self, patient: dict[str, Any]) -> None:
+        """Recover access; ЕСИА sends the new password to the patient's phone."""
         person = self._to_upstream(patient)
         account = self._require_account(person, "ResetPassword")
-        if self._differences(patient, account):
+        if self._differences(patient, person, account):
             raise RuleViolation(
                 "ResetPassword", "данные пациента в МИС и ЕСИА расходятся: сначала обновите данные в ЕСИА"
             )
-        operation = self._journal.begin(UPSTREAM, "recover", self._subject(person))
-        return self._complete(
-            operation.id,
-            lambda: self._operations.recover(account.oid, person["snils"], operation.idempotency_key),
-        )
+        self._write("recover", person, lambda key: self._operations.recover(person, key))
 
     # --- helpers ------------------------------------------------------------------------------
 
@@ -138,18 +149,33 @@ class PatientAccounts:
         except MappingValueError as exc:
             raise InvalidField(exc.field, exc.reason) from None
 
-    def _subject(self, person: dict[str, Any]) -> str:
-        return self._pseudonym("snils", str(person["snils"]))
+    def _content(self, operation: str, person: Mapping[str, Any], oid: str | None = None) -> etree._Element:
+        """The request content, validated against its kind; a schema refusal names the МИС field."""
+        try:
+            return self._operations.content(_OPERATIONS[operation], person, oid)
+        except ContentInvalid as exc:
+            field_name, label = self._mis_field(exc.path)
+            if exc.reason.startswith("обязательный"):
+                raise InvalidField(field_name, f"{label}: обязательно для операции в ЕСИА") from None
+            raise InvalidField(field_name, f"{label}: {exc.reason}") from None
+
+    def _mis_field(self, path: str) -> tuple[str, str]:
+        upstream = path.replace("/", ".")
+        fields = [fm for fm in self._mapping.fields if fm.upstream == upstream]
+        fields = fields or [fm for fm in self._mapping.fields if fm.upstream.startswith(upstream + ".")]
+        fields.sort(key=lambda fm: not fm.upstream.endswith(".number"))
+        if not fields:
+            return path, path
+        return fields[0].mis, fields[0].label or fields[0].mis
+
+    def _business_key(self, operation: str, person: Mapping[str, Any], generation: str,
+                      content: etree._Element) -> str:
+        """A pseudonym of the operation, the SNILS, the journal entry and what is sent: never the SNILS."""
+        sent = etree.tostring(content, method="c14n").decode()
+        return f"esia.{operation}:" + self._pseudonym(f"esia.{operation}", f"{person['snils']}|{generation}|{sent}")
 
     def _find(self, person: dict[str, Any]) -> EsiaAccount | None:
-        try:
-            return self._operations.find(person)
-        except AccountRequestInvalid as exc:
-            raise UpstreamRefused("ЕСИА", exc.code, exc.text) from None
-        except AccountOperationFailed as exc:
-            raise UpstreamRefused("ЕСИА", exc.code, exc.text) from None
-        except OperationStillRunning:
-            raise ServiceUnavailable("ЕСИА не ответила на поиск учётной записи вовремя; повторите позже") from None
+        return self._write("find_account", person, lambda key: self._operations.find(person, key))
 
     def _require_account(self, person: dict[str, Any], operation: str) -> EsiaAccount:
         account = self._find(person)
@@ -157,44 +183,63 @@ class PatientAccounts:
             raise RuleViolation(operation, "учётная запись пациента в ЕСИА не найдена: сначала зарегистрируйте её")
         return account
 
-    def _differences(self, patient: dict[str, Any], account: EsiaAccount) -> list[Difference]:
-        try:
-            esia = self._mapping.to_mis(account.person)
-        except MappingValueError as exc:
-            raise ServiceUnavailable(
-                f"ЕСИА вернула данные, которые шлюз не может разобрать (поле {exc.field})"
-            ) from None
+    def _differences(self, patient: Mapping[str, Any], person: Mapping[str, Any],
+                     account: EsiaAccount) -> list[Difference]:
+        """The compared fields the МИС filled and ЕСИА's search did not confirm (``matches``).
+
+        An answer without ``matches`` confirms nothing and contradicts nothing: no differences.
+        """
+        if not account.matches:
+            return []
         found = []
         for fm in self._mapping.compare_fields:
-            mis_value = patient.get(fm.mis)
-            if not _present(mis_value):
-                continue  # a field the МИС does not know is not compared (docs/esia-accounts.md)
-            esia_value = esia.get(fm.mis)
-            if not _present(esia_value) or _normalise(mis_value) != _normalise(esia_value):
-                found.append(Difference(fm.mis, fm.label or fm.mis, str(mis_value), str(esia_value or "")))
+            match = MATCH_NAMES.get(fm.upstream.split(".", 1)[0])
+            if match is None or not _present(patient.get(fm.mis)) or not _present(person.get(fm.upstream)):
+                continue
+            if match not in account.matches:
+                found.append(Difference(fm.mis, fm.label or fm.mis, str(patient[fm.mis]), NOT_CONFIRMED))
         return found
 
-    def _complete(self, operation_id: str, call: Callable[[], _T]) -> _T:
-        """Run an upstream write recorded in the journal, and translate its failures.
+    def _write(self, operation: str, person: Mapping[str, Any], call: Callable[[str], _T],
+               oid: str | None = None) -> _T:
+        """Run one upstream operation recorded in the journal, and translate its failures.
 
-        While the outcome is unknown (timeout, upstream down, still validating) the journal
-        entry stays pending: the МИС's next attempt reuses its idempotency key, so ЕСИА
-        sees the same operation again instead of a second one.
+        While the outcome is unknown (no answer yet, upstream down, still validating) the journal
+        entry stays pending: the МИС's next press reuses it and its business key, so the СМЭВ
+        exchange returns the first send's answer instead of sending a second request.
         """
+        content = self._content(operation, person, oid)
+        entry = self._journal.begin(UPSTREAM, operation, self._pseudonym("snils", str(person["snils"])))
+        key = self._business_key(operation, person, entry.idempotency_key, content)
         try:
-            result = call()
+            result = call(key)
         except AccountOperationFailed as exc:
-            self._journal.finish(operation_id, False, exc.code)
-            raise UpstreamRefused("ЕСИА", exc.code, exc.text) from None
+            self._journal.finish(entry.id, False, exc.code)
+            if exc.status == "FAULT":
+                raise ServiceUnavailable(
+                    f"ЕСИА не смогла выполнить запрос (FAULT, {exc.code}); повторите позже"
+                ) from None
+            raise UpstreamRefused("ЕСИА", exc.code, _refusal(exc.status, exc.text)) from None
         except AccountRequestInvalid as exc:
-            self._journal.finish(operation_id, False, exc.code)
-            raise UpstreamRefused("ЕСИА", exc.code, exc.text) from None
+            self._journal.finish(entry.id, False, exc.code)
+            raise UpstreamRefused("ЕСИА", exc.code, _refusal("REJECTED", exc.text)) from None
+        except AccountAnswerUnreadable:
+            self._journal.finish(entry.id, False, "answer_unreadable")
+            raise ServiceUnavailable(
+                "ЕСИА вернула ответ, который шлюз не может разобрать; обратитесь в поддержку шлюза"
+            ) from None
         except OperationStillRunning:
             raise ServiceUnavailable(
-                "ЕСИА ещё обрабатывает запрос; повторите вызов позже (повтор не создаст вторую операцию)"
+                "ЕСИА ещё проверяет данные пациента; нажмите кнопку ещё раз через минуту "
+                "(повтор не создаст второй запрос)"
             ) from None
-        self._journal.finish(operation_id, True)
+        self._journal.finish(entry.id, True)
         return result
+
+
+def _refusal(status: str, text: str) -> str:
+    plain = _STATUS_TEXT.get(status, "ЕСИА отказала в операции")
+    return f"{plain}: {text}" if text and text != plain else plain
 
 
 def _present(value: Any) -> bool:

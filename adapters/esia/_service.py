@@ -12,6 +12,12 @@ from bridge.soap import BridgeServiceBase, ServiceApplication, SoapService, prov
 
 NAMESPACE = "urn:misbridge:esia:accounts:1"
 SERVICE_NAME = "esia-accounts"
+NOT_CONFIGURED = ("Операции с учётными записями ЕСИА не настроены: укажите узел СМЭВ "
+                  "(adapter_settings.esia.smev, docs/esia-accounts.md)")
+REGISTERED = ("Регистрация пациента в ЕСИА успешно выполнена. Пароль для первого входа ЕСИА отправила SMS "
+              "на мобильный телефон пациента (шлюзу и МИС он не сообщается). Логин — СНИЛС.")
+PASSWORD_RESET = ("Сброс пароля в ЕСИА выполнен. Новый пароль для входа ЕСИА отправила SMS на мобильный "
+                  "телефон пациента (шлюзу и МИС он не сообщается). Логин — СНИЛС.")
 
 
 class Patient(ComplexModel):  # type: ignore[misc]
@@ -25,7 +31,15 @@ class Patient(ComplexModel):  # type: ignore[misc]
         ("BirthDate", text_element("Дата рождения, ДД.ММ.ГГГГ", required=True)),
         ("Snils", text_element("СНИЛС, 11 цифр без разделителей", required=True)),
         ("MobilePhone", text_element("Мобильный телефон, 8XXXXXXXXXX (11 цифр); обязателен для регистрации")),
-        ("Gender", text_element("Пол по НСИ 1.2.643.5.1.13.13.11.1040: 1 мужской, 2 женский")),
+        ("Gender", text_element("Пол по НСИ 1.2.643.5.1.13.13.11.1040: 1 мужской, 2 женский; "
+                                "обязателен для регистрации")),
+        ("PassportSeries", text_element("Серия паспорта гражданина РФ (4 цифры); для регистрации и обновления")),
+        ("PassportNumber", text_element("Номер паспорта гражданина РФ (6 цифр); "
+                                        "обязателен для регистрации и обновления")),
+        ("PassportIssueDate", text_element("Дата выдачи паспорта, ДД.ММ.ГГГГ; "
+                                           "обязательна для регистрации и обновления")),
+        ("PassportIssuerCode", text_element("Код подразделения, выдавшего паспорт (XXX-XXX)")),
+        ("PassportIssuedBy", text_element("Кем выдан паспорт")),
     ]
 
 
@@ -58,7 +72,9 @@ class TemporaryPasswordResult(ComplexModel):  # type: ignore[misc]
     __namespace__ = NAMESPACE
     _type_info = [
         ("Login", text_element("Логин пациента на Госуслугах (СНИЛС)", required=True)),
-        ("TemporaryPassword", text_element("Временный пароль; пациент сменит его при первом входе", required=True)),
+        ("TemporaryPassword", text_element(
+            "Временный пароль. Через СМЭВ ЕСИА отправляет пароль SMS на мобильный телефон пациента и шлюзу его "
+            "не сообщает: поле пустое", required=True)),
         ("Message", text_element("Сообщение для оператора", required=True)),
     ]
 
@@ -73,7 +89,7 @@ _PATIENT_FIELDS: tuple[str, ...] = tuple(str(name) for name in Patient.get_flat_
 
 def _patient(ctx: Any, patient: Patient | None) -> tuple[PatientAccounts, dict[str, Any]]:
     data = {} if patient is None else {name: getattr(patient, name) for name in _PATIENT_FIELDS}
-    return provided(ctx, PatientAccounts), data
+    return provided(ctx, PatientAccounts, NOT_CONFIGURED), data
 
 
 def _check_result(result: CheckResult) -> CheckPatientResult:
@@ -102,14 +118,10 @@ class EsiaAccounts(BridgeServiceBase):
 
     @rpc(Patient.customize(min_occurs=1, nillable=False), _returns=TemporaryPasswordResult)
     def RegisterPatient(ctx: Any, Patient: Patient) -> Any:
-        """Регистрировать в ЕСИА: временный пароль, логин — СНИЛС."""
+        """Регистрировать в ЕСИА: пароль для первого входа ЕСИА отправит SMS пациенту; логин — СНИЛС."""
         accounts, patient = _patient(ctx, Patient)
-        issued = accounts.register(patient)
-        return TemporaryPasswordResult(
-            Login=patient["Snils"], TemporaryPassword=issued.temporary_password,
-            Message="Регистрация информации о пациенте в ЕСИА успешно выполнена! "
-            "Сообщите пациенту временный пароль; логин — СНИЛС.",
-        )
+        accounts.register(patient)
+        return TemporaryPasswordResult(Login=patient["Snils"], TemporaryPassword="", Message=REGISTERED)
 
     @rpc(Patient.customize(min_occurs=1, nillable=False), _returns=UpdatePatientResult)
     def UpdatePatient(ctx: Any, Patient: Patient) -> Any:
@@ -120,13 +132,10 @@ class EsiaAccounts(BridgeServiceBase):
 
     @rpc(Patient.customize(min_occurs=1, nillable=False), _returns=TemporaryPasswordResult)
     def ResetPassword(ctx: Any, Patient: Patient) -> Any:
-        """Сброс пароля в ЕСИА: новый временный пароль."""
+        """Сброс пароля в ЕСИА: новый пароль ЕСИА отправит SMS пациенту."""
         accounts, patient = _patient(ctx, Patient)
-        issued = accounts.reset_password(patient)
-        return TemporaryPasswordResult(
-            Login=patient["Snils"], TemporaryPassword=issued.temporary_password,
-            Message="Сброс пароля пациента в ЕСИА успешно выполнен! Сообщите пациенту новый временный пароль.",
-        )
+        accounts.reset_password(patient)
+        return TemporaryPasswordResult(Login=patient["Snils"], TemporaryPassword="", Message=PASSWORD_RESET)
 
 
 def build_service(accounts: PatientAccounts | None, wsdl_dir: Path) -> SoapService:

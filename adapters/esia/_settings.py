@@ -7,9 +7,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, SecretStr, field_validator
 
-from adapters.esia._client import PollPolicy, Routing
+from adapters.esia._client import Routing
 from adapters.esia.oauth._client import DEFAULT_SCOPES
 from bridge.signing import SignerConfig
+from bridge.smev import SmevNodeSettings
 
 
 class SignerSettings(BaseModel):
@@ -64,7 +65,10 @@ class EsiaSettings(BaseModel):
     # The default is the ЕСИА test stand's operator from public СМЭВ samples.
     operator_snils: SecretStr = SecretStr("000-000-600 06")
     ra: int = Field(1000000001, gt=0)
-    poll_budget_seconds: float = Field(20.0, gt=0)
+    answer_wait_seconds: float = Field(
+        20.0, gt=0, le=300, description="how long a МИС call waits for ЕСИА's answer before «повторите через N с»")
+    smev: SmevNodeSettings | None = Field(
+        None, description="the СМЭВ 3 node the account operations go through (docs/smev.md)")
     login: LoginSettings | None = None
 
     @field_validator("routing_code")
@@ -77,5 +81,3 @@ class EsiaSettings(BaseModel):
     def routing(self) -> Routing:
         return Routing(self.routing_code, self.operator_snils.get_secret_value(), self.ra)
 
-    def poll(self) -> PollPolicy:
-        return PollPolicy(budget_seconds=self.poll_budget_seconds)

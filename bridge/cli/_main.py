@@ -17,6 +17,7 @@ from bridge.cli._errors import run
 from bridge.cli._jobs import app as jobs_app
 from bridge.cli._outbox import app as outbox_app
 from bridge.cli._serve import serve_blocking, serve_sandbox_blocking
+from bridge.cli._smev import app as smev_app
 from bridge.config import ConfigError
 from bridge.config._settings import config_file_from_env
 from bridge.mapping._cli import app as mappings_app
@@ -32,6 +33,7 @@ app.add_typer(mappings_app, name="mappings")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(keys_app, name="keys", help="GOST keys and certificates: make a test key, hash, expiry.")
 app.add_typer(outbox_app, name="outbox")
+app.add_typer(smev_app, name="smev")
 wsdl_app = typer.Typer(help="The frozen WSDL contracts in wsdl/.", no_args_is_help=True)
 app.add_typer(wsdl_app, name="wsdl")
 db_app = typer.Typer(help="The store.", no_args_is_help=True)

@@ -10,7 +10,10 @@ Layers, as zeep keeps transports, wsdl and wsse apart:
 * ``_envelopes`` — the signed SOAP 1.1 envelopes of SendRequest, GetResponse, Ack;
 * ``_answers``, ``_faults`` — reading what СМЭВ answers, every fault classified with its reaction
   (the exceptions are in ``bridge.errors``);
-* ``_client`` — :class:`SmevClient`, every call through ``bridge.delivery.Upstream``.
+* ``_client`` — :class:`SmevClient`, every call through ``bridge.delivery.Upstream``;
+* ``_journal``, ``_exchange``, ``_runner`` — the exchange journal in the store, :class:`SmevExchange` (a
+  synchronous press over the asynchronous exchange, deduplicated by business key across instances) and
+  :class:`ResponseRunner` (GetResponse per kind under a lease; store, then Ack).
 
 The raw signatures come from ``bridge.signing`` signers. See docs/smev.md.
 """
@@ -19,11 +22,23 @@ from bridge.smev._answers import AnswerRefused, ReceivedResponse, SentRequest
 from bridge.smev._c14n import EXCLUSIVE_C14N, canonicalize
 from bridge.smev._client import SmevClient, SmevSettings
 from bridge.smev._envelopes import Envelope
+from bridge.smev._exchange import (
+    ExchangeSettings,
+    KindOfInformation,
+    SmevAnswer,
+    SmevAnswerPending,
+    SmevExchange,
+    SmevExchangeFailed,
+)
 from bridge.smev._faults import KNOWN_FAULTS
 from bridge.smev._ids import message_id_time, new_message_id
+from bridge.smev._journal import ExchangeRecord, ExchangeStats, Journal
+from bridge.smev._runner import ResponseRunner
+from bridge.smev._settings import SmevNodeSettings, SmevSignerSettings
 from bridge.smev._transform import ALGORITHM as SMEV_TRANSFORM
 from bridge.smev._transform import SmevTransformError, smev_transform
 from bridge.smev._versions import SchemaVersion, namespaces
+from bridge.smev._wiring import open_exchange
 from bridge.smev._xmldsig import (
     DIGEST_GOST2012_256,
     DS,
@@ -44,11 +59,23 @@ __all__ = [
     "SMEV_TRANSFORM",
     "AnswerRefused",
     "Envelope",
+    "ExchangeRecord",
+    "ExchangeSettings",
+    "ExchangeStats",
+    "Journal",
+    "KindOfInformation",
     "ReceivedResponse",
+    "ResponseRunner",
     "SchemaVersion",
     "SentRequest",
+    "SmevAnswer",
+    "SmevAnswerPending",
     "SmevClient",
+    "SmevExchange",
+    "SmevExchangeFailed",
+    "SmevNodeSettings",
     "SmevSettings",
+    "SmevSignerSettings",
     "SmevTransformError",
     "VerifiedSignature",
     "XmlSignatureError",
@@ -56,6 +83,7 @@ __all__ = [
     "message_id_time",
     "namespaces",
     "new_message_id",
+    "open_exchange",
     "reference_digest",
     "sign_detached",
     "smev_transform",

@@ -1,210 +1,241 @@
-"""Seed 000's rules, against the sandbox ЕСИА's registry behind an in-process transport."""
+"""Seed 000's rules over СМЭВ 3: PatientAccounts → SmevAccountOperations → the core's SmevExchange →
+the sandbox СМЭВ node (its HTTP face, in-process) → the sandbox ЕСИА reg_service behind it.
+
+Nothing here is a stand-in of ours: the node (bridge/smev/sandbox) checks our ЭП-ОВ and validates every
+request against the kind's schema (adapters/esia/schemas: the published register XSD from
+gosha20777/smev-client, the others reconstructed, SOURCES.md), and the reg_service (adapters/esia/sandbox)
+keeps one account per SNILS. What the node and the reg_service count is the evidence.
+"""
 
 from __future__ import annotations
 
-import json
+import asyncio
+import os
+import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 
-from adapters.esia._client import PollPolicy, RestAccountOperations, Routing
+from adapters.esia._client import Routing, SmevAccountOperations
 from adapters.esia._patients import PatientAccounts
-from adapters.esia.sandbox import AccountRegistry
-from adapters.esia.sandbox._registry import IdempotencyConflict
-from adapters.esia.sandbox._rules import RequestInvalid
+from adapters.esia._reg_service import FIND_ACCOUNT, RECOVER, REGISTER
+from adapters.esia.sandbox._reg_service import RegService
 from bridge.delivery import RetryPolicy, Timeouts, Upstream, UpstreamConfig
 from bridge.errors import InvalidField, RuleViolation, ServiceUnavailable, UpstreamRefused
 from bridge.mapping import MappingSet
-from bridge.store import OperationJournal, Pseudonymizer, Store
+from bridge.scheduling import JobRuns
+from bridge.signing import SignerConfig, SigningError, check_gost_engine, load_signer
+from bridge.smev import ExchangeSettings, ResponseRunner, SmevClient, SmevExchange, SmevSettings, namespaces
+from bridge.smev.sandbox import SandboxNode, create_smev_sandbox_app
+from bridge.store import OperationJournal, Pseudonymizer, Sealer, Store
 from tests.bridgeproc import ROOT
 from tests.conftest import make_patient
+from tests.signing.material import OPENSSL_CNF, Material, make_material
+
+NS = namespaces("1.2")
+ENDPOINT = "/smev/v1.2/ws"
+PASSPORT = {"PassportSeries": "6710", "PassportNumber": "123456", "PassportIssueDate": "01.09.2004",
+            "PassportIssuerCode": "862-010", "PassportIssuedBy": "ОВД г. Сургута"}
+FAST = ExchangeSettings(answer_keep_seconds=60, dead_after_seconds=60, send_lease_seconds=5,
+                        resend_pause_seconds=0, store_poll_seconds=0.02, get_response_pause_seconds=0.02,
+                        lease_seconds=5, retry_after_seconds=7)
 
 
-class InProcessEsia:
-    """The sandbox registry answering over httpx.MockTransport, with scripted losses."""
-
-    def __init__(self, registry: AccountRegistry) -> None:
-        self.registry = registry
-        self.lose_next_answers = 0
-        self.requests: list[httpx.Request] = []
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        path = request.url.path
-        if request.method == "POST":
-            operation = path.rsplit("/", 1)[-1]
-            try:
-                answer = self.registry.submit(operation, json.loads(request.content),
-                                              request.headers.get("Idempotency-Key"))
-            except RequestInvalid as exc:
-                return httpx.Response(400, json=exc.body())
-            except IdempotencyConflict:
-                return httpx.Response(422, json={"code": "REG-004"})
-        else:
-            found = self.registry.status(path.rsplit("/", 1)[-1])
-            if found is None:
-                return httpx.Response(404, json={"code": "REG-404"})
-            answer = found
-        if self.lose_next_answers > 0:
-            self.lose_next_answers -= 1
-            raise httpx.ReadTimeout("answer lost after processing")
-        return httpx.Response(202 if answer["status"] == "VALIDATING" else 200, json=answer)
-
-
-@pytest.fixture()
-def esia() -> InProcessEsia:
-    return InProcessEsia(AccountRegistry(validating_seconds=0.0, unconfirmable_snils=frozenset()))
-
-
-@pytest.fixture()
-def accounts(esia: InProcessEsia, tmp_path: Path) -> Iterator[PatientAccounts]:
-    upstream = Upstream(
-        UpstreamConfig("esia-unit", "http://esia.test", Timeouts(),
-                       RetryPolicy(max_attempts=4, backoff_initial=0.001, backoff_max=0.002)),
-        transport=httpx.MockTransport(esia),
-    )
-    store = Store(f"sqlite:///{tmp_path / 'b.db'}")
-    store.upgrade()
-    operations = RestAccountOperations(upstream, Routing("DEV", "000-000-600 06", 1000000001),
-                                       PollPolicy(first_interval=0.001, budget_seconds=2))
-    yield PatientAccounts(operations, MappingSet.load(ROOT / "mappings")["esia.account"],
-                          OperationJournal(store), Pseudonymizer(b"unit-test-key-0123456789"))
-    upstream.close()
+def patient_with_passport(**overrides: Any) -> dict[str, Any]:
+    return make_patient(**{**PASSPORT, **overrides})
 
 
 def dashed(snils: str) -> str:
     return f"{snils[:3]}-{snils[3:6]}-{snils[6:9]} {snils[9:]}"
 
 
-def test_seed_story(accounts: PatientAccounts, esia: InProcessEsia) -> None:
-    patient = make_patient(BirthDate="18.08.1979")
+@dataclass
+class Keys:
+    ours: Material
+    smev: Material
+
+
+@pytest.fixture(scope="module")
+def keys(tmp_path_factory: pytest.TempPathFactory) -> Keys:
+    try:
+        check_gost_engine()
+    except SigningError as exc:
+        pytest.fail(f"{exc} — CI installs it via scripts/install-system-deps.sh")
+    conf = tmp_path_factory.mktemp("openssl-patients") / "openssl.cnf"
+    conf.write_text(OPENSSL_CNF)
+    env = {**os.environ, "OPENSSL_CONF": str(conf)}
+    return Keys(*(make_material(tmp_path_factory.mktemp(name), "A", env) for name in ("ov", "smev")))
+
+
+def _signer(material: Material):  # type: ignore[no-untyped-def]
+    return load_signer(SignerConfig(kind="python", key_file=material.key, certificate_file=material.cert))
+
+
+@dataclass
+class Esia:
+    node: SandboxNode
+    reg_service: RegService
+    accounts: PatientAccounts
+    store: Store
+
+    def sent(self, kind: str) -> int:
+        return self.node.by_kind.get(kind, {}).get("SendRequest", 0)
+
+    def business_keys(self) -> list[str]:
+        with self.store.engine.connect() as db:
+            return [str(row[0]) for row in db.execute(sa.text("SELECT business_key FROM smev_exchange"))]
+
+
+def _esia(keys: Keys, tmp_path: Path, *, delay: float = 0.0, wait: float = 10.0) -> Iterator[Esia]:
+    reg_service = RegService(delay_seconds=delay)
+    node = SandboxNode(providers={}, registered={keys.ours.certificate_der}, clock=lambda: datetime.now(UTC),
+                       visibility_timeout=timedelta(seconds=0.5))
+    schemas = reg_service.schemas()
+    for kind, provider in reg_service.providers().items():
+        node.serve(kind, provider, schemas.get(kind))
+    asgi = httpx.ASGITransport(app=create_smev_sandbox_app(node, NS, _signer(keys.smev), ENDPOINT))
+
+    async def call(request: httpx.Request) -> httpx.Response:
+        response = await asgi.handle_async_request(request)
+        return httpx.Response(response.status_code, headers=response.headers, content=await response.aread())
+
+    upstream = Upstream(UpstreamConfig(name="smev", base_url="http://smev.test", timeouts=Timeouts(read=2.0),
+                                       retry=RetryPolicy(max_attempts=2, backoff_initial=0.001, backoff_max=0.002),
+                                       circuit_fail_max=1000),
+                        transport=httpx.MockTransport(lambda request: asyncio.run(call(request))))
+    store = Store(f"sqlite:///{tmp_path / 'bridge.db'}")
+    store.upgrade()
+    client = SmevClient(upstream, _signer(keys.ours),
+                        SmevSettings(schema_version="1.2", endpoint=ENDPOINT,
+                                     trusted_certificates={keys.smev.certificate_der}))
+    exchange = SmevExchange(client, store, Sealer(b"k" * 32, "smev:esia"), answerer="ЕСИА", settings=FAST)
+    operations = SmevAccountOperations(exchange, Routing("DEV", "000-000-600 06", 1000000001), wait)
+    runner = ResponseRunner(exchange, JobRuns(store, "a", lease_seconds=FAST.lease_seconds))
+    accounts = PatientAccounts(operations, MappingSet.load(ROOT / "mappings")["esia.account"],
+                               OperationJournal(store), Pseudonymizer(b"unit-test-key-0123456789"))
+    runner.start()
+    try:
+        yield Esia(node, reg_service, accounts, store)
+    finally:
+        runner.stop()
+        upstream.close()
+        store.dispose()
+
+
+@pytest.fixture
+def esia(keys: Keys, tmp_path: Path) -> Iterator[Esia]:
+    yield from _esia(keys, tmp_path)
+
+
+def test_seed_000_story_over_smev(esia: Esia) -> None:
+    accounts = esia.accounts
+    patient = patient_with_passport()
     check = accounts.check(patient)
-    assert (check.outcome, check.allowed_actions) == ("NOT_FOUND", ["REGISTER"])
-    issued = accounts.register(patient)
-    assert issued.login == dashed(patient["Snils"]) and len(issued.temporary_password) == 8
-    patient["BirthDate"] = "17.08.1979"
-    check = accounts.check(patient)
-    assert check.outcome == "MISMATCH" and check.allowed_actions == ["UPDATE"]
-    assert [(d.field, d.label, d.mis_value, d.esia_value) for d in check.differences] == [
-        ("BirthDate", "Дата рождения", "17.08.1979", "18.08.1979")
-    ]
-    accounts.update(patient)
+    assert (check.outcome, check.allowed_actions, check.differences) == ("NOT_FOUND", ["REGISTER"], [])
+    assert accounts.register(patient).isdigit()
+    # ЕСИА sent the first-login password to the patient's phone; it never came back to the bridge
+    sent = esia.reg_service.outbox
+    assert [(s.channel, s.address) for s in sent] == [("mobile", "+7(" + patient["MobilePhone"][1:4] + ")"
+                                                   + patient["MobilePhone"][4:])]
     check = accounts.check(patient)
     assert (check.outcome, check.account_confirmed, check.allowed_actions) == ("MATCH", True, ["RESET_PASSWORD"])
-    assert accounts.reset_password(patient).temporary_password.isdigit()
+    patient["MobilePhone"] = "89031112233"  # the patient has a new phone in the МИС
+    check = accounts.check(patient)
+    assert (check.outcome, check.allowed_actions) == ("MISMATCH", ["UPDATE"])
+    assert [(d.field, d.label, d.mis_value, d.esia_value) for d in check.differences] == [
+        ("MobilePhone", "Мобильный телефон", "89031112233", "не совпадает с ЕСИА")]
+    accounts.update(patient)
+    check = accounts.check(patient)
+    assert (check.outcome, check.account_confirmed) == ("MATCH", True)
+    accounts.reset_password(patient)
+    assert esia.reg_service.outbox[-1].address == "+7(903)1112233"
+    assert esia.reg_service.accounts.count(dashed(patient["Snils"])) == 1
+    assert (esia.sent(REGISTER), esia.sent(RECOVER)) == (1, 1)
+    # the СМЭВ business keys are pseudonyms: neither the SNILS nor the phone is in them
+    for key in esia.business_keys():
+        assert patient["Snils"] not in key and dashed(patient["Snils"]) not in key and "1112233" not in key
 
 
-def test_comparison_ignores_case_yo_and_spaces(accounts: PatientAccounts) -> None:
-    patient = make_patient(LastName="Семёнова")
-    accounts.register(patient)
-    assert accounts.check({**patient, "LastName": "  СЕМЕНОВА "}).outcome == "MATCH"
-
-
-def test_a_field_the_mis_leaves_empty_is_not_compared(accounts: PatientAccounts) -> None:
-    patient = make_patient()
-    accounts.register(patient)
-    assert accounts.check({**patient, "MobilePhone": None, "MiddleName": ""}).outcome == "MATCH"
-
-
-def test_lost_register_answer_is_retried_with_the_same_key(accounts: PatientAccounts, esia: InProcessEsia) -> None:
-    patient = make_patient()
-    esia.lose_next_answers = 1  # the find passes; the register POST is processed, its answer lost
-    esia.lose_next_answers = 0
-    original = esia.__call__
-
-    lost = {"done": False}
-
-    def lose_register_once(request: httpx.Request) -> httpx.Response:
-        response = original(request)
-        if request.url.path.endswith("/register") and not lost["done"]:
-            lost["done"] = True
-            raise httpx.ReadTimeout("lost")
-        return response
-
-    esia.__call__ = lose_register_once  # type: ignore[method-assign]
-    accounts._operations._upstream._exchange.transport = httpx.MockTransport(lose_register_once)  # type: ignore[attr-defined]
-    issued = accounts.register(patient)
-    assert esia.registry.count_accounts(dashed(patient["Snils"])) == 1
-    keys = {r.headers["Idempotency-Key"] for r in esia.requests if r.url.path.endswith("/register")}
-    assert len(keys) == 1
-    assert len(issued.temporary_password) == 8
-
-
-def test_register_requires_the_mobile_phone(accounts: PatientAccounts) -> None:
-    with pytest.raises(InvalidField) as info:
-        accounts.register(make_patient(MobilePhone=None))
-    assert info.value.field == "MobilePhone"
-    assert "необходимо указать номер мобильного телефона" in info.value.reason
-
-
-def test_register_twice_is_a_rule_violation(accounts: PatientAccounts) -> None:
-    patient = make_patient()
-    accounts.register(patient)
-    with pytest.raises(RuleViolation):
-        accounts.register(patient)
-
-
-def test_update_and_reset_follow_the_buttons(accounts: PatientAccounts) -> None:
-    patient = make_patient()
-    with pytest.raises(RuleViolation, match="не найдена"):
-        accounts.update(patient)
-    with pytest.raises(RuleViolation, match="не найдена"):
-        accounts.reset_password(patient)
-    accounts.register(patient)
-    with pytest.raises(RuleViolation, match="совпадают"):
-        accounts.update(patient)
-    with pytest.raises(RuleViolation, match="расходятся"):
-        accounts.reset_password({**patient, "FirstName": "Олеся"})
-
-
-def test_upstream_refusal_carries_its_code(accounts: PatientAccounts, esia: InProcessEsia) -> None:
-    patient = make_patient()
-    esia.registry.unconfirmable_snils = frozenset({dashed(patient["Snils"])})
-    with pytest.raises(UpstreamRefused) as info:
-        accounts.register(patient)
-    assert info.value.code == "REG-020"
-    assert patient["Snils"] not in str(info.value)
-
-
-def test_names_the_upstream_rejects_become_a_client_error(accounts: PatientAccounts) -> None:
-    with pytest.raises(UpstreamRefused) as info:
-        accounts.check(make_patient(LastName="Smith"))  # ЕСИА wants Cyrillic names
-    assert info.value.code == "REG-002" and "lastName" in str(info.value)
-
-
-def test_validation_messages_name_fields_not_values(accounts: PatientAccounts) -> None:
+def test_register_needs_phone_gender_and_passport_before_anything_is_sent(esia: Esia) -> None:
     cases: list[tuple[dict[str, Any], str]] = [
-        ({"Snils": "05462367361"}, "Snils"), ({"MobilePhone": "9161234567"}, "MobilePhone"),
-        ({"BirthDate": "30.02.1990"}, "BirthDate"), ({"MisPatientId": ""}, "MisPatientId"),
-        ({"Gender": "F"}, "Gender"),
+        ({"MobilePhone": None}, "MobilePhone"), ({"Gender": None}, "Gender"),
+        ({"PassportNumber": None}, "PassportNumber"), ({"PassportIssueDate": None}, "PassportIssueDate"),
     ]
     for overrides, field in cases:
         with pytest.raises(InvalidField) as info:
-            accounts.check(make_patient(**overrides))
+            esia.accounts.register(patient_with_passport(**overrides))
+        assert info.value.field == field, info.value
+    assert esia.node.counts.get("SendRequest", 0) == 0
+
+
+def test_validation_messages_name_fields_not_values(esia: Esia) -> None:
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({"Snils": "05462367361"}, "Snils"), ({"MobilePhone": "9161234567"}, "MobilePhone"),
+        ({"BirthDate": "30.02.1990"}, "BirthDate"), ({"MisPatientId": ""}, "MisPatientId"),
+        ({"Gender": "F"}, "Gender"), ({"PassportIssuerCode": "86-01"}, "PassportIssuerCode"),
+    ]
+    for overrides, field in cases:
+        with pytest.raises(InvalidField) as info:
+            esia.accounts.register(patient_with_passport(**overrides))
         assert info.value.field == field
         for value in overrides.values():
             if value:
                 assert value not in str(info.value)
 
 
-def test_still_validating_is_a_retryable_server_error(tmp_path: Path) -> None:
-    registry = AccountRegistry(validating_seconds=60)
-    esia = InProcessEsia(registry)
-    upstream = Upstream(UpstreamConfig("esia-slow", "http://esia.test"), transport=httpx.MockTransport(esia))
-    store = Store(f"sqlite:///{tmp_path / 's.db'}")
-    store.upgrade()
-    journal = OperationJournal(store)
-    accounts = PatientAccounts(
-        RestAccountOperations(upstream, Routing("DEV", "000-000-600 06", 1),
-                              PollPolicy(first_interval=0.01, budget_seconds=0.05)),
-        MappingSet.load(ROOT / "mappings")["esia.account"], journal, Pseudonymizer(b"k" * 32))
-    patient = make_patient()
-    with pytest.raises(ServiceUnavailable):
+def test_the_buttons_follow_the_rules(esia: Esia) -> None:
+    accounts = esia.accounts
+    patient = patient_with_passport()
+    with pytest.raises(RuleViolation, match="не найдена"):
+        accounts.update(patient)
+    with pytest.raises(RuleViolation, match="не найдена"):
+        accounts.reset_password(patient)
+    accounts.register(patient)
+    with pytest.raises(RuleViolation, match="уже зарегистрирован"):
         accounts.register(patient)
-    with pytest.raises(ServiceUnavailable):
-        accounts.register(patient)  # the МИС tries again: same operation, not a second one
-    keys = {r.headers["Idempotency-Key"] for r in esia.requests if r.url.path.endswith("/register")}
-    assert len(keys) == 1
+    with pytest.raises(RuleViolation, match="совпадают"):
+        accounts.update(patient)
+    with pytest.raises(RuleViolation, match="расходятся"):
+        accounts.reset_password({**patient, "MobilePhone": "89030000000"})
+    assert esia.sent(REGISTER) == 1 and esia.reg_service.accounts.count(dashed(patient["Snils"])) == 1
+
+
+def test_statuses_become_plain_russian_faults(esia: Esia) -> None:
+    patient = patient_with_passport()
+    esia.reg_service.unconfirmable_snils = frozenset({dashed(patient["Snils"])})
+    with pytest.raises(UpstreamRefused) as refused:
+        esia.accounts.register(patient)
+    assert refused.value.code == "REG-020" and "ЕСИА не смогла создать или подтвердить" in refused.value.message
+    assert patient["Snils"] not in str(refused.value)
+    faulty = patient_with_passport()
+    esia.reg_service.faulty_snils = frozenset({dashed(faulty["Snils"])})
+    with pytest.raises(ServiceUnavailable, match=r"ЕСИА не смогла выполнить запрос \(FAULT, REG-500\)"):
+        esia.accounts.check(faulty)
+
+
+def test_a_request_smev_rejects_is_a_client_fault(keys: Keys, tmp_path: Path) -> None:
+    for esia in _esia(keys, tmp_path):
+        esia.accounts._operations._routing = Routing("PROD", "000-000-600 06", 1)  # type: ignore[attr-defined]
+        with pytest.raises(UpstreamRefused) as info:
+            esia.accounts.check(patient_with_passport())
+        assert info.value.code == "ACCESS_DENIED" and "СМЭВ отклонила запрос" in info.value.message
+
+
+def test_a_late_answer_is_returned_to_the_repeat_press_without_a_second_send(keys: Keys, tmp_path: Path) -> None:
+    for esia in _esia(keys, tmp_path, delay=0.6, wait=0.2):
+        patient = patient_with_passport()
+        with pytest.raises(ServiceUnavailable, match="ещё не пришёл"):
+            esia.accounts.check(patient)
+        threading.Event().wait(1.0)  # the answer arrives after the МИС stopped waiting
+        assert esia.accounts.check(patient).outcome == "NOT_FOUND"
+        assert esia.sent(FIND_ACCOUNT) == 1
+        # the next press is a new question (the first was answered): it is sent
+        esia.accounts._operations._wait = 5.0  # type: ignore[attr-defined]
+        assert esia.accounts.check(patient).outcome == "NOT_FOUND"
+        assert esia.sent(FIND_ACCOUNT) == 2

@@ -4,29 +4,75 @@
          200 with the signed answer (ЭП-СМЭВ over MessageMetadata / Response), or 500 with a SOAP
          Fault whose detail is the faults-schema element (SMEVFailure, MessageIsAlreadySent…)
 
-Control API (never faulted): PUT/GET /_sandbox/faults (injected network faults, as every sandbox),
+Control API (never faulted): PUT/GET /_sandbox/faults (injected faults, as every sandbox: the network
+ones of ``bridge.sandbox`` and, with a :class:`SmevFaultPlan`, the node's own ``SMEVFailure`` and
+``DestinationOverflow`` SOAP faults, answered before the request is processed),
+GET/PUT /_sandbox/smev/settings ({"visibility_timeout_seconds", "staleness_seconds"}: how long an answer
+handed out stays hidden before it is handed out again, how old a MessageID may be),
+POST /_sandbox/smev/inject ({"defect": one of ``DEFECTS``, "kind", "original_message_id"}: bad input from
+СМЭВ queued for every registered sender — unsigned, wrongly signed, not XML, an unknown kind, an answer
+to nothing sent),
 GET /_sandbox/smev/stats (calls counted: SendRequest, GetResponse, Ack, redelivered,
-MessageIsAlreadySent…, and the queue).
+MessageIsAlreadySent, requestIsRejectedBySmev…, in all and per kind of information, and the queue).
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 from xml.sax.saxutils import escape
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import Response
 from lxml import etree
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from bridge.sandbox import FaultInjector, FaultPlan, fault_admin_routes
+from bridge.sandbox import FAULT_KINDS, FaultInjector, FaultPlan, fault_admin_routes
 from bridge.signing import Signer
 from bridge.smev._envelopes import timestamp
 from bridge.smev._versions import SOAP_ENV, Namespaces
 from bridge.smev._xmldsig import sign_detached
 from bridge.smev.sandbox._node import NodeFault, QueuedResponse, SandboxNode
 
-__all__ = ["create_smev_sandbox_app"]
+__all__ = ["SMEV_FAULT_KINDS", "SmevFaultPlan", "create_smev_sandbox_app"]
+
+SMEV_FAULT_KINDS = ("SMEVFailure", "DestinationOverflow")
+_drawn: ContextVar[str | None] = ContextVar("smev_sandbox_fault", default=None)
+
+
+@dataclass
+class SmevFaultPlan(FaultPlan):
+    """A fault plan that also draws the node's own faults; the network kinds go to the injector, the
+    SOAP ones are answered by the node (the draw is handed over in the request's context)."""
+
+    kinds: tuple[str, ...] = FAULT_KINDS + SMEV_FAULT_KINDS
+
+    def configure(self, rate: float, kinds: tuple[str, ...], stall_seconds: float, seed: int | None) -> None:
+        known = FAULT_KINDS + SMEV_FAULT_KINDS
+        unknown = set(kinds) - set(known)
+        if unknown:
+            raise ValueError(f"unknown fault kinds: {sorted(unknown)}")
+        network = tuple(k for k in kinds if k in FAULT_KINDS)
+        super().configure(rate, network or FAULT_KINDS, stall_seconds, seed)
+        with self._lock:
+            self.kinds = kinds or known
+
+    def draw(self) -> str | None:
+        kind = super().draw()
+        if kind in SMEV_FAULT_KINDS:
+            _drawn.set(kind)
+            return None
+        return kind
+
+
+def _take_drawn() -> str | None:
+    kind = _drawn.get()
+    _drawn.set(None)
+    return kind
 
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
 _XML = "text/xml; charset=utf-8"
@@ -101,6 +147,8 @@ class _Node:
         root = selector.findtext(self._b("RootElementLocalName"))
         answer = etree.Element(self._t("GetResponseResponse"), nsmap={"ns2": self.ns.types, "b": self.ns.basic})
         queued = self.node.get_response(recipient, namespace, root)
+        if queued is not None and queued.answer.defect == "not_xml":
+            return Response(b"<GetResponseResponse><ResponseMessage>", media_type=_XML)
         if queued is not None:
             self._response_message(answer, queued)
         return self._envelope(answer)
@@ -112,7 +160,13 @@ class _Node:
         data = etree.SubElement(response, self._t("SenderProvidedResponseData"), Id="SIGNED_BY_CALLER")
         etree.SubElement(data, self._t("MessageID")).text = queued.message_id
         etree.SubElement(data, self._t("To")).text = "sandbox"
-        if queued.answer.content is not None:
+        if queued.answer.async_status is not None:
+            category, details = queued.answer.async_status
+            processing = etree.SubElement(data, self._t("AsyncProcessingStatus"))
+            etree.SubElement(processing, self._t("OriginalMessageId")).text = queued.original_message_id
+            etree.SubElement(processing, self._t("StatusCategory")).text = category
+            etree.SubElement(processing, self._t("StatusDetails")).text = details
+        elif queued.answer.content is not None:
             etree.SubElement(data, self._b("MessagePrimaryContent")).append(
                 etree.fromstring(etree.tostring(queued.answer.content)))
         else:
@@ -121,7 +175,11 @@ class _Node:
             etree.SubElement(rejected, self._t("RejectionReasonCode")).text = code
             etree.SubElement(rejected, self._t("RejectionReasonDescription")).text = description
         self._metadata(response, queued.message_id, "RESPONSE", "messageIsDelivered")
+        if queued.answer.defect == "unsigned":
+            return
         etree.SubElement(message, self._t("SMEVSignature")).append(sign_detached(response, self.signer))
+        if queued.answer.defect == "wrong_signature":
+            data.find(self._t("To")).text = "changed after signing"  # type: ignore[union-attr]
 
     def ack(self, request: etree._Element) -> Response:
         target = request.find(self._b("AckTargetMessage"))
@@ -133,19 +191,65 @@ class _Node:
 
 def create_smev_sandbox_app(
     node: SandboxNode, ns: Namespaces, signer: Signer, endpoint: str = "/smev/v1.2/ws",
-    faults: FaultPlan | None = None,
+    faults: FaultPlan | None = None, also: Mapping[str, Namespaces] | None = None,
 ) -> FaultInjector:
-    """The sandbox node as an ASGI app; ``signer`` is the node's own key (ЭП-СМЭВ)."""
-    plan = faults or FaultPlan()
-    face = _Node(node, ns, signer)
-    operations = {"SendRequestRequest": face.send_request, "GetResponseRequest": face.get_response,
-                  "AckRequest": face.ack}
+    """The sandbox node as an ASGI app; ``signer`` is the node's own key (ЭП-СМЭВ).
+
+    ``also``: more endpoints, each speaking another schema version (as a real node serves
+    ``/smev/v1.1/ws``, ``/smev/v1.2/ws``, ``/smev/v1.3/ws``) over the same queues."""
+    plan = faults or SmevFaultPlan()
     app = FastAPI(title="Sandbox СМЭВ 3 node", docs_url=None, redoc_url=None)
     app.include_router(fault_admin_routes(plan))
+    for path, version_ns in {endpoint: ns, **(also or {})}.items():
+        app.add_api_route(path, _exchange(_Node(node, version_ns, signer)), methods=["POST"])
 
-    @app.post(endpoint)
+    @app.get("/_sandbox/smev/settings")
+    def get_settings() -> dict[str, float]:
+        return {"visibility_timeout_seconds": node.visibility_timeout.total_seconds(),
+                "staleness_seconds": node.staleness.total_seconds()}
+
+    @app.put("/_sandbox/smev/settings")
+    def put_settings(settings: NodeSettings) -> dict[str, float]:
+        node.visibility_timeout = timedelta(seconds=settings.visibility_timeout_seconds)
+        node.staleness = timedelta(seconds=settings.staleness_seconds)
+        return get_settings()
+
+    @app.post("/_sandbox/smev/inject")
+    def inject(order: Injection) -> dict[str, int]:
+        try:
+            return {"queued": node.inject(order.defect, order.kind, order.original_message_id)}
+        except ValueError as exc:
+            raise HTTPException(status_code=422, detail=str(exc)) from None
+
+    @app.get("/_sandbox/smev/stats")
+    def stats() -> dict[str, Any]:
+        return {"counts": dict(node.counts), "by_kind": {kind: dict(c) for kind, c in node.by_kind.items()},
+                "queued": sum(1 for q in node.queue if q.acknowledged is None), "sent": len(node.sent)}
+
+    return FaultInjector(app, plan)
+
+
+class Injection(BaseModel):
+    defect: str
+    kind: str | None = None
+    original_message_id: str | None = None
+
+
+class NodeSettings(BaseModel):
+    visibility_timeout_seconds: float = Field(30.0, gt=0.0, le=86400.0)
+    staleness_seconds: float = Field(86400.0, gt=0.0)
+
+
+def _exchange(face: _Node) -> Callable[[Request], Awaitable[Response]]:
+    ns = face.ns
+    operations = {"SendRequestRequest": face.send_request, "GetResponseRequest": face.get_response,
+                  "AckRequest": face.ack}
+
     async def exchange(request: Request) -> Response:
         raw = await request.body()
+        injected = _take_drawn()
+        if injected is not None:
+            return _fault(ns, NodeFault(injected, "СМЭВ временно не может обработать сообщение (injected)"))
         try:
             root = etree.fromstring(raw, _PARSER)
         except etree.XMLSyntaxError:
@@ -160,9 +264,4 @@ def create_smev_sandbox_app(
         except NodeFault as fault:
             return _fault(ns, fault)
 
-    @app.get("/_sandbox/smev/stats")
-    def stats() -> dict[str, Any]:
-        return {"counts": dict(node.counts), "queued": sum(1 for q in node.queue if q.acknowledged is None),
-                "sent": len(node.sent)}
-
-    return FaultInjector(app, plan)
+    return exchange

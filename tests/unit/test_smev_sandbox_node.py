@@ -1,0 +1,106 @@
+"""The sandbox СМЭВ node's own rules, in process: content checked against the kind's schema, answers
+chained (an interim status, then the final one), and its injectable faults next to the network ones."""
+
+from __future__ import annotations
+
+import warnings
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from lxml import etree
+
+from adapters.esia.sandbox import AccountStore, RegService
+from bridge.signing import SignerConfig, generate_test_key, load_signer
+from bridge.smev import namespaces, new_message_id
+from bridge.smev.sandbox import ProviderAnswer, SandboxNode, SmevFaultPlan, create_smev_sandbox_app
+
+with warnings.catch_warnings():
+    # Starlette 1.x prefers httpx2 for its TestClient and warns (once, at import) when it finds httpx.
+    warnings.simplefilter("ignore")
+    from fastapi.testclient import TestClient
+
+FIND = "urn://mincomsvyaz/esia/reg_service/find_account/1.4.1"
+COMMONS = "urn://mincomsvyaz/esia/commons/rg_sevices_types/1.4.1"
+SNILS_WITHOUT_DASHES = "22978534620"
+SENDER = b"sender-certificate"
+
+
+def _node(service: RegService) -> SandboxNode:
+    node = SandboxNode(providers={}, registered={SENDER}, clock=lambda: datetime.now(UTC))
+    schemas = service.schemas()
+    for kind, provider in service.providers().items():
+        node.serve(kind, provider, schemas[kind])
+    return node
+
+
+def _find(snils: str) -> etree._Element:
+    request = etree.Element(f"{{{FIND}}}ESIAFindAccountRequest", nsmap={"tns": FIND, "ns2": COMMONS})
+    for name, text in (("RoutingCode", "DEV"), ("SnilsOperator", "135-419-238 52"), ("ra", "1000321282"),
+                       ("lastName", "Тестов"), ("firstName", "Тест"), ("snils", snils)):
+        etree.SubElement(request, f"{{{FIND}}}{name}").text = text
+    return request
+
+
+def test_content_against_the_schema_is_rejected_without_quoting_the_value() -> None:
+    service = RegService(AccountStore(), delay_seconds=0.0)
+    node = _node(service)
+    node.send_request(SENDER, new_message_id(datetime.now(UTC)), _find(SNILS_WITHOUT_DASHES))
+    (queued,) = node.queue
+    assert queued.answer.content is None and queued.answer.async_status is not None
+    category, details = queued.answer.async_status
+    assert category == "requestIsRejectedBySmev"
+    assert "snils" in details and SNILS_WITHOUT_DASHES not in details  # names the element, never the value
+    assert service.answered == {}  # never reached ЕСИА
+    assert node.by_kind[FIND] == {"SendRequest": 1, "requestIsRejectedBySmev": 1}
+
+    node.send_request(SENDER, new_message_id(datetime.now(UTC)), _find("229-785-346 20"))
+    assert node.queue[-1].answer.content is not None and service.answered == {"find_account:SUCCEEDED": 1}
+
+
+def test_an_interim_answer_and_the_final_one_are_queued_in_order() -> None:
+    class TwoStep:
+        def answer(self, content: etree._Element) -> ProviderAnswer:
+            interim = etree.Element("{urn://x/1}R")
+            interim.text = "VALIDATING"
+            final = etree.Element("{urn://x/1}R")
+            final.text = "SUCCEEDED"
+            return ProviderAnswer(content=interim, then=ProviderAnswer(content=final, delay_seconds=60))
+
+    now = datetime.now(UTC)
+    node = SandboxNode(providers={"urn://x/1": TwoStep()}, registered={SENDER}, clock=lambda: now)
+    node.send_request(SENDER, new_message_id(now), etree.Element("{urn://x/1}Q"))
+    assert [(q.answer.content.text if q.answer.content is not None else None, q.available_at - now)
+            for q in node.queue] == [("VALIDATING", timedelta(0)), ("SUCCEEDED", timedelta(seconds=60))]
+    assert {q.original_message_id for q in node.queue} == {node.queue[0].original_message_id}
+    first = node.get_response(SENDER, "urn://x/1", None)
+    assert first is not None and first.answer.content is not None and first.answer.content.text == "VALIDATING"
+    assert node.get_response(SENDER, "urn://x/1", None) is None  # the final one is not due yet
+
+
+def test_injected_faults_mix_the_nodes_own_with_the_network_ones(tmp_path: Path) -> None:
+    directory = tmp_path
+    key, certificate = generate_test_key(subject="/CN=node/C=RU")
+    (directory / "k.pem").write_bytes(key)
+    (directory / "c.pem").write_bytes(certificate)
+    signer = load_signer(SignerConfig(kind="python", key_file=directory / "k.pem",
+                                      certificate_file=directory / "c.pem"))
+    node = SandboxNode(providers={}, registered=set(), clock=lambda: datetime.now(UTC))
+    plan = SmevFaultPlan()
+    client = TestClient(create_smev_sandbox_app(node, namespaces("1.2"), signer, faults=plan))
+    assert client.put("/_sandbox/faults", json={"rate": 1.0, "kinds": ["bogus"]}).status_code == 422
+    settings = {"rate": 1.0, "kinds": ["http_503", "SMEVFailure", "DestinationOverflow"], "seed": 7}
+    assert client.put("/_sandbox/faults", json=settings).status_code == 200
+    seen: Counter[str] = Counter()
+    for _ in range(30):
+        answer = client.post("/smev/v1.2/ws", content=b"<not-even-looked-at/>")
+        if answer.status_code == 503:
+            seen["http_503"] += 1
+        else:
+            assert answer.status_code == 500
+            fault = etree.fromstring(answer.content).find(".//detail/*")
+            assert fault is not None
+            seen[etree.QName(fault).localname] += 1
+    assert set(seen) == {"http_503", "SMEVFailure", "DestinationOverflow"}
+    assert client.get("/_sandbox/faults").json()["injected"] == dict(seen)
+    assert client.get("/_sandbox/smev/stats").json()["counts"] == {}  # nothing reached the node
