@@ -26,13 +26,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import adapters.esia.sandbox._registry as registry_module
 import httpx
 import pytest
 from lxml import etree
 from spyne import MethodContext
 from spyne.protocol import ProtocolBase
 
-import adapters.esia.sandbox._registry as registry_module
 from adapters.esia._client import PollPolicy, RestAccountOperations, Routing
 from adapters.esia._patients import PatientAccounts
 from adapters.esia._service import CheckPatientResult, FieldDifference, build_service

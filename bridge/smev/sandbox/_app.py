@@ -51,13 +51,14 @@ class SmevFaultPlan(FaultPlan):
 
     kinds: tuple[str, ...] = FAULT_KINDS + SMEV_FAULT_KINDS
 
-    def configure(self, rate: float, kinds: tuple[str, ...], stall_seconds: float, seed: int | None) -> None:
+    def configure(self, rate: float, kinds: tuple[str, ...], stall_seconds: float, seed: int | None,
+                  latency_seconds: float = 0.0) -> None:
         known = FAULT_KINDS + SMEV_FAULT_KINDS
         unknown = set(kinds) - set(known)
         if unknown:
             raise ValueError(f"unknown fault kinds: {sorted(unknown)}")
         network = tuple(k for k in kinds if k in FAULT_KINDS)
-        super().configure(rate, network or FAULT_KINDS, stall_seconds, seed)
+        super().configure(rate, network or FAULT_KINDS, stall_seconds, seed, latency_seconds)
         with self._lock:
             self.kinds = kinds or known
 
