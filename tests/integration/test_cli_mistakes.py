@@ -40,12 +40,13 @@ CONFIGURED = [
     ["serve"], ["serve", "--sandbox"], ["sandbox"], ["check"], ["demo"], ["audit"], ["db", "upgrade"],
     ["wsdl", "diff"], ["wsdl", "freeze"], ["wsdl", "lint"], ["jobs", "list"], ["jobs", "run", "egisz.intake"],
     ["outbox", "list"], ["outbox", "show", "m-1"], ["outbox", "replay", "m-1"], ["outbox", "drop", "m-1"],
-    ["outbox", "stats"], ["outbox", "purge"],
+    ["outbox", "stats"], ["outbox", "purge"], ["smev", "list"], ["smev", "show", "m-1"], ["smev", "stats"],
 ]
 # The commands that open the store.
 STORED = [["serve", "--sandbox"], ["audit"], ["db", "upgrade"], ["jobs", "list"], ["jobs", "run", "egisz.intake"],
           ["outbox", "list"], ["outbox", "show", "m-1"], ["outbox", "replay", "m-1"], ["outbox", "drop", "m-1"],
-          ["outbox", "stats"], ["outbox", "purge"], ["check"]]
+          ["outbox", "stats"], ["outbox", "purge"], ["smev", "list"], ["smev", "show", "m-1"], ["smev", "stats"],
+          ["check"]]
 # The commands that build the adapters' clients, so need their upstreams.
 UPSTREAMED = [["serve"], ["jobs", "list"], ["jobs", "run", "egisz.intake"], ["check"]]
 
@@ -132,6 +133,10 @@ def _corpus(tmp: Path, busy: int, closed: int) -> list[Case]:
         (["outbox", "stats", "--bogus"], ("--bogus",), {}),
         (["wsdl", "freeze", "--bogus"], ("--bogus",), {}),
         (["wsdl", "lint", str(tmp / "absent.wsdl")], ("absent.wsdl",), {}),
+        (["smev", "list", "--state", "bogus"], ("--state",), {}),
+        (["smev", "list", "--limit", "0"], ("--limit",), {}),
+        (["smev", "show"], ("'key'",), {}),
+        (["smev", "stats", "--bogus"], ("--bogus",), {}),
         (["keys", "show", str(tmp / "absent.pem")], ("absent.pem",), {}),
         (["keys", "hash", str(tmp / "malformed.yaml")], ("malformed.yaml", "X.509"), {}),
         (["keys", "generate", "--out-key", "k.pem"], ("--out-cert",), {}),
