@@ -14,10 +14,11 @@ Per call it does what the bridge must do for safety and for the same answer, and
   (``mappings/esia/account.yaml``) and built into the same ``ESIAFindAccountRequest`` content
   (``adapters.esia._reg_service.build_request``: schema order, validated against the kind's XSD);
 - СМЭВ 3 as the bridge speaks it (``bridge.smev``'s envelopes, ``sign_detached``, the same signer kind):
-  SendRequest signed (ЭП-ОВ), its answer's ЭП-СМЭВ verified; GetResponse signed, without a selector
-  as the bridge's runner asks, until this call's answer has come, each message's ЭП-СМЭВ verified
-  and the message acknowledged (Ack signed) — a message another call of this process asked for is
-  handed to it; one keep-alive HTTP/1.1 connection per concurrent call to the same sandbox node;
+  SendRequest signed (ЭП-ОВ), its answer's ЭП-СМЭВ verified; one GetResponse signed, without a
+  selector as the bridge's runner asks (again after 50 ms while the queue is empty), its message's
+  ЭП-СМЭВ verified and the message acknowledged (Ack signed) — a message that answers another call of
+  this process is handed to it, and this call waits for its own; one keep-alive HTTP/1.1 connection
+  per concurrent call to the same sandbox node;
 - the same SOAP answer (NOT_FOUND / MATCH / MISMATCH with the fields ЕСИА did not confirm), or a
   Client fault naming the field.
 
@@ -294,14 +295,23 @@ class Smev:
         try:
             sent = await self._call(send_request(ns, signer, message_id, content), message_id)
             read_send_request(sent, ns, self.consumer.trusted, datetime.now(UTC))
+            # One CheckPatient put one message in this worker's queue: each call takes one message (its own or
+            # another call's, handed over) and then waits for its own; an empty queue means the answer is not
+            # there yet (ЕСИА's delay), so it asks again after a pause.
+            taken = False
             while not mine.done():
+                if taken:
+                    await asyncio.wait([mine], timeout=2.0)
+                    taken = False  # not handed over in time (a message lost with a broken call): ask again
+                    continue
                 envelope = get_response(ns, signer, datetime.now(UTC))
                 got = read_get_response(await self._call(envelope, message_id), ns, self.consumer.trusted,
                                         datetime.now(UTC))
-                if got is None:  # another call of this process took it: it hands it over
-                    await asyncio.wait([mine], timeout=0.01)
+                if got is None:
+                    await asyncio.wait([mine], timeout=0.05)
                     continue
                 await self._call(ack(ns, signer, got.message_id, accepted=got.refused is None), got.message_id)
+                taken = True
                 waiter = self.waiting.get(got.original_message_id or "")
                 if waiter is not None and not waiter.done():
                     if got.refused is None and got.content is not None:
