@@ -15,7 +15,7 @@ Per call it does what the bridge must do for safety and for the same answer, and
   (``adapters.esia._reg_service.build_request``: schema order, validated against the kind's XSD);
 - СМЭВ 3 as the bridge speaks it (``bridge.smev``'s envelopes, ``sign_detached``, the same signer kind):
   SendRequest signed (ЭП-ОВ), its answer's ЭП-СМЭВ verified; one GetResponse signed, without a
-  selector as the bridge's runner asks (again after 50 ms while the queue is empty), its message's
+  selector as the bridge's runner asks (again after 0.2 s while the queue is empty), its message's
   ЭП-СМЭВ verified and the message acknowledged (Ack signed) — a message that answers another call of
   this process is handed to it, and this call waits for its own; one keep-alive HTTP/1.1 connection
   per concurrent call to the same sandbox node;
@@ -47,7 +47,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 from xml.sax.saxutils import escape
 
@@ -75,7 +75,7 @@ NS = "urn:misbridge:esia:accounts:1"
 MAX_BODY = 2 * 1024 * 1024  # spyne's WsgiApplication.max_content_length, which the bridge keeps
 # What SmevAccountOperations.content puts around every request (EsiaSettings defaults).
 ROUTING: dict[str, Any] = {"RoutingCode": "DEV", "SnilsOperator": "000-000-600 06", "ra": 1000000001}
-SMEV_VERSION = "1.2"
+SMEV_VERSION: Literal["1.2"] = "1.2"
 _ENVELOPE, _BODY = f"{{{SOAP11}}}Envelope", f"{{{SOAP11}}}Body"
 _CHECK, _PATIENT = f"{{{NS}}}CheckPatient", f"{{{NS}}}Patient"
 _NIL = "{http://www.w3.org/2001/XMLSchema-instance}nil"
@@ -307,17 +307,17 @@ class Smev:
                 envelope = get_response(ns, signer, datetime.now(UTC))
                 got = read_get_response(await self._call(envelope, message_id), ns, self.consumer.trusted,
                                         datetime.now(UTC))
-                if got is None:
-                    await asyncio.wait([mine], timeout=0.05)
+                if got is None:  # another call took it and hands it over, or ЕСИА has not answered yet
+                    await asyncio.wait([mine], timeout=0.2)
                     continue
                 await self._call(ack(ns, signer, got.message_id, accepted=got.refused is None), got.message_id)
-                taken = True
                 waiter = self.waiting.get(got.original_message_id or "")
                 if waiter is not None and not waiter.done():
                     if got.refused is None and got.content is not None:
                         waiter.set_result(got.content)
                     else:
                         waiter.set_exception(NoAnswer(got.refused or got.async_status or "rejected"))
+                    taken = waiter is not mine  # another's answer: ours is in the queue for whoever asks
             return mine.result()
         finally:
             self.waiting.pop(message_id, None)

@@ -25,7 +25,7 @@ def profile(pid: int, bridged: Scenario, args: argparse.Namespace, work: Path) -
     env = {
         **os.environ, "BENCH_METHOD": bridged.method, "BENCH_BODY_FILE": str(work / "bridged.body"),
         "BENCH_HEADERS": "\n".join(f"{k}: {v}" for k, v in bridged.headers.items()),
-        "BENCH_EXPECT": bridged.expect, "BENCH_IDEMPOTENCY": "",
+        "BENCH_EXPECT": bridged.expect, "BENCH_IDEMPOTENCY": "", "BENCH_VARY_SNILS": bridged.vary_snils,
     }
     (work / "bridged.body").write_bytes(bridged.body or b"")
     wrk = subprocess.Popen(

@@ -407,7 +407,8 @@ def measure(
     labels = {"direct": "direct: one signed GetResponse (empty queue) → sandbox СМЭВ node"}
     for key, bridge in bridges.items():
         scenarios[f"bridged:{key}"] = Scenario(f"bridged-{key}", f"{bridge.url}/soap/{SERVICE}", "POST", SOAP_HEADERS,
-                                               soap_envelope(patient), f"Result>{expected}</")
+                                               soap_envelope(patient), f"Result>{expected}</",
+                                               vary_snils="" if args.match else patient["Snils"])
         probes[f"bridged:{key}"] = {"bridge": bridge.cpu_seconds, "sandbox": sandbox_cpu}
         labels[f"bridged:{key}"] = f"bridged: {titles[key]}"
         if key not in ("after1", "ceiling"):
