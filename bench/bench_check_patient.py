@@ -156,6 +156,11 @@ def fmt_ms(value: float) -> str:
     return f"{value:.2f}" if value < 10 else f"{value:.1f}"
 
 
+def fmt_rps(value: float) -> str:
+    """Calls per second: a decimal where the СМЭВ exchange makes them few."""
+    return f"{value:,.1f}" if value < 100 else f"{value:,.0f}"
+
+
 def _cpu(runs: list[WrkResult], name: str) -> str:
     values = [r.cpu_ms_per_req[name] for r in runs if name in r.cpu_ms_per_req]
     return f"{median(values):.2f}" if values else ""
@@ -187,7 +192,7 @@ def render(args: argparse.Namespace, run: dict[str, Any], info: dict[str, str], 
     for name, runs in sat.items():
         rps = [r.rps for r in runs]
         out.append(
-            f"| {run['labels'][name]} | {median(rps):,.0f} | {min(rps):,.0f}–{max(rps):,.0f} | "
+            f"| {run['labels'][name]} | {fmt_rps(median(rps))} | {fmt_rps(min(rps))}–{fmt_rps(max(rps))} | "
             f"{fmt_ms(median([r.p50 for r in runs]))} | {fmt_ms(median([r.p90 for r in runs]))} | "
             f"{fmt_ms(median([r.p99 for r in runs]))} | {_cpu(runs, 'bridge')} | {_cpu(runs, 'sandbox')} | "
             f"{median([r.load for r in runs]):.1f} |"
