@@ -44,3 +44,17 @@ def profile_shares(lines: list[str]) -> str:
         if line.startswith("top self time"):
             break
     return ", ".join(found)
+
+
+def signature_share(lines: list[str]) -> float | None:
+    """Percent of the profile's samples in the signature areas (bench/_profile.py's ``signatures:`` areas)."""
+    total, seen = 0.0, False
+    for line in lines:
+        if line.startswith("top self time"):
+            break
+        match = re.match(r"^\s+([\d.]+)%\s+(.+)$", line)
+        if match:
+            seen = True
+            if match.group(2).startswith("signatures:"):
+                total += float(match.group(1))
+    return total if seen else None

@@ -29,6 +29,7 @@ class Scenario:
     body: bytes | None
     expect: str
     idempotency: bool = False  # a fresh Idempotency-Key per request, like the bridge sends
+    vary_snils: str = ""  # this SNILS in the body replaced by another valid one on every request
 
 
 
@@ -58,6 +59,7 @@ def run_wrk(
         "BENCH_HEADERS": "\n".join(f"{k}: {v}" for k, v in scenario.headers.items()),
         "BENCH_EXPECT": scenario.expect,
         "BENCH_IDEMPOTENCY": "1" if scenario.idempotency else "",
+        "BENCH_VARY_SNILS": scenario.vary_snils,
     }
     command = [
         "wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{duration:g}s", "--latency",
@@ -133,16 +135,27 @@ async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes, bool
     return status, body, headers.get("connection") == "close"
 
 
-def _raw_request(scenario: Scenario, key: str | None) -> bytes:
+def varied_snils(n: int) -> str:
+    """A valid SNILS per request number (as bench/wrk/request.lua makes them)."""
+    from bridge.identifiers import snils_check_digits
+
+    first9 = f"{300000000 + n % 600000000:09d}"
+    return first9 + snils_check_digits(first9)
+
+
+def _raw_request(scenario: Scenario, key: str | None, counter: int = 0) -> bytes:
     url = urlsplit(scenario.url)
     target = url.path + (f"?{url.query}" if url.query else "")
     headers = {"Host": url.netloc, **scenario.headers}
     if key:
         headers["Idempotency-Key"] = key
-    if scenario.body is not None:
-        headers["Content-Length"] = str(len(scenario.body))
+    body = scenario.body
+    if body is not None and scenario.vary_snils:
+        body = body.replace(scenario.vary_snils.encode(), varied_snils(os.getpid() * 7919 + counter).encode(), 1)
+    if body is not None:
+        headers["Content-Length"] = str(len(body))
     head = f"{scenario.method} {target} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
-    return head.encode() + b"\r\n" + (scenario.body or b"")
+    return head.encode() + b"\r\n" + (body or b"")
 
 
 async def _fixed_rate(scenario: Scenario, rate: float, duration: float, warmup: float) -> RateResult:
@@ -169,7 +182,7 @@ async def _fixed_rate(scenario: Scenario, rate: float, duration: float, warmup: 
         nonlocal opened, counter
         counter += 1
         key = f"bench-rate-{os.getpid()}-{counter}" if scenario.idempotency else None
-        payload = _raw_request(scenario, key)
+        payload = _raw_request(scenario, key, counter)
         now = loop.time()
         while idle and now - idle[0][2] > IDLE_LIMIT:
             idle.pop(0)[1].close()

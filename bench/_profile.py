@@ -25,7 +25,7 @@ def profile(pid: int, bridged: Scenario, args: argparse.Namespace, work: Path) -
     env = {
         **os.environ, "BENCH_METHOD": bridged.method, "BENCH_BODY_FILE": str(work / "bridged.body"),
         "BENCH_HEADERS": "\n".join(f"{k}: {v}" for k, v in bridged.headers.items()),
-        "BENCH_EXPECT": bridged.expect, "BENCH_IDEMPOTENCY": "",
+        "BENCH_EXPECT": bridged.expect, "BENCH_IDEMPOTENCY": "", "BENCH_VARY_SNILS": bridged.vary_snils,
     }
     (work / "bridged.body").write_bytes(bridged.body or b"")
     wrk = subprocess.Popen(
@@ -50,7 +50,7 @@ def _frame_name(frame: str) -> str:
     if not m:
         return frame
     function, path = m.groups()
-    for marker in ("site-packages/", "/work/main/", "lib/python3.11/"):
+    for marker in ("site-packages/", "/work/main/", "/work/wt/", "lib/python3.11/"):
         if marker in path:
             path = path.split(marker, 1)[1]
     return f"{function} ({path})"
@@ -59,6 +59,10 @@ def _frame_name(frame: str) -> str:
 def _area(stack: list[str]) -> str:
     """Which part of the bridge a sample belongs to, by the innermost recognisable frame."""
     rules = [
+        ("bridge/signing", "signatures: GOST R 34.10/34.11 (bridge/signing)"),
+        ("bridge/smev/_xmldsig", "signatures: XMLDSig, c14n, СМЭВ transform"),
+        ("bridge/smev/_c14n", "signatures: XMLDSig, c14n, СМЭВ transform"),
+        ("bridge/smev/_transform", "signatures: XMLDSig, c14n, СМЭВ transform"),
         ("MethodContext.close", "spyne: gc.collect() forced once a second (MethodContext.close)"),
         ("spyne/protocol/soap", "spyne: SOAP parse/serialise"), ("lxml", "spyne: SOAP parse/serialise"),
         ("spyne/", "spyne: other"), ("adapters/esia/sandbox", "sandbox ЕСИА (in-process peer)"),

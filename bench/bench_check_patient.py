@@ -1,4 +1,4 @@
-"""CheckPatient through the bridge, before and after, vs. the sandbox ЕСИА called directly; GET ?wsdl.
+"""CheckPatient over the sandbox СМЭВ: the bridge (before and after) against the lean ceiling; GET ?wsdl.
 
 Run from the repository root (``make bench`` runs it with ``--write``)::
 
@@ -6,36 +6,44 @@ Run from the repository root (``make bench`` runs it with ``--write``)::
 
 One run starts, on loopback:
 
-- the sandbox ЕСИА as its own process (``bridge sandbox --write-config``), so that what a bridge
-  process spends is the bridge's alone;
+- the sandbox ЕСИА and the sandbox СМЭВ node in front of its reg_service as one process of their own
+  (``bridge sandbox --write-config``), so that what a bridge process spends is the bridge's alone; the
+  reg_service's answer delay is set to 0 first (``PUT /_sandbox/reg-service``), so the figures are the
+  exchange's cost, not ЕСИА's thinking time; every bridge, the ceiling's workers and the direct scenario
+  get a signing key of their own registered at the node (``POST /_sandbox/smev/senders``: a response
+  queue each, so no one's GetResponse takes another's answers), of the signer kind the sandbox
+  configuration gives the bridge;
 - **before**: ``bridge serve`` (one process, or ``--workers N`` with ``--baseline-workers N``) from
-  commit ``--baseline`` (``git archive``), the code before the performance work, unless
-  ``--baseline none``. A baseline that has ``--workers`` (from 9ec7a61 on) can be measured with as
-  many workers as "after ×N", to compare one change with the commit before it;
+  commit ``--baseline`` (``git archive``), when given: it must speak СМЭВ to ЕСИА (a commit from the
+  СМЭВ merge on; the REST-era commits call routes the sandbox no longer has), measured with as many
+  workers as "after ×N" to compare one change with the commit before it;
 - **after ×1**: ``bridge serve`` from this tree, one process;
 - **after ×N**: ``bridge serve --workers N`` from this tree;
 
 all with ``log_level: WARNING`` and the esia adapter, against the same sandbox. It then measures,
 interleaving the scenarios run by run so that a busy machine slows them all alike:
 
-- saturation (wrk, closed loop, ``-t2 -c32``): req/s, p50/p90/p99, CPU per request of the bridge
-  processes and of the sandbox, for direct (find_account straight to the sandbox), bridged
-  (a CheckPatient envelope to each bridge) and wsdl (GET ?wsdl of before and after ×N);
-- a fixed rate of 300 req/s (an open-loop asyncio generator) for direct, before and after ×N:
-  p50/p90/p99 and the latency each bridge adds;
+- saturation (wrk, closed loop, ``-t2 -c4``): req/s, p50/p90/p99, CPU per request of the bridge
+  processes and of the sandbox, for direct (one signed GetResponse straight to the node, replayed:
+  the node's cheapest signed call, its ЭП-ОВ checked), bridged (a CheckPatient envelope to each
+  bridge and to the ceiling, ``bench/_ceiling.py``) and wsdl (GET ?wsdl of before and after ×N);
+- a fixed rate (``--rate``, default 2 req/s: signatures in pure Python bound the whole exchange to a
+  few calls per second) for the ceiling, before and after ×N: p50/p90/p99 and the latency each
+  bridge adds to the ceiling's;
 - the processes: time to /readyz, RSS idle and after load, threads.
 
 Every measurement is repeated ``--repeat`` times and the median is reported, with the 1-minute
 load average at the start of the runs beside it. Answers are checked first with httpx and then on
 every wrk response; any error or unexpected answer aborts the run. ``--write`` replaces the section
 between the bench:check_patient markers in docs/performance.md. ``--profile SECONDS`` adds a py-spy
-profile of one after ×N worker under bridged load.
+profile of the one-process bridge (after ×1: its request threads and its GetResponse runner) and of
+one ceiling worker under load, with the signatures' share of each.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import base64
 import os
 import re
 import shlex
@@ -45,6 +53,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -54,8 +63,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from _ceiling import SmevTarget  # noqa: E402
 from _ceiling import start as start_ceiling  # noqa: E402
-from _ceiling_report import ceiling_line  # noqa: E402
+from _ceiling_report import ceiling_line, signature_share  # noqa: E402
 from _load import RateResult, Scenario, WrkResult, run_fixed_rate, run_wrk  # noqa: E402
 from _procs import Bridge, export_tree, start_bridge_from, start_sandbox_from, wait_quiet  # noqa: E402
 from _profile import profile  # noqa: E402
@@ -68,13 +78,11 @@ SECTION = "check_patient"
 PACKAGES = ("spyne", "uvicorn", "uvloop", "httptools", "fastapi", "httpx", "lxml", "prometheus_client")
 SERVICE = "esia-accounts"
 NAMESPACE = "urn:misbridge:esia:accounts:1"
-FIND_ACCOUNT = "/reg-service/v1/requests/find_account"
-# What RestAccountOperations puts around every request (EsiaSettings defaults).
-ROUTING = {"RoutingCode": "DEV", "SnilsOperator": "000-000-600 06", "ra": 1000000001}
 SOAP_HEADERS = {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": '"CheckPatient"'}
-JSON_HEADERS = {"Content-Type": "application/json"}
-#: The last commit before the performance work (one process, a2wsgi, the request parsed twice).
-DEFAULT_BASELINE = "ed5e131"
+GET_RESPONSE_HEADERS = {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": '"urn:GetResponse"'}
+#: No baseline by default: the commits before the СМЭВ merge (e.g. ed5e131, the last before the
+#: performance work) speak a REST API the sandbox ЕСИА no longer has.
+DEFAULT_BASELINE = "none"
 TARGET_RPS, TARGET_ADDED_P99_MS, TARGET_WSDL_RPS = 1000, 10.0, 3000
 
 
@@ -106,15 +114,39 @@ def soap_envelope(patient: dict[str, str]) -> bytes:
     ).encode()
 
 
-def find_account_body(patient: dict[str, str]) -> tuple[bytes, dict[str, Any]]:
-    """The JSON the bridge itself sends for this patient (same mapping, same routing)."""
-    person = load_mapping(ROOT / "mappings" / "esia" / "account.yaml").to_upstream(patient)
-    query: dict[str, Any] = {k: person[k] for k in ("snils", "lastName", "firstName", "middleName") if k in person}
-    body: dict[str, Any] = {**ROUTING, **query}
-    return json.dumps(body, ensure_ascii=False).encode(), person
+def smev_settings(sandbox: Any) -> tuple[str, dict[str, Any], str]:
+    """The adapter, the ``smev`` settings the sandbox gives the bridge, and the node's base URL."""
+    for adapter, values in (sandbox.bridge_config.get("adapter_settings") or {}).items():
+        if isinstance(values, dict) and isinstance(values.get("smev"), dict):
+            smev = values["smev"]
+            return adapter, smev, sandbox.sandbox_urls[smev["upstream"]]
+    raise SystemExit("the sandbox gives the bridge no СМЭВ settings: nothing to measure")
 
 
+def registered_key(directory: Path, node: str, kind: str) -> dict[str, str]:
+    """A signing key of its own (``kind``), its certificate registered at the sandbox node: signer settings."""
+    from bridge.signing import generate_test_key, load_certificate
 
+    directory.mkdir(parents=True, exist_ok=True)
+    key_pem, certificate_pem = generate_test_key(subject=f"/CN=bench {directory.name}/C=RU")
+    (directory / "key.pem").write_bytes(key_pem)
+    (directory / "cert.pem").write_bytes(certificate_pem)
+    der = load_certificate(directory / "cert.pem")
+    httpx.post(f"{node}/_sandbox/smev/senders", json={"certificate_der_base64": base64.b64encode(der).decode()},
+               timeout=10).raise_for_status()
+    return {"kind": kind, "key_file": str(directory / "key.pem"), "certificate_file": str(directory / "cert.pem")}
+
+
+def signed_get_response(signer_settings: dict[str, str], smev: dict[str, Any]) -> bytes:
+    """One GetResponse signed with a registered key whose queue stays empty: replayable (the direct scenario)."""
+    from bridge.signing import SignerConfig, load_signer
+    from bridge.smev import namespaces
+    from bridge.smev._envelopes import get_response
+
+    signer = load_signer(SignerConfig(kind=signer_settings["kind"],  # type: ignore[arg-type]
+                                      key_file=Path(signer_settings["key_file"]),
+                                      certificate_file=Path(signer_settings["certificate_file"])))
+    return get_response(namespaces(smev["schema_version"]), signer, datetime.now(UTC)).body
 
 
 # --- report ---------------------------------------------------------------------------------
@@ -122,6 +154,11 @@ def find_account_body(patient: dict[str, str]) -> tuple[bytes, dict[str, Any]]:
 
 def fmt_ms(value: float) -> str:
     return f"{value:.2f}" if value < 10 else f"{value:.1f}"
+
+
+def fmt_rps(value: float) -> str:
+    """Calls per second: a decimal where the СМЭВ exchange makes them few."""
+    return f"{value:,.1f}" if value < 100 else f"{value:,.0f}"
 
 
 def _cpu(runs: list[WrkResult], name: str) -> str:
@@ -155,7 +192,7 @@ def render(args: argparse.Namespace, run: dict[str, Any], info: dict[str, str], 
     for name, runs in sat.items():
         rps = [r.rps for r in runs]
         out.append(
-            f"| {run['labels'][name]} | {median(rps):,.0f} | {min(rps):,.0f}–{max(rps):,.0f} | "
+            f"| {run['labels'][name]} | {fmt_rps(median(rps))} | {fmt_rps(min(rps))}–{fmt_rps(max(rps))} | "
             f"{fmt_ms(median([r.p50 for r in runs]))} | {fmt_ms(median([r.p90 for r in runs]))} | "
             f"{fmt_ms(median([r.p99 for r in runs]))} | {_cpu(runs, 'bridge')} | {_cpu(runs, 'sandbox')} | "
             f"{median([r.load for r in runs]):.1f} |"
@@ -180,7 +217,8 @@ def render(args: argparse.Namespace, run: dict[str, Any], info: dict[str, str], 
         out += ["", ceiling_line(args, run, info)]
     out += [
         "",
-        f"**Fixed rate {args.rate:g} req/s** — open-loop asyncio generator in the bench script "
+        f"**Fixed rate {args.rate:g} req/s** — added latency is to the ceiling's (the least any bridge needs "
+        "for the same СМЭВ exchange); open-loop asyncio generator in the bench script "
         f"(latency from write to last byte, new connection when none is free), "
         f"{args.rate_duration:g} s after {args.rate_warmup:g} s warm-up, median of {n} runs, interleaved.",
         "",
@@ -188,11 +226,12 @@ def render(args: argparse.Namespace, run: dict[str, Any], info: dict[str, str], 
         "| connections | load |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    direct50 = median([r.p50 for r in rate["direct"]])
-    direct99 = median([r.p99 for r in rate["direct"]])
+    reference = "bridged:ceiling" if "bridged:ceiling" in rate else next(iter(rate))
+    direct50 = median([r.p50 for r in rate[reference]])
+    direct99 = median([r.p99 for r in rate[reference]])
     for name, fixed in rate.items():
         p50, p99 = median([r.p50 for r in fixed]), median([r.p99 for r in fixed])
-        added = ("", "") if name == "direct" else (f"**{p50 - direct50:+.2f}**", f"**{p99 - direct99:+.2f}**")
+        added = ("", "") if name == reference else (f"**{p50 - direct50:+.2f}**", f"**{p99 - direct99:+.2f}**")
         out.append(
             f"| {run['labels'][name]} | {median([r.achieved for r in fixed]):,.0f} | {fmt_ms(p50)} | "
             f"{fmt_ms(median([r.p90 for r in fixed]))} | {fmt_ms(p99)} | {added[0]} | {added[1]} | "
@@ -218,8 +257,15 @@ def render(args: argparse.Namespace, run: dict[str, Any], info: dict[str, str], 
             f"Requests served in the run: {run['requests']:,}; bridge log lines (all bridges, "
             f"`{args.log_level}`): {run['log_lines']}."]
     if run.get("profile"):
-        out += ["", f"**Profile** (py-spy, one after ×{args.workers} worker, bridged load):", "", "```",
+        shares = [f"{who} {signature_share(run[key]):.0f}%" for who, key in
+                  (("bridge (after ×1)", "profile"), ("ceiling (one worker)", "ceiling_profile"))
+                  if signature_share(run.get(key) or []) is not None]
+        out += ["", f"**Signatures' share of CPU** (GOST sign/verify, XMLDSig, c14n and the СМЭВ transform; "
+                f"`{run['signer']}` signer; py-spy GIL-holder samples under load): {', '.join(shares)}.",
+                "", "**Profile** (py-spy, the one-process bridge, after ×1, under bridged load):", "", "```",
                 *run["profile"], "```"]
+    if run.get("ceiling_profile"):
+        out += ["", "**Profile** (py-spy, one ceiling worker under load):", "", "```", *run["ceiling_profile"], "```"]
     return "\n".join(out).replace("\n\n\n", "\n\n")
 
 
@@ -243,9 +289,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--repeat", type=int, default=3, help="runs per measurement (median reported)")
     parser.add_argument("--duration", type=float, default=8, help="seconds per wrk run")
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
-    parser.add_argument("--connections", type=int, default=32, help="wrk connections")
+    parser.add_argument("--connections", type=int, default=4, help="wrk connections (calls in flight)")
     parser.add_argument("--warmup", type=float, default=2, help="seconds of unrecorded wrk load per scenario")
-    parser.add_argument("--rate", type=float, default=300, help="fixed-rate requests per second")
+    parser.add_argument("--rate", type=float, default=2, help="fixed-rate requests per second")
     parser.add_argument("--rate-duration", type=float, default=8, help="seconds per fixed-rate run")
     parser.add_argument("--rate-warmup", type=float, default=1, help="unrecorded seconds before each fixed-rate run")
     parser.add_argument("--workers", type=int, default=2, help="worker processes of the 'after ×N' bridge")
@@ -269,7 +315,7 @@ def main() -> None:
     if not shutil.which("wrk"):
         raise SystemExit("wrk is not installed (apt-get install wrk)")
     patient = bench_patient()
-    find_body, person = find_account_body(patient)
+    person = load_mapping(ROOT / "mappings" / "esia" / "account.yaml").to_upstream(patient)
     tree = args.tree.resolve()
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="bench-check-patient-") as tmp:
@@ -277,7 +323,7 @@ def main() -> None:
         sandbox = start_sandbox_from(tree, work / "sandbox", ("esia",))
         bridges: dict[str, Bridge] = {}
         try:
-            run = measure(args, tree, work, sandbox, bridges, patient, find_body, person)
+            run = measure(args, tree, work, sandbox, bridges, patient, person)
         except SystemExit:
             for bridge in bridges.values():
                 alive = "running" if bridge.process.poll() is None else f"exited with {bridge.process.returncode}"
@@ -297,9 +343,21 @@ def main() -> None:
 
 def measure(
     args: argparse.Namespace, tree: Path, work: Path, sandbox: Any, bridges: dict[str, Bridge],
-    patient: dict[str, str], find_body: bytes, person: dict[str, Any],
+    patient: dict[str, str], person: dict[str, Any],
 ) -> dict[str, Any]:
     run: dict[str, Any] = {"tree": describe_tree(tree), "bridges": bridges}
+    adapter, smev, node = smev_settings(sandbox)
+    signer_kind = smev["signer"]["kind"]
+    run["signer"] = signer_kind
+    esia = sandbox.sandbox_urls["esia"]
+    reg_service = httpx.get(f"{esia}/_sandbox/reg-service", timeout=10).json()
+    httpx.put(f"{esia}/_sandbox/reg-service", json={**reg_service, "delay_seconds": 0}, timeout=10).raise_for_status()
+
+    def own_key(name: str) -> dict[str, Any]:
+        """Settings that give a bridge a key of its own at the node (a response queue of its own)."""
+        signer = registered_key(work / "keys" / name, node, signer_kind)
+        return {"adapter_settings": {adapter: {"smev": {**smev, "signer": signer}}}}
+
     after = "afterN" if args.workers > 1 else "after1"
     if args.baseline != "none":
         baseline = export_tree(args.baseline, work / "baseline")
@@ -307,19 +365,20 @@ def measure(
                                  text=True).stdout.strip()
         run["baseline_subject"] = subject[:60] + ("…" if len(subject) > 60 else "")
         bridges["before"] = start_bridge_from(baseline, work / "before", "before", sandbox,
-                                              workers=args.baseline_workers, log_level=args.log_level)
-    bridges["after1"] = start_bridge_from(tree, work / "after1", "after ×1", sandbox, log_level=args.log_level)
+                                              workers=args.baseline_workers, log_level=args.log_level,
+                                              extra=own_key("before"))
+    bridges["after1"] = start_bridge_from(tree, work / "after1", "after ×1", sandbox, log_level=args.log_level,
+                                          extra=own_key("after1"))
     if args.workers > 1:
         bridges["afterN"] = start_bridge_from(tree, work / "afterN", f"after ×{args.workers}", sandbox,
-                                              workers=args.workers, log_level=args.log_level)
+                                              workers=args.workers, log_level=args.log_level, extra=own_key("afterN"))
     if args.ceiling:
-        bridges["ceiling"] = start_ceiling(tree, work / "ceiling", sandbox.sandbox_urls["esia"], args.workers)
+        bridges["ceiling"] = start_ceiling(tree, work / "ceiling", SmevTarget.of_sandbox(node, smev), args.workers)
     run["after"] = after
     before = "1 process" if args.baseline_workers == 1 else f"`--workers {args.baseline_workers}`"
     titles = {"before": f"before (`{args.baseline}`, {before})", "after1": "after, 1 process",
               "afterN": f"after, `--workers {args.workers}`",
               "ceiling": f"ceiling (`bench/_ceiling.py`{'' if args.workers == 1 else f', --workers {args.workers}'})"}
-    esia = sandbox.sandbox_urls["esia"]
     sandbox_pid = sandbox.process.pid
 
     def sandbox_cpu() -> float:
@@ -346,13 +405,15 @@ def measure(
 
     reset_sandbox()
     expected = "MATCH" if args.match else "NOT_FOUND"
-    scenarios = {"direct": Scenario("direct", esia + FIND_ACCOUNT, "POST", JSON_HEADERS, find_body,
-                                    '"status":"SUCCEEDED"', idempotency=True)}
+    direct_body = signed_get_response(registered_key(work / "keys" / "direct", node, signer_kind), smev)
+    scenarios = {"direct": Scenario("direct", node + smev["endpoint"], "POST", GET_RESPONSE_HEADERS, direct_body,
+                                    "GetResponseResponse")}
     probes: dict[str, dict[str, Callable[[], float]]] = {"direct": {"sandbox": sandbox_cpu}}
-    labels = {"direct": "direct: find_account → sandbox ЕСИА"}
+    labels = {"direct": "direct: one signed GetResponse (empty queue) → sandbox СМЭВ node"}
     for key, bridge in bridges.items():
         scenarios[f"bridged:{key}"] = Scenario(f"bridged-{key}", f"{bridge.url}/soap/{SERVICE}", "POST", SOAP_HEADERS,
-                                               soap_envelope(patient), f"Result>{expected}</")
+                                               soap_envelope(patient), f"Result>{expected}</",
+                                               vary_snils="" if args.match else patient["Snils"])
         probes[f"bridged:{key}"] = {"bridge": bridge.cpu_seconds, "sandbox": sandbox_cpu}
         labels[f"bridged:{key}"] = f"bridged: {titles[key]}"
         if key not in ("after1", "ceiling"):
@@ -385,7 +446,8 @@ def measure(
             cpu = "  ".join(f"{k} {v:.2f}" for k, v in result.cpu_ms_per_req.items())
             print(f"  {name:16} run {i + 1}: {result.rps:8,.0f} req/s  p50 {result.p50:6.2f}  p99 {result.p99:6.2f} ms"
                   f"  cpu ms/req: {cpu}  load {result.load:.1f}", flush=True)
-    rate_order = ["direct", *(f"bridged:{k}" for k in bridges if k != "after1")]
+    rate_order = [*(f"bridged:{k}" for k in ("ceiling", *bridges) if k in bridges and k != "after1")]
+    rate_order = list(dict.fromkeys(rate_order)) or ["direct"]
     rate: dict[str, list[RateResult]] = {name: [] for name in rate_order}
     for i in range(args.repeat):
         for name in rate_order:
@@ -401,10 +463,12 @@ def measure(
         run["rss"][key].append(bridge.rss_mb())
     run.update(sat=sat, rate=rate, requests=requests)
     run["log_lines"] = sum(len(b.logs().splitlines()) for b in bridges.values())
-    if args.profile:
-        target = bridges[after]
-        pid = max(target.pids()) if args.workers > 1 else target.pid
-        run["profile"] = profile(pid, scenarios[f"bridged:{after}"], args, work)
+    if args.profile:  # the one-process bridge holds everything: request threads and the GetResponse runner
+        run["profile"] = profile(bridges["after1"].pid, scenarios["bridged:after1"], args, work)
+        if "ceiling" in bridges:
+            ceiling = bridges["ceiling"]
+            pid = max(ceiling.pids()) if args.workers > 1 else ceiling.pid
+            run["ceiling_profile"] = profile(pid, scenarios["bridged:ceiling"], args, work)
     return run
 
 

@@ -6,12 +6,15 @@
 --   BENCH_HEADERS      "Name: value" lines separated by newlines
 --   BENCH_EXPECT       a substring every 200 answer must contain (plain match)
 --   BENCH_IDEMPOTENCY  "1": send a fresh Idempotency-Key on every request (as the bridge does)
+--   BENCH_VARY_SNILS   an 11-digit SNILS in the body: replaced on every request by another valid one
+--                      (per thread and counter), so that no two calls in flight are the same patient
 -- done() prints one line "BENCH_JSON {...}" with counts and latency percentiles (µs).
 
 local method = os.getenv("BENCH_METHOD") or "GET"
 local body_file = os.getenv("BENCH_BODY_FILE")
 local expect = os.getenv("BENCH_EXPECT") or ""
 local idempotency = os.getenv("BENCH_IDEMPOTENCY") == "1"
+local vary_snils = os.getenv("BENCH_VARY_SNILS") or ""
 
 local body = nil
 if body_file and body_file ~= "" then
@@ -45,12 +48,29 @@ id = 0
 
 local nonce = os.time()
 
-if idempotency then
+-- A valid SNILS (bridge/identifiers.py: weights 9…1; a sum below 100 as is, 100 and 101 → 00,
+-- above: the remainder by 101, 100 → 00) from a 9-digit number above 001-001-998.
+local function snils(n)
+  local first9 = string.format("%09d", 200000000 + n % 700000000)
+  local sum = 0
+  for i = 1, 9 do sum = sum + tonumber(first9:sub(i, i)) * (10 - i) end
+  local check = sum
+  if sum >= 100 then check = sum % 101 % 100 end
+  return first9 .. string.format("%02d", check)
+end
+
+if idempotency or vary_snils ~= "" then
   -- Defined only when needed: without request() wrk sends one pre-built request buffer.
   function request()
     counter = counter + 1
-    headers["Idempotency-Key"] = string.format("bench-%d-%d-%d", nonce, id, counter)
-    return wrk.format(method, nil, headers, body)
+    if idempotency then
+      headers["Idempotency-Key"] = string.format("bench-%d-%d-%d", nonce, id, counter)
+    end
+    local sent = body
+    if vary_snils ~= "" then
+      sent = body:gsub(vary_snils, snils(nonce * 7919 + id * 1000003 + counter), 1)
+    end
+    return wrk.format(method, nil, headers, sent)
   end
 end
 

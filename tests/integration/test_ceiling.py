@@ -2,8 +2,9 @@
 
 bench_check_patient.py prints bridge ÷ ceiling; the ratio means something only if the ceiling does
 the same work and gives the same answers. The same requests go to the bridge (spyne serialising
-the answer) and to the ceiling, both against the same sandbox ЕСИА; their answers must be equal as
-canonical XML (C14N 2.0) with the same HTTP status. Not timed: CI time is unchanged.
+the answer) and to the ceiling, both over the same sandbox СМЭВ node with ЕСИА's reg_service behind it
+(answer delay 0); their answers must be equal as canonical XML (C14N 2.0) with the same HTTP status.
+Not timed: CI time is unchanged.
 """
 
 from __future__ import annotations
@@ -29,13 +30,19 @@ ACCOUNT_FIELDS = ("snils", "lastName", "firstName", "middleName", "birthDate", "
 
 @pytest.fixture(scope="module")
 def ceiling(bridge: BridgeProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """bench/_ceiling.py as the benchmark runs it, pointed at the bridge's own sandbox ЕСИА."""
+    """bench/_ceiling.py as the benchmark runs it, pointed at the bridge's own sandbox СМЭВ node
+    (its own key registered there), with the reg_service answering at once."""
+    esia = bridge.sandbox_urls["esia"]
+    before = httpx.get(f"{esia}/_sandbox/reg-service", timeout=10).json()
+    httpx.put(f"{esia}/_sandbox/reg-service", json={**before, "delay_seconds": 0}, timeout=10).raise_for_status()
+    node_certificate = next(bridge.log_path.parent.glob("**/smev-node/client-cert.pem"))
     port = free_port()
     log = tmp_path_factory.mktemp("ceiling") / "ceiling.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
             [sys.executable, str(ROOT / "bench" / "_ceiling.py"), "--port", str(port),
-             "--esia", bridge.sandbox_urls["esia"]], cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+             "--smev", bridge.sandbox_urls["smev"] + "/smev/v1.2/ws", "--smev-certificate", str(node_certificate),
+             "--signer", "python"], cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/soap/esia-accounts"
     try:
         deadline = time.monotonic() + 30
@@ -51,6 +58,7 @@ def ceiling(bridge: BridgeProcess, tmp_path_factory: pytest.TempPathFactory) -> 
     finally:
         process.terminate()
         process.wait(10)
+        httpx.put(f"{esia}/_sandbox/reg-service", json=before, timeout=10)
 
 
 def _both(bridge: BridgeProcess, ceiling: str, body: bytes) -> tuple[SoapAnswer, SoapAnswer]:
@@ -76,7 +84,14 @@ def _seed(bridge: BridgeProcess, patient: dict[str, Any]) -> None:
     httpx.post(f"{bridge.sandbox_urls['esia']}/_sandbox/accounts", json=account, timeout=10).raise_for_status()
 
 
+def _node_counts(bridge: BridgeProcess) -> dict[str, int]:
+    stats = httpx.get(f"{bridge.sandbox_urls['smev']}/_sandbox/smev/stats", timeout=10).json()
+    counts: dict[str, int] = stats["counts"]
+    return counts
+
+
 def test_the_ceiling_answers_not_found_match_and_mismatch_as_the_bridge(bridge: BridgeProcess, ceiling: str) -> None:
+    before = _node_counts(bridge)
     patient = make_patient()
     _assert_same(bridge, ceiling, envelope("CheckPatient", patient), "<tns:Result>NOT_FOUND<")
     _seed(bridge, patient)
@@ -91,6 +106,10 @@ def test_the_ceiling_answers_not_found_match_and_mismatch_as_the_bridge(bridge: 
     nil = nil.replace(b"<t:BirthDate>", b'<t:MiddleName xsi:nil="true"/><t:BirthDate>')
     _assert_same(bridge, ceiling, nil.replace(b"<soapenv:Envelope", b"<soapenv:Envelope" + XSI, 1),
                  "<tns:Result>MATCH<")
+    after = _node_counts(bridge)
+    # both went over СМЭВ for every one of the 6 checks: a SendRequest each, every answer acknowledged
+    assert after.get("SendRequest", 0) - before.get("SendRequest", 0) >= 12
+    assert after.get("Ack", 0) - before.get("Ack", 0) >= 12
 
 
 def test_the_ceiling_refuses_what_the_bridge_refuses(bridge: BridgeProcess, ceiling: str) -> None:

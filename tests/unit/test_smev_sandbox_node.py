@@ -104,3 +104,31 @@ def test_injected_faults_mix_the_nodes_own_with_the_network_ones(tmp_path: Path)
     assert set(seen) == {"http_503", "SMEVFailure", "DestinationOverflow"}
     assert client.get("/_sandbox/faults").json()["injected"] == dict(seen)
     assert client.get("/_sandbox/smev/stats").json()["counts"] == {}  # nothing reached the node
+
+
+def test_a_second_information_system_is_registered_with_a_queue_of_its_own(tmp_path: Path) -> None:
+    """POST /_sandbox/smev/senders: a DER certificate registered; its answers never reach another sender's
+    GetResponse (the ceiling of bench/_ceiling.py shares the node with the bridge)."""
+    import base64
+
+    from bridge.signing import load_certificate
+
+    _key, certificate_pem = generate_test_key(subject="/CN=second system/C=RU")
+    (tmp_path / "c.pem").write_bytes(certificate_pem)
+    der = load_certificate(tmp_path / "c.pem")
+    node = _node(RegService(AccountStore(), delay_seconds=0.0))
+    key, node_certificate = generate_test_key(subject="/CN=node/C=RU")
+    (tmp_path / "k.pem").write_bytes(key)
+    (tmp_path / "n.pem").write_bytes(node_certificate)
+    signer = load_signer(SignerConfig(kind="python", key_file=tmp_path / "k.pem", certificate_file=tmp_path / "n.pem"))
+    client = TestClient(create_smev_sandbox_app(node, namespaces("1.2"), signer))
+    for bad in ("not base64!", base64.b64encode(b"not a certificate").decode()):
+        refused = client.post("/_sandbox/smev/senders", json={"certificate_der_base64": bad})
+        assert refused.status_code == 422 and "certificate_der_base64" in refused.text
+    answer = client.post("/_sandbox/smev/senders", json={"certificate_der_base64": base64.b64encode(der).decode()})
+    assert answer.status_code == 200 and answer.json() == {"registered": 2}
+    assert der in node.registered and SENDER in node.registered
+    node.send_request(der, new_message_id(datetime.now(UTC)), _find(SNILS_WITHOUT_DASHES))
+    assert node.get_response(SENDER, None, None) is None
+    received = node.get_response(der, None, None)
+    assert received is not None and received.recipient == der

@@ -12,12 +12,16 @@ handed out stays hidden before it is handed out again, how old a MessageID may b
 POST /_sandbox/smev/inject ({"defect": one of ``DEFECTS``, "kind", "original_message_id"}: bad input from
 СМЭВ queued for every registered sender — unsigned, wrongly signed, not XML, an unknown kind, an answer
 to nothing sent),
+POST /_sandbox/smev/senders ({"certificate_der_base64"}: register another information system's ЭП-ОВ
+certificate — its own response queue — as СМЭВ's registration of an ИС does; a benchmark's second
+consumer uses it so that the bridge's GetResponse never takes its answers),
 GET /_sandbox/smev/stats (calls counted: SendRequest, GetResponse, Ack, redelivered,
 MessageIsAlreadySent, requestIsRejectedBySmev…, in all and per kind of information, and the queue).
 """
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Awaitable, Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -32,7 +36,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from bridge.sandbox import FAULT_KINDS, FaultInjector, FaultPlan, fault_admin_routes
-from bridge.signing import Signer
+from bridge.signing import Signer, SigningError, certificate_not_after
 from bridge.smev._envelopes import timestamp
 from bridge.smev._versions import SOAP_ENV, Namespaces
 from bridge.smev._xmldsig import sign_detached
@@ -222,6 +226,15 @@ def create_smev_sandbox_app(
         except ValueError as exc:
             raise HTTPException(status_code=422, detail=str(exc)) from None
 
+    @app.post("/_sandbox/smev/senders")
+    def register_sender(sender: Sender) -> dict[str, int]:
+        try:
+            certificate = base64.b64decode(sender.certificate_der_base64, validate=True)
+            certificate_not_after(certificate)
+        except (ValueError, SigningError):
+            raise HTTPException(status_code=422, detail="certificate_der_base64: not a DER X.509 certificate") from None
+        return {"registered": node.register(certificate)}
+
     @app.get("/_sandbox/smev/stats")
     def stats() -> dict[str, Any]:
         return {"counts": dict(node.counts), "by_kind": {kind: dict(c) for kind, c in node.by_kind.items()},
@@ -234,6 +247,10 @@ class Injection(BaseModel):
     defect: str
     kind: str | None = None
     original_message_id: str | None = None
+
+
+class Sender(BaseModel):
+    certificate_der_base64: str = Field(max_length=65536)
 
 
 class NodeSettings(BaseModel):

@@ -112,6 +112,13 @@ class SandboxNode:
     by_kind: dict[str, dict[str, int]] = field(default_factory=dict)  # namespace -> what -> count
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
+    def register(self, certificate_der: bytes) -> int:
+        """Register one more information system's ЭП-ОВ certificate (СМЭВ registers each ИС, each with its own
+        response queue); the number registered."""
+        with self._lock:
+            self.registered = frozenset({*self.registered, certificate_der})
+            return len(self.registered)
+
     def _count(self, what: str, kind: str | None = None) -> None:
         self.counts[what] = self.counts.get(what, 0) + 1
         if kind is not None:
