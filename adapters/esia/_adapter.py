@@ -108,7 +108,7 @@ class EsiaAdapter:
         from adapters.esia._demo import run_demo  # demo code loads only for `bridge demo`
         from adapters.esia._demo_login import run_login_demo  # likewise
 
-        run_demo(bridge_url, say)
+        run_demo(bridge_url, say, sandbox_urls)
         run_login_demo(bridge_url, say)
 
 
