@@ -48,7 +48,7 @@ _T = TypeVar("_T")
 PHONE_REQUIRED = "Для регистрации в ЕСИА необходимо указать номер мобильного телефона пациента"
 #: an upstream element (first path segment) -> the ``match`` value ЕСИА's search answer uses for it
 MATCH_NAMES = {"snils": "snils", "mobile": "mobile", "email": "email", "doc": "idoc"}
-NOT_CONFIRMED = "не совпадает с ЕСИА"   # ЕСИА reports that a value differs, never the value it holds
+NOT_CONFIRMED = "другое (ЕСИА значение не сообщает)"   # ЕСИА reports that a value differs, never the value it holds
 SIMPLIFIED = frozenset({"unverified", "verified"})   # stuType of a simplified / standard account
 #: journal operation -> kind of information
 _OPERATIONS = {"find_account": FIND_ACCOUNT, "register": REGISTER, "confirm": CONFIRM,

@@ -167,7 +167,7 @@ def test_seed_000_story_over_smev(esia: Esia) -> None:
     check = accounts.check(patient)
     assert (check.outcome, check.allowed_actions) == ("MISMATCH", ["UPDATE"])
     assert [(d.field, d.label, d.mis_value, d.esia_value) for d in check.differences] == [
-        ("MobilePhone", "Мобильный телефон", "89031112233", "не совпадает с ЕСИА")]
+        ("MobilePhone", "Мобильный телефон", "89031112233", "другое (ЕСИА значение не сообщает)")]
     accounts.update(patient)
     check = accounts.check(patient)
     assert (check.outcome, check.account_confirmed) == ("MATCH", True)
