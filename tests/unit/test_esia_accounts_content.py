@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from lxml import etree
 
+from adapters.esia._adapter import adapter
 from adapters.esia._client import Routing, SmevAccountOperations, is_final
 from adapters.esia._reg_service import (
     CONFIRM,
@@ -159,3 +160,13 @@ def test_an_answer_that_is_not_the_kinds_is_refused(root: str, body: str) -> Non
     kind = REGISTER if root == "ESIARegisterResponse" else FIND_ACCOUNT
     with pytest.raises(AnswerUnreadable):
         parse_answer(FIND_ACCOUNT, answer(kind, root, body))
+
+
+def test_bridge_check_names_the_smev_files_that_are_not_there(tmp_path: Any) -> None:
+    problems = adapter.check_settings({"smev": {"smev_certificates": [str(tmp_path / "smev.pem")],
+                                                "signer": {"key_file": str(tmp_path / "ov-key.pem")}},
+                                       "answer_wait_seconds": 0})
+    assert problems == ["answer_wait_seconds: Input should be greater than 0"]
+    problems = adapter.check_settings({"smev": {"smev_certificates": [str(tmp_path / "smev.pem")],
+                                                "signer": {"key_file": str(tmp_path / "ov-key.pem")}}})
+    assert problems == ["smev.smev_certificates.0: file not found", "smev.signer.key_file: file not found"]
