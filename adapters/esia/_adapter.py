@@ -43,6 +43,14 @@ class EsiaAdapter:
         except ValidationError as exc:
             return [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
         problems = []
+        if parsed.smev is not None:
+            for i, path in enumerate(parsed.smev.smev_certificates):
+                if not path.exists():
+                    problems.append(f"smev.smev_certificates.{i}: file not found")
+            for name in ("key_file", "key_password_file", "certificate_file"):
+                path = getattr(parsed.smev.signer, name)
+                if path is not None and not path.exists():
+                    problems.append(f"smev.signer.{name}: file not found")
         if parsed.login is not None:
             for i, path in enumerate(parsed.login.esia_certificates):
                 if not path.exists():
@@ -108,7 +116,7 @@ class EsiaAdapter:
         from adapters.esia._demo import run_demo  # demo code loads only for `bridge demo`
         from adapters.esia._demo_login import run_login_demo  # likewise
 
-        run_demo(bridge_url, say)
+        run_demo(bridge_url, say, sandbox_urls)
         run_login_demo(bridge_url, say)
 
 

@@ -1,4 +1,6 @@
-"""Seed 000's story, told through the bridge's SOAP face with a real SOAP client (zeep)."""
+"""Seed 000's story, told through the bridge's SOAP face with a real SOAP client (zeep); the bridge
+speaks to ЕСИА's registration service through the sandbox СМЭВ node. What the sandbox ЕСИА "sent" to the
+patient's phone and the SendRequests the node counted are read from their control APIs."""
 
 from __future__ import annotations
 
@@ -6,6 +8,7 @@ import random
 from collections.abc import Callable
 from typing import Any
 
+import httpx
 import zeep
 from zeep.exceptions import Fault
 
@@ -22,14 +25,31 @@ def yes_no(value: bool | None) -> str:
     return "—" if value is None else "да" if value else "нет"
 
 
-def run_demo(bridge_url: str, say: Callable[[str], None]) -> None:
+def _sandbox_json(url: str | None, path: str) -> Any:
+    if not url:
+        return None
+    try:
+        return httpx.get(f"{url}{path}", timeout=5).json()
+    except (httpx.HTTPError, ValueError):
+        return None
+
+
+def run_demo(bridge_url: str, say: Callable[[str], None], sandbox_urls: dict[str, str] | None = None) -> None:
+    urls = sandbox_urls or {}
     client = zeep.Client(f"{bridge_url}/soap/esia-accounts?wsdl")  # type: ignore[no-untyped-call]
     service = client.service
     snils = _fresh_snils()
     patient: dict[str, Any] = {
         "MisPatientId": "UGRA-2015-000417", "LastName": "Тарасенко", "FirstName": "Ольга",
-        "MiddleName": "Викторовна", "BirthDate": "18.08.1979", "Snils": snils, "Gender": "2",
+        "MiddleName": "Викторовна", "BirthDate": "17.08.1979", "Snils": snils, "Gender": "2",
+        "PassportSeries": "6710", "PassportNumber": f"{random.randint(0, 999_999):06d}",
+        "PassportIssueDate": "01.09.2004", "PassportIssuerCode": "862-010", "PassportIssuedBy": "ОВД г. Сургута",
     }
+
+    def sms() -> None:
+        outbox = _sandbox_json(urls.get("esia"), "/_sandbox/reg-service/outbox")
+        if outbox:
+            say(f"   (песочница ЕСИА: пароль отправлен SMS на {outbox[-1]['address']})")
 
     def step(title: str) -> None:
         say("")
@@ -58,10 +78,12 @@ def run_demo(bridge_url: str, say: Callable[[str], None]) -> None:
          "и снова нажимает «Регистрировать в ЕСИА»")
     issued = service.RegisterPatient(patient)
     say(f"   {issued.Message}")
-    say(f"   Логин: {issued.Login}   Временный пароль: {issued.TemporaryPassword}")
+    say(f"   Логин: {issued.Login}   Временный пароль в ответе: «{issued.TemporaryPassword or ''}» "
+        "(ЕСИА его не сообщает)")
+    sms()
 
-    step("4. В МИС исправили дату рождения на 17.08.1979; «Сверка с ЕСИА»")
-    patient["BirthDate"] = "17.08.1979"
+    patient["MobilePhone"] = phone = "8903" + f"{random.randint(0, 9_999_999):07d}"
+    step(f"4. У пациента новый телефон {phone} в МИС; «Сверка с ЕСИА»")
     show_check(service.CheckPatient(patient))
 
     step("5. «Обновить в ЕСИА»")
@@ -74,4 +96,8 @@ def run_demo(bridge_url: str, say: Callable[[str], None]) -> None:
     step("7. «Сброс пароля в ЕСИА»")
     reset = service.ResetPassword(patient)
     say(f"   {reset.Message}")
-    say(f"   Логин: {reset.Login}   Новый временный пароль: {reset.TemporaryPassword}")
+    sms()
+    stats = _sandbox_json(urls.get("smev"), "/_sandbox/smev/stats")
+    if stats:
+        sent = {kind.rsplit("/", 2)[-2]: counts.get("SendRequest", 0) for kind, counts in stats["by_kind"].items()}
+        say(f"   (песочница СМЭВ: SendRequest по видам сведений: {sent})")

@@ -37,7 +37,7 @@ from adapters.esia._reg_service import CONFIRM, FIND_ACCOUNT, RECOVER, REGISTER,
 from bridge.errors import InvalidField, RuleViolation, ServiceUnavailable, UpstreamRefused
 from bridge.mapping import Mapping as FieldMap
 from bridge.mapping import MappingValueError
-from bridge.store import OperationJournal, Pseudonymizer
+from bridge.store import OperationJournal, OperationRecord, Pseudonymizer
 
 UPSTREAM = "esia"
 NOT_FOUND, MATCH, MISMATCH = "NOT_FOUND", "MATCH", "MISMATCH"
@@ -48,7 +48,7 @@ _T = TypeVar("_T")
 PHONE_REQUIRED = "Для регистрации в ЕСИА необходимо указать номер мобильного телефона пациента"
 #: an upstream element (first path segment) -> the ``match`` value ЕСИА's search answer uses for it
 MATCH_NAMES = {"snils": "snils", "mobile": "mobile", "email": "email", "doc": "idoc"}
-NOT_CONFIRMED = "не совпадает с ЕСИА"   # ЕСИА reports that a value differs, never the value it holds
+NOT_CONFIRMED = "другое (ЕСИА значение не сообщает)"   # ЕСИА reports that a value differs, never the value it holds
 SIMPLIFIED = frozenset({"unverified", "verified"})   # stuType of a simplified / standard account
 #: journal operation -> kind of information
 _OPERATIONS = {"find_account": FIND_ACCOUNT, "register": REGISTER, "confirm": CONFIRM,
@@ -109,13 +109,21 @@ class PatientAccounts:
         if not _present(patient.get("MobilePhone")):
             raise InvalidField("MobilePhone", PHONE_REQUIRED)
         person = self._to_upstream(patient)
-        self._content("register", person)     # a missing passport is the caller's mistake, before any search
-        if self._find(person) is not None:
-            raise RuleViolation(
-                "RegisterPatient",
-                "пациент уже зарегистрирован в ЕСИА: выполните сверку; для нового пароля используйте сброс пароля",
-            )
-        return self._write("register", person, lambda key: self._operations.register(person, key))
+        content = self._content("register", person)  # a missing passport is the caller's mistake, before any search
+        entry = self._journal.begin(UPSTREAM, "register", self._subject(person))
+        if not entry.reused:  # a repeat press while the registration is in flight joins it, without a search
+            try:
+                existing = self._find(person)
+            except BaseException:
+                self._journal.finish(entry.id, False, "find_failed")
+                raise
+            if existing is not None:
+                self._journal.finish(entry.id, False, "already_registered")
+                raise RuleViolation(
+                    "RegisterPatient",
+                    "пациент уже зарегистрирован в ЕСИА: выполните сверку; для нового пароля используйте сброс пароля",
+                )
+        return self._run(entry, "register", person, content, lambda key: self._operations.register(person, key))
 
     def update(self, patient: dict[str, Any]) -> None:
         person = self._to_upstream(patient)
@@ -192,6 +200,10 @@ class PatientAccounts:
         if not account.matches:
             return []
         found = []
+        if "snils" not in account.matches:
+            # found by the passport or the phone, but ЕСИА holds another SNILS for that person
+            snils = self._mapping.field("Snils")
+            found.append(Difference("Snils", snils.label or "Snils", str(patient.get("Snils", "")), NOT_CONFIRMED))
         for fm in self._mapping.compare_fields:
             match = MATCH_NAMES.get(fm.upstream.split(".", 1)[0])
             if match is None or not _present(patient.get(fm.mis)) or not _present(person.get(fm.upstream)):
@@ -200,16 +212,23 @@ class PatientAccounts:
                 found.append(Difference(fm.mis, fm.label or fm.mis, str(patient[fm.mis]), NOT_CONFIRMED))
         return found
 
+    def _subject(self, person: Mapping[str, Any]) -> str:
+        return self._pseudonym("snils", str(person["snils"]))
+
     def _write(self, operation: str, person: Mapping[str, Any], call: Callable[[str], _T],
                oid: str | None = None) -> _T:
+        content = self._content(operation, person, oid)
+        entry = self._journal.begin(UPSTREAM, operation, self._subject(person))
+        return self._run(entry, operation, person, content, call)
+
+    def _run(self, entry: OperationRecord, operation: str, person: Mapping[str, Any], content: etree._Element,
+             call: Callable[[str], _T]) -> _T:
         """Run one upstream operation recorded in the journal, and translate its failures.
 
         While the outcome is unknown (no answer yet, upstream down, still validating) the journal
         entry stays pending: the МИС's next press reuses it and its business key, so the СМЭВ
         exchange returns the first send's answer instead of sending a second request.
         """
-        content = self._content(operation, person, oid)
-        entry = self._journal.begin(UPSTREAM, operation, self._pseudonym("snils", str(person["snils"])))
         key = self._business_key(operation, person, entry.idempotency_key, content)
         try:
             result = call(key)

@@ -6,6 +6,7 @@ reg_service "sent" to the patient's phone are the evidence.
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -20,8 +21,11 @@ from tests.soapcall import call, envelope
 REGISTER = "urn://mincomsvyaz/esia/reg_service/register/1.4.1"
 RECOVER = "urn://mincomsvyaz/esia/reg_service/recover/1.4.1"
 FIND_ACCOUNT = "urn://mincomsvyaz/esia/reg_service/find_account/1.4.1"
-PASSPORT = {"PassportSeries": "6710", "PassportNumber": "654321", "PassportIssueDate": "01.09.2004",
-            "PassportIssuerCode": "862-010", "PassportIssuedBy": "ОВД г. Сургута"}
+def passport() -> dict[str, str]:
+    """Each person their own passport: ЕСИА finds an account by the passport too (matches idoc)."""
+    return {"PassportSeries": "6710", "PassportNumber": f"{random.randint(0, 999_999):06d}",
+            "PassportIssueDate": "01.09.2004", "PassportIssuerCode": "862-010", "PassportIssuedBy": "ОВД г. Сургута"}
+
 WAIT = 6.0  # the bridge's answer_wait_seconds here: a round trip with the sandbox takes 1-3 s
 
 
@@ -51,7 +55,7 @@ def dashed(snils: str) -> str:
 
 
 def test_seed_000_story_through_smev(bridge: BridgeProcess) -> None:
-    patient = make_patient(**PASSPORT)
+    patient = make_patient(**passport())
     registers, recovers = sent(bridge, REGISTER), sent(bridge, RECOVER)
 
     check = soap(bridge, "CheckPatient", patient)
@@ -87,7 +91,8 @@ def test_seed_000_story_through_smev(bridge: BridgeProcess) -> None:
     assert [m["address"] for m in outbox][-1] == "+7(903)5550011"
     assert (sent(bridge, REGISTER) - registers, sent(bridge, RECOVER) - recovers) == (1, 1)
     logs = bridge.logs()
-    for value in (patient["Snils"], dashed(patient["Snils"]), "5550011", patient["LastName"], "654321"):
+    for value in (patient["Snils"], dashed(patient["Snils"]), "5550011", patient["LastName"],
+                  patient["PassportNumber"]):
         assert value not in logs, "personal data in the bridge's log"
 
 
@@ -100,7 +105,7 @@ def test_register_without_passport_is_a_client_fault_and_sends_nothing(bridge: B
 
 
 def test_a_late_answer_is_returned_to_the_repeat_press(bridge: BridgeProcess) -> None:
-    patient = make_patient(**PASSPORT)
+    patient = make_patient(**passport())
     with bridge.sandbox("esia") as esia:
         esia.put("/_sandbox/reg-service", json={"delay_seconds": WAIT + 2.0}).raise_for_status()
     try:

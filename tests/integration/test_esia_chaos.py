@@ -4,6 +4,7 @@ would, and the repeat joins the request already in flight (docs/esia-accounts.md
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +16,13 @@ from tests.bridgeproc import BridgeProcess, start_bridge
 from tests.conftest import make_patient
 from tests.soapcall import call, envelope
 
-PASSPORT = {"PassportSeries": "6710", "PassportNumber": "123456", "PassportIssueDate": "01.09.2004"}
+
+def passport() -> dict[str, str]:
+    """Each person their own passport: ЕСИА finds an account by the passport too."""
+    return {"PassportSeries": "6710", "PassportNumber": f"{random.randint(0, 999_999):06d}",
+            "PassportIssueDate": "01.09.2004"}
+
+
 CHAOS_CONFIG: dict[str, Any] = {
     "upstreams": {
         "smev": {
@@ -76,13 +83,13 @@ def until_answered(bridge: BridgeProcess, operation: str, patient: dict[str, Any
 
 
 def test_check_patient_answers_correctly_under_faults(chaotic: BridgeProcess) -> None:
-    known = make_patient(**PASSPORT)
+    known = make_patient(**passport())
     set_faults(chaotic, 0.0)
     assert soap(chaotic, "RegisterPatient", known).status == 200
     set_faults(chaotic, 0.3)
     unknown = make_patient()
     results = []
-    for i in range(16):
+    for i in range(10):
         patient = known if i % 2 else unknown
         answer = until_answered(chaotic, "CheckPatient", patient)
         assert answer.status == 200, (answer.faultcode, answer.faultstring)
@@ -95,7 +102,7 @@ def test_check_patient_answers_correctly_under_faults(chaotic: BridgeProcess) ->
 
 def test_register_never_creates_two_accounts_under_faults(chaotic: BridgeProcess, tmp_path: Path) -> None:
     set_faults(chaotic, 0.3)
-    patients = [make_patient(**PASSPORT) for _ in range(8)]
+    patients = [make_patient(**passport()) for _ in range(5)]
     registered = []
     for patient in patients:
         answer = until_answered(chaotic, "RegisterPatient", patient)
@@ -111,5 +118,5 @@ def test_register_never_creates_two_accounts_under_faults(chaotic: BridgeProcess
         assert accounts_with(chaotic, patient["Snils"]) == 1, patient["Snils"]
         check = until_answered(chaotic, "CheckPatient", patient)
         assert check.text("Result") == ["MATCH"], check.body
-    assert len(registered) >= len(patients) - 2, "most registrations must be answered as done"
+    assert len(registered) >= len(patients) - 1, "most registrations must be answered as done"
     assert sum(kinds.values()) > 0

@@ -146,8 +146,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[BridgeProc
     bridge = start_bridge(tmp / "bridge", config={
         "adapters": ["esia", "egisz", "tmk"],
         "test_clock_file": str(tmp / "bridge" / "clock"),
-        "adapter_settings": {"tmk": {"consultation_platform": "sferum"}},
-        "upstreams": {"esia": fast, "egisz": fast},
+        "adapter_settings": {"tmk": {"consultation_platform": "sferum"},
+                             "esia": {"answer_wait_seconds": 3}},   # ЕСИА's accounts go through СМЭВ
+        "upstreams": {"smev": fast, "egisz": fast},
         "outbox_max_attempts": 1,          # one failed delivery makes a dead letter
         "outbox_backoff_initial": 0.1, "outbox_backoff_max": 0.5,
     }, sandbox_peers=("esia", "egisz"))
@@ -262,7 +263,7 @@ def bot_traffic(bridge: BridgeProcess) -> None:
 
 
 def fail_sandboxes(bridge: BridgeProcess) -> None:
-    for upstream in ("esia", "egisz"):
+    for upstream in ("smev", "egisz"):
         answer = httpx.put(f"{bridge.sandbox_urls[upstream]}/_sandbox/faults",
                            json={"rate": 1.0, "kinds": ["http_503"], "seed": 1}, timeout=10)
         assert answer.status_code < 300, answer.text
@@ -330,7 +331,7 @@ def test_panels_return_data_and_faults_fire_alerts(stack: tuple[BridgeProcess, P
     wait_until("Prometheus to see the first faults", lambda: prometheus.has(
         'bridge_soap_requests_total{outcome="client_fault"}') and prometheus.has(
         'bridge_soap_requests_total{outcome="server_fault"}') and prometheus.has(
-        'bridge_upstream_requests_total{upstream="esia",status!="200"}'), 20)
+        'bridge_upstream_requests_total{upstream="smev",status!="200"}'), 20)
     time.sleep(1.5)
     client_faults(bridge, 800)      # ClientFaultsSurging: over 1 per second on a 10-minute window
     check_patients(bridge, 5)       # more Server.UpstreamUnavailable; the circuit opens after 3

@@ -10,7 +10,9 @@ keeps one account per SNILS. What the node and the reg_service count is the evid
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
+import random
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -40,15 +42,18 @@ from tests.signing.material import OPENSSL_CNF, Material, make_material
 
 NS = namespaces("1.2")
 ENDPOINT = "/smev/v1.2/ws"
-PASSPORT = {"PassportSeries": "6710", "PassportNumber": "123456", "PassportIssueDate": "01.09.2004",
-            "PassportIssuerCode": "862-010", "PassportIssuedBy": "ОВД г. Сургута"}
+def passport() -> dict[str, str]:
+    """Each person their own passport: ЕСИА finds an account by the passport too (matches idoc)."""
+    return {"PassportSeries": "6710", "PassportNumber": f"{random.randint(0, 999_999):06d}",
+            "PassportIssueDate": "01.09.2004", "PassportIssuerCode": "862-010", "PassportIssuedBy": "ОВД г. Сургута"}
+
 FAST = ExchangeSettings(answer_keep_seconds=60, dead_after_seconds=60, send_lease_seconds=5,
                         resend_pause_seconds=0, store_poll_seconds=0.02, get_response_pause_seconds=0.02,
                         lease_seconds=5, retry_after_seconds=7)
 
 
 def patient_with_passport(**overrides: Any) -> dict[str, Any]:
-    return make_patient(**{**PASSPORT, **overrides})
+    return make_patient(**{**passport(), **overrides})
 
 
 def dashed(snils: str) -> str:
@@ -92,13 +97,26 @@ class Esia:
             return [str(row[0]) for row in db.execute(sa.text("SELECT business_key FROM smev_exchange"))]
 
 
-def _esia(keys: Keys, tmp_path: Path, *, delay: float = 0.0, wait: float = 10.0) -> Iterator[Esia]:
+@dataclass
+class Slower:
+    """One kind of information answered later than the others."""
+
+    inner: Any
+    delay_seconds: float
+
+    def answer(self, content: Any) -> Any:
+        return dataclasses.replace(self.inner.answer(content), delay_seconds=self.delay_seconds)
+
+
+def _esia(keys: Keys, tmp_path: Path, *, delay: float = 0.0, wait: float = 10.0,
+          register_delay: float | None = None) -> Iterator[Esia]:
     reg_service = RegService(delay_seconds=delay)
     node = SandboxNode(providers={}, registered={keys.ours.certificate_der}, clock=lambda: datetime.now(UTC),
                        visibility_timeout=timedelta(seconds=0.5))
     schemas = reg_service.schemas()
     for kind, provider in reg_service.providers().items():
-        node.serve(kind, provider, schemas.get(kind))
+        slow = register_delay is not None and kind == REGISTER
+        node.serve(kind, Slower(provider, register_delay or 0.0) if slow else provider, schemas.get(kind))
     asgi = httpx.ASGITransport(app=create_smev_sandbox_app(node, NS, _signer(keys.smev), ENDPOINT))
 
     async def call(request: httpx.Request) -> httpx.Response:
@@ -149,7 +167,7 @@ def test_seed_000_story_over_smev(esia: Esia) -> None:
     check = accounts.check(patient)
     assert (check.outcome, check.allowed_actions) == ("MISMATCH", ["UPDATE"])
     assert [(d.field, d.label, d.mis_value, d.esia_value) for d in check.differences] == [
-        ("MobilePhone", "Мобильный телефон", "89031112233", "не совпадает с ЕСИА")]
+        ("MobilePhone", "Мобильный телефон", "89031112233", "другое (ЕСИА значение не сообщает)")]
     accounts.update(patient)
     check = accounts.check(patient)
     assert (check.outcome, check.account_confirmed) == ("MATCH", True)
@@ -239,3 +257,17 @@ def test_a_late_answer_is_returned_to_the_repeat_press_without_a_second_send(key
         esia.accounts._operations._wait = 5.0  # type: ignore[attr-defined]
         assert esia.accounts.check(patient).outcome == "NOT_FOUND"
         assert esia.sent(FIND_ACCOUNT) == 2
+
+
+def test_a_repeat_register_press_joins_the_registration_in_flight(keys: Keys, tmp_path: Path) -> None:
+    for esia in _esia(keys, tmp_path, wait=1.0, register_delay=1.5):
+        patient = patient_with_passport()
+        with pytest.raises(ServiceUnavailable, match="ещё не пришёл"):
+            esia.accounts.register(patient)
+        finds = esia.sent(FIND_ACCOUNT)
+        threading.Event().wait(2.5)
+        # ЕСИА has registered the patient by now; the press joins the registration instead of searching
+        # (a search would find the account and refuse «уже зарегистрирован»)
+        assert esia.accounts.register(patient).isdigit()
+        assert (esia.sent(REGISTER), esia.sent(FIND_ACCOUNT)) == (1, finds)
+        assert esia.reg_service.accounts.count(dashed(patient["Snils"])) == 1
