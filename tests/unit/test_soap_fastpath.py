@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import io
 import json
-import re
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -40,7 +39,7 @@ from bridge.soap._codec import NotCompiled
 from tests.bridgeproc import ROOT
 from tests.esia_inprocess import InProcessEsia, Keys, in_process_esia, make_keys
 from tests.integration.test_hostile_xml import CORPUS, FORMER_SERVER_FAULTS
-from tests.soaprecorder import RECORDED
+from tests.soaprecorder import PASSPORT, RECORDED, with_passport
 
 NS = "urn:misbridge:esia:accounts:1"
 SOAP11 = "http://schemas.xmlsoap.org/soap/envelope/"
@@ -158,27 +157,12 @@ RECORDED_STORY = [
     ("200", None),                                               # CheckPatient: still NOT_FOUND
     ("500", "не найдена".encode()),                               # ResetPassword: no account either
 ]
-PASSPORT = {"PassportSeries": "6710", "PassportNumber": "123456", "PassportIssueDate": "01.09.2004",
-            "PassportIssuerCode": "862-010", "PassportIssuedBy": "ОВД г. Сургута"}
-GENDER_END = re.compile(rb"</((?:[\w.-]+:)?)Gender>")
-
-
 def recorded(client: str, passport: bool = False) -> list[Request]:
     """The client's recorded requests; with ``passport``, the passport fields written after Gender in the
     recording's own prefix (the rest of each body byte for byte as the library wrote it)."""
     recording = json.loads((RECORDED / f"{client}.json").read_text(encoding="utf-8"))
-    requests = []
-    for r in recording["requests"]:
-        body = r["body"].encode("utf-8")
-        if passport:
-            def with_passport(end: re.Match[bytes]) -> bytes:
-                prefix = end.group(1).decode()
-                added = "".join(f"<{prefix}{k}>{v}</{prefix}{k}>" for k, v in PASSPORT.items())
-                return end.group(0) + added.encode()
-            body, found = GENDER_END.subn(with_passport, body)
-            assert found == 1, client
-        requests.append(Request(body, r["soapaction"], r["content_type"]))
-    return requests
+    return [Request((with_passport(r["body"]) if passport else r["body"]).encode("utf-8"), r["soapaction"],
+                    r["content_type"]) for r in recording["requests"]]
 
 
 @pytest.mark.parametrize("client", CLIENT_RECORDINGS)
