@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import tempfile
 import threading
 from dataclasses import asdict, dataclass
@@ -27,6 +28,25 @@ import httpx
 from tests.bridgeproc import ROOT
 
 RECORDED = ROOT / "tests" / "interop" / "recorded"
+# The recordings were made before RegisterPatient needed an identity document (the СМЭВ reg_service's
+# register requires one); with_passport() adds the contract's optional passport fields to a recorded
+# body, after Gender and in the recording's own prefix, leaving the rest byte for byte as the library wrote it.
+PASSPORT = {"PassportSeries": "6710", "PassportNumber": "123456", "PassportIssueDate": "01.09.2004",
+            "PassportIssuerCode": "862-010", "PassportIssuedBy": "ОВД г. Сургута"}
+_GENDER_END = re.compile(r"</((?:[\w.-]+:)?)Gender>")
+
+
+def with_passport(body: str, number: str = PASSPORT["PassportNumber"]) -> str:
+    """``number``: ЕСИА finds an account by its passport too, so stories sharing one ЕСИА need their own."""
+    passport = {**PASSPORT, "PassportNumber": number}
+
+    def add(end: re.Match[str]) -> str:
+        prefix = end.group(1)
+        return end.group(0) + "".join(f"<{prefix}{k}>{v}</{prefix}{k}>" for k, v in passport.items())
+
+    added, found = _GENDER_END.subn(add, body)
+    assert found == 1, "a recorded patient has one Gender"
+    return added
 
 
 @dataclass(frozen=True)

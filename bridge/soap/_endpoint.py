@@ -82,10 +82,14 @@ class SoapEndpoint(WsgiApplication):  # type: ignore[misc]
         # The labelled metric series of each operation and outcome, looked up once.
         self._metrics: dict[tuple[str, str], tuple[Any, Any]] = {}
         self._operations = {"unknown"}
+        # The contract's operation elements ({namespace}Name) → the operation: the only names a metric
+        # label takes (anything else a caller writes in the Body is "unknown": no series per made-up name).
+        self._named: dict[str, str] = {}
         self.codecs: dict[Any, OperationCodec] = {}
-        for descriptors in service.application.interface.service_method_map.values():
+        for element, descriptors in service.application.interface.service_method_map.items():
             for descriptor in descriptors:
                 self._operations.add(str(descriptor.name))
+                self._named[str(element)] = str(descriptor.name)
                 codec = compile_operation(service.application, descriptor) if compiled else None
                 if codec is not None:
                     self.codecs[descriptor] = codec
@@ -114,7 +118,7 @@ class SoapEndpoint(WsgiApplication):  # type: ignore[misc]
                 try:
                     call.caller = self._access.identify(req_env, read.root)
                 except AccessDenied as denied:
-                    call.refused(denied.faultcode, local_name(call.element))
+                    call.refused(denied.faultcode, self._named.get(call.element.tag, "unknown"))
                     return fault_response(start_response, Refusal(denied.faultcode, denied.message))
             bound = bind_caller(call.caller)
             try:
@@ -225,10 +229,10 @@ class SoapEndpoint(WsgiApplication):  # type: ignore[misc]
     def _account(self, call: _Call, req_env: dict[str, Any], elapsed: float) -> None:
         counted = self._metrics.get((call.operation, call.outcome))
         if counted is None:
-            counted = (SOAP_REQUESTS.labels(self.service_name, call.operation, call.outcome),
-                       SOAP_REQUEST_SECONDS.labels(self.service_name, call.operation))
-            if call.operation in self._operations:  # kept for the operations the contract names, not others
-                self._metrics[(call.operation, call.outcome)] = counted
+            named = call.operation if call.operation in self._operations else "unknown"  # bounded label values
+            counted = (SOAP_REQUESTS.labels(self.service_name, named, call.outcome),
+                       SOAP_REQUEST_SECONDS.labels(self.service_name, named))
+            self._metrics[(named, call.outcome)] = counted
         counted[0].inc()
         counted[1].observe(elapsed)
         _log.info("soap.request", service=self.service_name, operation=call.operation, outcome=call.outcome,

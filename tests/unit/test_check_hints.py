@@ -29,7 +29,7 @@ def _problems(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 def test_the_default_set_up_is_told_what_to_set(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     problems = _problems(tmp_path, monkeypatch)
-    assert any(p.startswith("upstreams.esia.base_url: required") for p in problems), problems
+    assert any(p.startswith("upstreams.esia-oauth.base_url: required") for p in problems), problems
     assert not any("(or run with --sandbox)" in p for p in problems)
 
 
@@ -52,7 +52,7 @@ def test_every_flag_a_hint_names_exists(tmp_path: Path, monkeypatch: pytest.Monk
 def test_every_variable_a_hint_names_sets_its_setting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     problems = _problems(tmp_path, monkeypatch)
     variables = {v for p in problems for v in VARIABLE.findall(p) if "__BASE_URL" in v}
-    assert "BRIDGE_UPSTREAMS__ESIA__BASE_URL" in variables, problems
+    assert "BRIDGE_UPSTREAMS__ESIA-OAUTH__BASE_URL" in variables, problems  # the ЕСИА login; accounts go over СМЭВ
     for variable in variables:
         monkeypatch.setenv(variable, "https://upstream.example.ru")
     settings = load_settings()

@@ -46,7 +46,7 @@ SEED_UPSTREAM = {
     "lastName": "Иванова",
     "firstName": "Мария",
     "middleName": "Петровна",
-    "birthDate": "1979-08-17",
+    "birthDate": "17.08.1979",   # ДД.ММ.ГГГГ in the СМЭВ kinds too (commons dateType)
     "snils": "054-623-673 60",
     "mobile": "+7(916)1234567",
     "gender": "F",
@@ -227,29 +227,23 @@ def test_esia_fields(esia: Mapping) -> None:
         "Snils",
         "MobilePhone",
         "Gender",
+        "PassportSeries",
+        "PassportNumber",
+        "PassportIssueDate",
+        "PassportIssuerCode",
+        "PassportIssuedBy",
     ]
-    assert [fm.mis for fm in esia.compare_fields] == [
-        "LastName",
-        "FirstName",
-        "MiddleName",
-        "BirthDate",
-        "MobilePhone",
-    ]
-    assert [fm.label for fm in esia.compare_fields] == [
-        "Фамилия",
-        "Имя",
-        "Отчество",
-        "Дата рождения",
-        "Мобильный телефон",
-    ]
+    # ЕСИА's find_account says only whether the mobile phone matched (``matches``)
+    assert [fm.mis for fm in esia.compare_fields] == ["MobilePhone"]
+    assert [fm.label for fm in esia.compare_fields] == ["Мобильный телефон"]
     snils = esia.field("Snils")
     assert (snils.label, snils.required, snils.transform, snils.upstream) == ("СНИЛС", True, "snils", "snils")
     gender = esia.field("Gender")
     assert gender.table == {"1": "M", "2": "F"}
     assert gender.transform is None and not gender.required and gender.label == "Пол"
-    assert esia.field("BirthDate").transform == "date_ru_iso"
+    assert esia.field("BirthDate").transform is None   # the adapter checks the date (test_patients)
     assert esia.field("MobilePhone").transform == "phone_ru"
-    assert by_mis["LastName"].line == 9
+    assert by_mis["LastName"].line == 13
     assert len(esia.examples) >= 2
 
 
@@ -287,7 +281,6 @@ def test_required_missing_to_mis(esia: Mapping) -> None:
         ("MobilePhone", "79161234567",
          "ожидается номер из 11 цифр, начинающийся с 8, без пробелов и тире (8XXXXXXXXXX)"),
         ("Snils", "05462367361", "неверная контрольная сумма СНИЛС"),
-        ("BirthDate", "31.02.2000", "такой даты не существует (ожидается существующая дата в формате ДД.ММ.ГГГГ)"),
         ("Gender", "3", "значение не из справочника; допустимы: '1', '2'"),
     ],
 )
@@ -844,7 +837,7 @@ def test_mapping_set_fails_fast_but_check_directory_collects_everything(tmp_path
 
 
 def test_example_runner_catches_wrong_example(tmp_path: Path) -> None:
-    text = ESIA_FILE.read_text(encoding="utf-8").replace('birthDate: "1979-08-17"', 'birthDate: "1979-17-08"')
+    text = ESIA_FILE.read_text(encoding="utf-8").replace('birthDate: "17.08.1979"', 'birthDate: "18.08.1979"')
     write(tmp_path, "esia/account.yaml", text)
     results = run_examples(MappingSet.load(tmp_path))
     failed = [r for r in results if not r.passed]
@@ -852,8 +845,8 @@ def test_example_runner_catches_wrong_example(tmp_path: Path) -> None:
         ("seed 000 patient", "to_upstream"),
         ("seed 000 patient", "to_mis"),
     ]
-    assert failed[0].diff == ("birthDate: expected '1979-17-08', got '1979-08-17'",)
-    assert failed[1].diff[0].startswith("error: mapping esia.account, field BirthDate (to_mis): такой даты")
+    assert failed[0].diff == ("birthDate: expected '18.08.1979', got '17.08.1979'",)
+    assert failed[1].diff == ("BirthDate: expected '17.08.1979', got '18.08.1979'",)
     passed = [r for r in results if r.passed]
     assert len(passed) == 2 and all(r.diff == () for r in passed)
 
@@ -935,7 +928,7 @@ def test_cli_fails_on_wrong_example(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert "✗ esia.account · seed 000 patient · to_upstream" in result.output
     assert "    mobile: expected '+7(916)7654321', got '+7(916)1234567'" in result.output
-    assert "✓ esia.account · no middle name, no gender · to_mis" in result.output
+    assert "✓ esia.account · no middle name, no gender, no passport · to_mis" in result.output
     assert "2 passed, 2 failed" in result.output
 
 

@@ -372,9 +372,20 @@ def soap_clients(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str,
     services = [service for adapter in adapters for service in adapter.soap_services(context)]
     clients = {service.name: httpx.Client(transport=httpx.WSGITransport(app=SoapEndpoint(service)),
                                           base_url="http://bridge.test", timeout=30) for service in services}
+    # What `bridge serve` starts with the instance: the СМЭВ GetResponse runner that brings ЕСИА's answers
+    # (without it every account press waits answer_wait_seconds and ends in «ещё не пришёл»); and ЕСИА's
+    # reg_service answers at once instead of after its 1 s БГИР check.
+    for start in context.on_start:
+        start()
+    httpx.put(f"{bridged.upstreams['esia-oauth'].base_url}/_sandbox/reg-service",
+              json={"delay_seconds": 0}).raise_for_status()
     try:
         yield clients
     finally:
+        for start in context.on_start:
+            stop = getattr(getattr(start, "__self__", None), "stop", None)
+            if stop is not None:
+                stop()
         for client in clients.values():
             client.close()
         context.close()
