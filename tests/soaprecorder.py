@@ -5,9 +5,14 @@ into soap:address (the Host header is passed through), so every call the client 
 through here and is kept: path, SOAPAction, Content-Type and the body, byte for byte.
 
 Run as a module it records each foreign client of tests/integration/test_foreign_clients.py telling
-seed 000's story against a bridge that serves a given wsdl/ directory, into tests/interop/recorded/:
+seed 000's story against a bridge that serves a given wsdl/ directory, into tests/interop/recorded/
+(or ``--out``):
 
-    .venv/bin/python -m tests.soaprecorder --wsdl-dir DIR --note "what DIR is"
+    .venv/bin/python -m tests.soaprecorder --wsdl-dir DIR --note "what DIR is" [--out DIR]
+
+``--parts-named-after-elements`` serves a copy of DIR whose message parts are renamed after their
+elements, as the contract named them before issue 16 item 5: what a client sends with that contract
+is what tests/integration/test_wire_unchanged.py compares today's requests with.
 """
 
 from __future__ import annotations
@@ -109,20 +114,38 @@ class SoapRecorder:
         self._http.close()
 
 
-def record(wsdl_dir: Path, note: str) -> list[Path]:
+def parts_named_after_elements(wsdl_dir: Path, out: Path) -> Path:
+    """A copy of ``wsdl_dir`` whose message parts are named after their elements (not "parameters")."""
+    from lxml import etree
+
+    out.mkdir(parents=True, exist_ok=True)
+    for contract in sorted(wsdl_dir.glob("*.wsdl")):
+        tree = etree.parse(str(contract))
+        for part in tree.iter("{http://schemas.xmlsoap.org/wsdl/}part"):
+            part.set("name", str(part.get("element")).split(":")[-1])
+        tree.write(str(out / contract.name), xml_declaration=True, encoding="UTF-8")
+    return out
+
+
+def record(wsdl_dir: Path, note: str, out: Path = RECORDED) -> list[Path]:
     """Each foreign client's story through a recorder, against a bridge serving ``wsdl_dir``."""
-    from tests.bridgeproc import start_bridge
-    from tests.integration.test_foreign_clients import CLIENTS, RECORDED_CLIENTS, SERVICE, flow_input
+    from tests.integration.test_foreign_clients import (
+        CLIENTS,
+        RECORDED_CLIENTS,
+        SERVICE,
+        flow_input,
+        start_story_bridge,
+    )
 
     written = []
     with tempfile.TemporaryDirectory(prefix="record-") as tmp:
-        bridge = start_bridge(Path(tmp), {"wsdl_dir": str(wsdl_dir)})
+        bridge = start_story_bridge(Path(tmp), {"wsdl_dir": str(wsdl_dir)})
         try:
             for name in RECORDED_CLIENTS:
                 flow = flow_input()
                 with SoapRecorder(bridge.url) as recorder:
                     result = CLIENTS[name](recorder.wsdl_url(SERVICE), flow)
-                path = RECORDED / f"{name}.json"
+                path = out / f"{name}.json"
                 path.write_text(json.dumps({
                     "client": result.get("client", name), "recorded_with": note, "flow": flow,
                     "requests": [asdict(r) for r in recorder.requests],
@@ -137,10 +160,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--wsdl-dir", type=Path, required=True)
     parser.add_argument("--note", required=True, help="which contract the recordings were made with")
+    parser.add_argument("--out", type=Path, default=RECORDED, help="where the recordings go")
+    parser.add_argument("--parts-named-after-elements", action="store_true",
+                        help="serve a copy of --wsdl-dir with its message parts named after their elements")
     args = parser.parse_args()
-    RECORDED.mkdir(parents=True, exist_ok=True)
-    for path in record(args.wsdl_dir.resolve(), args.note):
-        print(path.relative_to(ROOT))
+    out = args.out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="wsdl-") as tmp:
+        wsdl_dir = args.wsdl_dir.resolve()
+        if args.parts_named_after_elements:
+            wsdl_dir = parts_named_after_elements(wsdl_dir, Path(tmp))
+        for path in record(wsdl_dir, args.note, out):
+            print(path.relative_to(ROOT))
 
 
 if __name__ == "__main__":

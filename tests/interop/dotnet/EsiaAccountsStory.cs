@@ -6,7 +6,7 @@
 //   mcs -out:story.exe -r:System.Web.Services -r:System.Web.Extensions EsiaAccounts.cs EsiaAccountsStory.cs
 // Usage:   mono story.exe ENDPOINT_URL < flow.json
 //
-// JSON in:  {"patient": {...Patient elements...}, "changedBirthDate": "dd.MM.yyyy",
+// JSON in:  {"patient": {...Patient elements...}, "changedMobilePhone": "8XXXXXXXXXX",
 //            "badSnils": "11 digits with wrong check digits"}
 // JSON out: {"client": "...", "steps": {"check_new": ..., ..., "reset": ...}}, the shape the PHP
 // and node scripts print. Each step is the answer or {"fault": {"code", "string"}}.
@@ -106,7 +106,7 @@ public static class EsiaAccountsStory
             return 2;
         }
         var fields = (Dictionary<string, object>)input["patient"];
-        var changedBirthDate = (string)input["changedBirthDate"];
+        var changedMobilePhone = (string)input["changedMobilePhone"];
         var badSnils = (string)input["badSnils"];
 
         var service = new EsiaAccounts { Url = args[0], Timeout = 20000 };
@@ -121,7 +121,7 @@ public static class EsiaAccountsStory
         Step(steps, "check_bad_snils", () => CheckAnswer(service.CheckPatient(withBadSnils)));
         Step(steps, "register_without_phone", () => PasswordAnswer(service.RegisterPatient(withoutPhone)));
         Step(steps, "register", () => PasswordAnswer(service.RegisterPatient(patient)));
-        patient.BirthDate = changedBirthDate;
+        patient.MobilePhone = changedMobilePhone;
         Step(steps, "check_changed", () => CheckAnswer(service.CheckPatient(patient)));
         Step(steps, "update", () => new Dictionary<string, object> { { "Message", service.UpdatePatient(patient).Message } });
         Step(steps, "check_updated", () => CheckAnswer(service.CheckPatient(patient)));

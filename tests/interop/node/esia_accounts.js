@@ -4,7 +4,7 @@
  *
  * Usage:  node esia_accounts.js WSDL_URL [JSON]      (JSON on stdin when not given on argv)
  *
- * JSON:   {"patient": {...Patient elements...}, "changedBirthDate": "dd.MM.yyyy",
+ * JSON:   {"patient": {...Patient elements...}, "changedMobilePhone": "8XXXXXXXXXX",
  *          "badSnils": "11 digits with wrong check digits"}
  *
  * Runs the whole flow and prints one JSON object on stdout:
@@ -91,8 +91,8 @@ async function main() {
   } catch (e) {
     input = null;
   }
-  if (!input || typeof input.patient !== 'object' || !input.changedBirthDate || !input.badSnils) {
-    failStart('JSON {"patient": {...}, "changedBirthDate": "dd.MM.yyyy", "badSnils": "..."} expected on argv[3] or stdin');
+  if (!input || typeof input.patient !== 'object' || !input.changedMobilePhone || !input.badSnils) {
+    failStart('JSON {"patient": {...}, "changedMobilePhone": "8XXXXXXXXXX", "badSnils": "..."} expected on argv[3] or stdin');
   }
   const patient = { ...input.patient };
 
@@ -123,7 +123,7 @@ async function main() {
   await call('check_bad_snils', 'CheckPatient', { ...patient, Snils: input.badSnils }, checkAnswer);
   await call('register_without_phone', 'RegisterPatient', withoutPhone, passwordAnswer('RegisterPatientResult'));
   await call('register', 'RegisterPatient', patient, passwordAnswer('RegisterPatientResult'));
-  patient.BirthDate = input.changedBirthDate;
+  patient.MobilePhone = input.changedMobilePhone;
   await call('check_changed', 'CheckPatient', patient, checkAnswer);
   await call('update', 'UpdatePatient', patient, updateAnswer);
   await call('check_updated', 'CheckPatient', patient, checkAnswer);

@@ -4,7 +4,7 @@
  *
  * Usage:  php esia_accounts.php WSDL_URL [JSON]      (JSON on stdin when not given on argv)
  *
- * JSON:   {"patient": {...Patient elements...}, "changedBirthDate": "dd.MM.yyyy",
+ * JSON:   {"patient": {...Patient elements...}, "changedMobilePhone": "8XXXXXXXXXX",
  *          "badSnils": "11 digits with wrong check digits"}
  *
  * Runs the whole flow and prints one JSON object on stdout:
@@ -78,8 +78,8 @@ function update_answer($response): array
 $wsdl = $argv[1] ?? fail_start('WSDL URL expected as the first argument');
 $raw = $argv[2] ?? stream_get_contents(STDIN);
 $input = json_decode((string) $raw, true);
-if (!is_array($input) || !is_array($input['patient'] ?? null) || !isset($input['changedBirthDate'], $input['badSnils'])) {
-    fail_start('JSON {"patient": {...}, "changedBirthDate": "dd.MM.yyyy", "badSnils": "..."} expected on argv[2] or stdin');
+if (!is_array($input) || !is_array($input['patient'] ?? null) || !isset($input['changedMobilePhone'], $input['badSnils'])) {
+    fail_start('JSON {"patient": {...}, "changedMobilePhone": "8XXXXXXXXXX", "badSnils": "..."} expected on argv[2] or stdin');
 }
 $patient = $input['patient'];
 
@@ -110,7 +110,7 @@ $call('check_new', 'CheckPatient', $patient, 'check_answer');
 $call('check_bad_snils', 'CheckPatient', array_merge($patient, ['Snils' => $input['badSnils']]), 'check_answer');
 $call('register_without_phone', 'RegisterPatient', $withoutPhone, fn ($r) => password_answer($r, 'RegisterPatientResult'));
 $call('register', 'RegisterPatient', $patient, fn ($r) => password_answer($r, 'RegisterPatientResult'));
-$patient['BirthDate'] = $input['changedBirthDate'];
+$patient['MobilePhone'] = $input['changedMobilePhone'];
 $call('check_changed', 'CheckPatient', $patient, 'check_answer');
 $call('update', 'UpdatePatient', $patient, 'update_answer');
 $call('check_updated', 'CheckPatient', $patient, 'check_answer');
