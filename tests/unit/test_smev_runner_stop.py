@@ -66,8 +66,8 @@ def test_the_runner_stops_before_the_smev_upstream_closes(peers_and_settings: Se
     context, adapters = build_context(peers_and_settings)
     for adapter in adapters:
         adapter.soap_services(context)   # builds the exchange: its runner's start and stop are registered
-    runners = [task.__self__ for task in context.on_start
-               if isinstance(getattr(task, "__self__", None), ResponseRunner)]
+    owners = [getattr(task, "__self__", None) for task in context.on_start]   # bound methods' objects
+    runners = [owner for owner in owners if isinstance(owner, ResponseRunner)]
     assert len(runners) == 1
     runner: ResponseRunner = runners[0]
     pause = runner.exchange.settings.get_response_pause_seconds
