@@ -19,12 +19,14 @@ from bridge.clock import Clock, system_clock
 from bridge.config import ConfigError, Settings
 from bridge.delivery import Upstream
 from bridge.mapping import MappingSet
+from bridge.observability import get_logger
 from bridge.outbox import Outbox
 from bridge.scheduling import Scheduler
 from bridge.soap import SoapService
 from bridge.store import OneTimeTokens, OperationJournal, Pseudonymizer, Store
 
 T = TypeVar("T")
+_log = get_logger("bridge.adapters")
 
 
 class SharedKey(Generic[T]):
@@ -53,6 +55,9 @@ class AdapterContext:
     clock: Clock = system_clock       # the one time every schedule reads (a FileClock in tests)
     # Work to do once the instance serves (subscribe a webhook…): run in order, failures logged.
     on_start: list[Callable[[], None]] = field(default_factory=list)
+    # Work to undo when the instance stops (a poller's thread…): run last first by ``close``, before the
+    # upstreams close, so that nothing calls an upstream that is closed.
+    on_stop: list[Callable[[], None]] = field(default_factory=list)
     _upstreams: dict[str, Upstream] = field(default_factory=dict)
     _shared: dict[SharedKey[Any], Any] = field(default_factory=dict)
 
@@ -75,6 +80,12 @@ class AdapterContext:
         return dict(self.settings.adapter_settings.get(name, {}))
 
     def close(self) -> None:
+        """Stop what the adapters started (``on_stop``, last first), then close the upstreams."""
+        for task in reversed(self.on_stop):
+            try:
+                task()
+            except Exception:  # one adapter's stop must not keep the others' from running
+                _log.exception("bridge.stop_task.failed", task=getattr(task, "__qualname__", "?"))
         for upstream in self._upstreams.values():
             upstream.close()
 

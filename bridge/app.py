@@ -307,7 +307,7 @@ def _lifespan(context: AdapterContext, gate: BackgroundGate | None
             audit = context.find(AUDIT)
             if audit is not None:
                 await asyncio.to_thread(audit.close)   # what is queued reaches the journal
-            context.close()
+            await asyncio.to_thread(context.close)   # adapters' threads stop (a join), then the upstreams close
             context.store.dispose()
             _log.info("bridge.stopped")
 

@@ -280,6 +280,21 @@ class Answer:
     """Our own fault: the text is the request id only, and the face logs the traceback."""
 
 
+def tree_faultcodes() -> frozenset[str]:
+    """Every faultcode a class of the tree names, but the bare ``Server`` of a bug: what they say is
+    said on purpose and free of personal data, so a face passes their text on as it is. Read each time:
+    a package may add a branch (``bridge.smev``'s ``Server.AnswerPending``) after this module is loaded."""
+    codes: set[str] = set()
+    pending: list[type[BridgeError]] = [BridgeError]
+    while pending:
+        cls = pending.pop()
+        pending.extend(cls.__subclasses__())
+        code = cls.__dict__.get("faultcode")
+        if isinstance(code, str) and code != "Server":
+            codes.add(code)
+    return frozenset(codes)
+
+
 def answer(exc: BaseException, request_id: str | None) -> Answer:
     """The one reading of the tree above, for every face."""
     if isinstance(exc, BridgeError) and exc.faultcode != "Server":

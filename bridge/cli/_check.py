@@ -12,7 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from bridge.adapters import load_adapter
 from bridge.cli._contracts import drift
 from bridge.cli._serve import with_sandbox_upstreams
-from bridge.config import ConfigError, Settings
+from bridge.config import ConfigError, Settings, upstream_url_hint
 from bridge.delivery import TlsSetupError
 from bridge.delivery._tls import check_chain, ssl_context
 from bridge.mapping import check_directory
@@ -49,9 +49,8 @@ def check_all(settings: Settings, config_file: Path | None = None) -> list[str]:
         if not settings.sandbox:
             for upstream in adapter.upstreams:
                 if upstream not in settings.upstreams:
-                    env = f"BRIDGE_UPSTREAMS__{upstream.upper()}__BASE_URL"
                     problems.append(f"upstreams.{upstream}.base_url: required by adapter '{name}': set it in "
-                                    f"the config file or {env}, or use the sandbox peers "
+                                    f"{upstream_url_hint(upstream)}, or use the sandbox peers "
                                     "(`bridge serve --sandbox`; check that with BRIDGE_SANDBOX=true)")
     problems.extend(f"{_where(doc, ('database_url',))}{p}" for p in store_problems(settings.database_url))
     if not settings.sandbox:

@@ -5,6 +5,7 @@ from bridge.config._settings import (
     Settings,
     UpstreamSettings,
     load_settings,
+    upstream_url_hint,
 )
 
-__all__ = ["ConfigError", "Settings", "UpstreamSettings", "load_settings"]
+__all__ = ["ConfigError", "Settings", "UpstreamSettings", "load_settings", "upstream_url_hint"]

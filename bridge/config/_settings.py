@@ -12,6 +12,7 @@ import difflib
 import importlib
 import ipaddress
 import os
+import re
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -276,8 +277,8 @@ class Settings(BaseSettings):
 
     def upstream(self, name: str) -> UpstreamConfig:
         if name not in self.upstreams:
-            raise ConfigError([f"upstreams.{name}.base_url: not set; set it in the config file or "
-                               f"{_env_name(('upstreams', name, 'base_url'))}, or use the sandbox peers "
+            raise ConfigError([f"upstreams.{name}.base_url: not set; set it in "
+                               f"{upstream_url_hint(name)}, or use the sandbox peers "
                                "(`bridge serve --sandbox`, BRIDGE_SANDBOX=true)"])
         return self.upstreams[name].to_upstream_config(name)
 
@@ -333,6 +334,22 @@ def _not_a_setting(name: str) -> str:
 
 def _env_name(loc: tuple[Any, ...]) -> str:
     return "BRIDGE_" + "__".join(str(part).upper() for part in loc)
+
+
+_SHELL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def upstream_url_hint(name: str) -> str:
+    """Where to set ``upstreams.<name>.base_url``: the file, or a variable an ops engineer can export.
+
+    pydantic-settings reads ``BRIDGE_UPSTREAMS__ESIA-OAUTH__BASE_URL``, but no POSIX shell can export
+    a name with a dash (nor can systemd's ``Environment=``): for such an upstream the hint names the
+    JSON form of the whole ``upstreams`` setting, which pydantic-settings merges with the file's."""
+    variable = _env_name(("upstreams", name, "base_url"))
+    if _SHELL_NAME.fullmatch(variable):
+        return f"the config file or {variable}"
+    return (f"the config file (upstreams: {name}: base_url: …) or, as no shell can export a variable "
+            f"named with '{name}', BRIDGE_UPSTREAMS='{{\"{name}\": {{\"base_url\": \"https://…\"}}}}'")
 
 
 def _origin(loc: tuple[Any, ...], config_file: Path | None, doc: YamlDocument | None,

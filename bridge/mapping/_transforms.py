@@ -130,6 +130,16 @@ def date_ru_to_iso(value: Any) -> str:
     return f"{year}-{month}-{day}"
 
 
+def date_ru(value: Any) -> str:
+    """ДД.ММ.ГГГГ on both sides (ЕСИА's commons dateType): checked, not converted."""
+    match = _DATE_RU.fullmatch(_text(value, _DATE_RU_REASON))
+    if match is None:
+        raise TransformError(_DATE_RU_REASON)
+    day, month, year = match.groups()
+    _real_date(year, month, day, _DATE_RU_REASON)
+    return match.group(0)
+
+
 def date_iso_to_ru(value: Any) -> str:
     match = _DATE_ISO.fullmatch(_text(value, _DATE_ISO_REASON))
     if match is None:
@@ -162,6 +172,7 @@ _REGISTRY = (
     Transform("phone_ru", phone_ru_to_upstream, phone_ru_to_mis, "89161234567", "+7(916)1234567"),
     Transform("date_ru_iso", date_ru_to_iso, date_iso_to_ru, "17.08.1979", "1979-08-17"),
     Transform("date_iso_ru", date_iso_to_ru, date_ru_to_iso, "1979-08-17", "17.08.1979"),
+    Transform("date_ru", date_ru, date_ru, "17.08.1979", "17.08.1979"),
     Transform("upper", upper, _identity, "Иванова", "ИВАНОВА"),
     Transform("strip", strip, _identity, " Иванова ", "Иванова"),
     Transform("digits", digits, _identity, "+7 (916) 123-45-67", "79161234567"),

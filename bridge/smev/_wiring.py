@@ -21,7 +21,8 @@ __all__ = ["open_exchange"]
 
 def open_exchange(context: AdapterContext, node: SmevNodeSettings, *, answerer: str, purpose: str) -> SmevExchange:
     """The adapter's :class:`SmevExchange` over ``upstreams.<node.upstream>``; its GetResponse runner starts
-    when the instance serves (``context.on_start``). ``purpose`` names the sealing key's use (the adapter's
+    when the instance serves (``context.on_start``)
+    and stops before the upstreams close (``context.on_stop``). ``purpose`` names the sealing key's use (the adapter's
     name); ``answerer`` is the peer's name as the МИС reads it in «Ответ … ещё не пришёл»."""
     client = SmevClient(context.upstream(node.upstream), load_signer(node.signer.to_config()),
                         node.client_settings(), clock=context.clock)
@@ -31,5 +32,6 @@ def open_exchange(context: AdapterContext, node: SmevNodeSettings, *, answerer: 
     runs = JobRuns(context.store, context.scheduler.runs.holder, lease_seconds=node.lease_seconds)
     exchange.runner = ResponseRunner(exchange, runs)
     context.on_start.append(exchange.runner.start)
+    context.on_stop.append(exchange.runner.stop)   # before the upstream closes: no GetResponse on a closed client
     bind_journal(lambda: exchange.journal.stats(context.clock()))
     return exchange

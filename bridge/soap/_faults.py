@@ -7,6 +7,7 @@ from typing import Any
 
 from spyne import Fault
 
+from bridge.errors import tree_faultcodes
 from bridge.observability import current_request_id, mask_text
 from bridge.soap._envelope import LEADS, Refusal
 
@@ -51,8 +52,8 @@ def sanitize(error: Any) -> Fault:
         text = _schema_fault_text(text)
     elif code in LEADS:
         text = f"{LEADS[code]}: {text}"
-    if code.startswith("Server") and code != "Server.UpstreamUnavailable" and "request id" not in text:
-        text = internal_error().text
+    if code.startswith("Server") and "request id" not in text and code not in tree_faultcodes():
+        text = internal_error().text   # a Server fault the tree does not define: spyne's, or a bug's
     return Fault(faultcode=code, faultstring=mask_text(text)[:_MAX_FAULT_TEXT])
 
 

@@ -75,7 +75,8 @@ def test_check_reports_mapping_problems_with_file_and_line(tmp_path: Path) -> No
 def test_check_requires_upstreams_outside_the_sandbox(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["check", "--config", str(write(tmp_path, "sandbox: false\n"))])
     assert result.exit_code == 1
-    assert "upstreams.esia-oauth.base_url" in result.output
+    assert "upstreams.esia-oauth.base_url" in result.output   # ЕСИА's login; its accounts go over СМЭВ
+    assert "upstreams.esia.base_url" not in result.output
 
 
 def test_check_reports_adapter_settings(tmp_path: Path) -> None:

@@ -46,7 +46,7 @@ SEED_UPSTREAM = {
     "lastName": "Иванова",
     "firstName": "Мария",
     "middleName": "Петровна",
-    "birthDate": "17.08.1979",   # ДД.ММ.ГГГГ in the СМЭВ kinds too (commons dateType)
+    "birthDate": "17.08.1979",  # ДД.ММ.ГГГГ in the reg_service kinds too (commons dateType), checked
     "snils": "054-623-673 60",
     "mobile": "+7(916)1234567",
     "gender": "F",
@@ -136,6 +136,8 @@ VALID = [
     ("date_ru_iso", "17.08.1979", "1979-08-17"),
     ("date_ru_iso", "29.02.2000", "2000-02-29"),
     ("date_iso_ru", "1979-08-17", "17.08.1979"),
+    ("date_ru", "17.08.1979", "17.08.1979"),
+    ("date_ru", "29.02.2000", "29.02.2000"),
 ]
 
 
@@ -172,6 +174,13 @@ INVALID = [
     ("date_ru_iso", "to_mis", "1979-08-17T00:00:00", "ГГГГ-ММ-ДД"),
     ("date_iso_ru", "to_upstream", "17.08.1979", "ГГГГ-ММ-ДД"),
     ("date_iso_ru", "to_mis", "31.04.1979", "такой даты"),
+    ("date_ru", "to_upstream", "31.02.2000", "такой даты"),
+    ("date_ru", "to_upstream", "29.02.1900", "такой даты"),
+    ("date_ru", "to_upstream", "1979-08-17", "ДД.ММ.ГГГГ"),
+    ("date_ru", "to_upstream", "7.8.1979", "ДД.ММ.ГГГГ"),
+    ("date_ru", "to_upstream", 17081979, "not a string"),
+    ("date_ru", "to_mis", "31.04.1979", "такой даты"),
+    ("date_ru", "to_mis", "17.08.1979 00:00", "ДД.ММ.ГГГГ"),
     ("upper", "to_upstream", 42, "not a string"),
 ]
 
@@ -202,7 +211,7 @@ def test_text_transforms() -> None:
 
 
 def test_registry_is_read_only_and_complete() -> None:
-    assert set(TRANSFORMS) == {"snils", "phone_ru", "date_ru_iso", "date_iso_ru", "upper", "strip", "digits"}
+    assert set(TRANSFORMS) == {"snils", "phone_ru", "date_ru_iso", "date_iso_ru", "date_ru", "upper", "strip", "digits"}
     assert all(isinstance(t, Transform) and t.name == name for name, t in TRANSFORMS.items())
     with pytest.raises(TypeError):
         TRANSFORMS["x"] = TRANSFORMS["upper"]  # type: ignore[index]
@@ -217,6 +226,9 @@ def test_esia_round_trip(esia: Mapping) -> None:
     assert esia.to_mis(SEED_UPSTREAM) == SEED_MIS
 
 
+PASSPORT_FIELDS = ["PassportSeries", "PassportNumber", "PassportIssueDate", "PassportIssuerCode", "PassportIssuedBy"]
+
+
 def test_esia_fields(esia: Mapping) -> None:
     by_mis = {fm.mis: fm for fm in esia.fields}
     assert list(by_mis) == [
@@ -227,13 +239,10 @@ def test_esia_fields(esia: Mapping) -> None:
         "Snils",
         "MobilePhone",
         "Gender",
-        "PassportSeries",
-        "PassportNumber",
-        "PassportIssueDate",
-        "PassportIssuerCode",
-        "PassportIssuedBy",
+        *PASSPORT_FIELDS,
     ]
-    # ЕСИА's find_account says only whether the mobile phone matched (``matches``)
+    # Over СМЭВ, find_account's answer says only whether the mobile matched (matches/match: mobile);
+    # it carries no names or birth date, so those cannot be compared any more (docs/esia-accounts.md).
     assert [fm.mis for fm in esia.compare_fields] == ["MobilePhone"]
     assert [fm.label for fm in esia.compare_fields] == ["Мобильный телефон"]
     snils = esia.field("Snils")
@@ -241,10 +250,29 @@ def test_esia_fields(esia: Mapping) -> None:
     gender = esia.field("Gender")
     assert gender.table == {"1": "M", "2": "F"}
     assert gender.transform is None and not gender.required and gender.label == "Пол"
-    assert esia.field("BirthDate").transform is None   # the adapter checks the date (test_patients)
+    assert esia.field("BirthDate").transform == "date_ru"
+    assert esia.field("PassportIssueDate").transform == "date_ru"
     assert esia.field("MobilePhone").transform == "phone_ru"
-    assert by_mis["LastName"].line == 13
+    assert all(by_mis[name].direction == "to_upstream" and not by_mis[name].required for name in PASSPORT_FIELDS)
+    assert by_mis["LastName"].line == ESIA_FILE.read_text(encoding="utf-8").splitlines().index("  - mis: LastName") + 1
     assert len(esia.examples) >= 2
+
+
+def test_esia_passport_goes_one_way(esia: Mapping) -> None:
+    passport = {
+        "PassportSeries": "67 10", "PassportNumber": "123456", "PassportIssueDate": "01.09.2004",
+        "PassportIssuerCode": "862-010", "PassportIssuedBy": "ОВД г. Сургута",
+    }
+    doc = {"series": "6710", "number": "123456", "issueDate": "01.09.2004", "issueId": "862010",
+           "issuedBy": "ОВД г. Сургута"}
+    assert esia.to_upstream({**SEED_MIS, **passport}) == {**SEED_UPSTREAM, "doc": doc}
+    assert esia.to_mis({**SEED_UPSTREAM, "doc": doc}) == SEED_MIS  # ЕСИА never returns the document
+    with pytest.raises(MappingValueError) as err:
+        esia.to_upstream({**SEED_MIS, **passport, "PassportIssueDate": "31.09.2004"})
+    assert str(err.value) == (
+        "mapping esia.account, field PassportIssueDate (to_upstream): "
+        "такой даты не существует (ожидается существующая дата в формате ДД.ММ.ГГГГ)"
+    )
 
 
 def test_esia_examples_pass(esia: Mapping) -> None:
@@ -281,6 +309,7 @@ def test_required_missing_to_mis(esia: Mapping) -> None:
         ("MobilePhone", "79161234567",
          "ожидается номер из 11 цифр, начинающийся с 8, без пробелов и тире (8XXXXXXXXXX)"),
         ("Snils", "05462367361", "неверная контрольная сумма СНИЛС"),
+        ("BirthDate", "31.02.2000", "такой даты не существует (ожидается существующая дата в формате ДД.ММ.ГГГГ)"),
         ("Gender", "3", "значение не из справочника; допустимы: '1', '2'"),
     ],
 )
@@ -422,7 +451,7 @@ def test_unknown_transform_error_points_at_file_line_field(tmp_path: Path) -> No
         load_mapping(path)
     message = str(err.value)
     assert message.startswith(f"{path}:{line}: fields[4].transform: unknown transform 'snlis' (known: ")
-    assert re.search(r"\(known: date_iso_ru, date_ru_iso, digits, phone_ru, snils, strip, upper\)", message)
+    assert re.search(r"\(known: date_iso_ru, date_ru, date_ru_iso, digits, phone_ru, snils, strip, upper\)", message)
     assert "did you mean 'snils'" in message
     assert (err.value.file, err.value.line, err.value.field) == (str(path), line, "fields[4].transform")
 
@@ -837,7 +866,7 @@ def test_mapping_set_fails_fast_but_check_directory_collects_everything(tmp_path
 
 
 def test_example_runner_catches_wrong_example(tmp_path: Path) -> None:
-    text = ESIA_FILE.read_text(encoding="utf-8").replace('birthDate: "17.08.1979"', 'birthDate: "18.08.1979"')
+    text = ESIA_FILE.read_text(encoding="utf-8").replace('birthDate: "17.08.1979"', 'birthDate: "08.17.1979"')
     write(tmp_path, "esia/account.yaml", text)
     results = run_examples(MappingSet.load(tmp_path))
     failed = [r for r in results if not r.passed]
@@ -845,8 +874,8 @@ def test_example_runner_catches_wrong_example(tmp_path: Path) -> None:
         ("seed 000 patient", "to_upstream"),
         ("seed 000 patient", "to_mis"),
     ]
-    assert failed[0].diff == ("birthDate: expected '18.08.1979', got '17.08.1979'",)
-    assert failed[1].diff == ("BirthDate: expected '17.08.1979', got '18.08.1979'",)
+    assert failed[0].diff == ("birthDate: expected '08.17.1979', got '17.08.1979'",)
+    assert failed[1].diff[0].startswith("error: mapping esia.account, field BirthDate (to_mis): такой даты")
     passed = [r for r in results if r.passed]
     assert len(passed) == 2 and all(r.diff == () for r in passed)
 

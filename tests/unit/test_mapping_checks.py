@@ -77,11 +77,15 @@ def date_exists(year: int, month: int, day: int) -> bool:
 def test_dates_exist_exactly_as_datetime_says(year: int) -> None:
     iso_to_ru = TRANSFORMS["date_iso_ru"].to_upstream
     ru_to_iso = TRANSFORMS["date_ru_iso"].to_upstream
+    ru_checked = TRANSFORMS["date_ru"].to_upstream
     for month, day in itertools.product(range(100), range(100)):
         iso, ru = f"{year:04d}-{month:02d}-{day:02d}", f"{day:02d}.{month:02d}.{year:04d}"
         if date_exists(year, month, day):
-            assert iso_to_ru(iso) == ru and ru_to_iso(ru) == iso
+            assert iso_to_ru(iso) == ru and ru_to_iso(ru) == iso and ru_checked(ru) == ru
             continue
+        with pytest.raises(TransformError) as err:
+            ru_checked(ru)
+        assert err.value.reason == "такой даты не существует (ожидается существующая дата в формате ДД.ММ.ГГГГ)"
         with pytest.raises(TransformError) as err:
             iso_to_ru(iso)
         assert err.value.reason == "такой даты не существует (ожидается существующая дата в формате ГГГГ-ММ-ДД)"
