@@ -96,7 +96,7 @@ def _corpus(tmp: Path, busy: int, closed: int) -> list[Case]:
                    ("database_url", "u:***@127.0.0.1"), env={"BRIDGE_SANDBOX": "true"}, code=1,
                    hidden=("store-password",)) for argv in (["audit"], ["db", "upgrade"], ["outbox", "stats"])]
     cases += [Case(f"{'-'.join(argv)}:no-upstreams", argv,
-                   ("upstreams.esia.base_url", "BRIDGE_UPSTREAMS__ESIA__BASE_URL")) for argv in UPSTREAMED]
+                   ("upstreams.egisz.base_url", "BRIDGE_UPSTREAMS__EGISZ__BASE_URL")) for argv in UPSTREAMED]
     cases += [
         Case("serve:busy-port", ["serve", "--sandbox", "--port", str(busy)], ("port", "--port"), code=1),
         Case("serve-workers:busy-port", ["serve", "--workers", "2", "--port", str(busy)], ("port", "--port"), code=1,
