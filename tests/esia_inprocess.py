@@ -11,12 +11,14 @@ tests/unit/test_soap_fastpath.py (the compiled SOAP codecs against spyne's, over
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -24,6 +26,7 @@ import sqlalchemy as sa
 
 from adapters.esia._client import Routing, SmevAccountOperations
 from adapters.esia._patients import PatientAccounts
+from adapters.esia._reg_service import REGISTER
 from adapters.esia.sandbox._reg_service import RegService
 from bridge.delivery import RetryPolicy, Timeouts, Upstream, UpstreamConfig
 from bridge.mapping import MappingSet
@@ -80,16 +83,29 @@ class InProcessEsia:
             return [str(row[0]) for row in db.execute(sa.text("SELECT business_key FROM smev_exchange"))]
 
 
+@dataclass
+class Slower:
+    """One kind of information answered later than the others."""
+
+    inner: Any
+    delay_seconds: float
+
+    def answer(self, content: Any) -> Any:
+        return dataclasses.replace(self.inner.answer(content), delay_seconds=self.delay_seconds)
+
+
 @contextmanager
 def in_process_esia(keys: Keys, tmp_path: Path, *, delay: float = 0.0, wait: float = 10.0,
-                    store_name: str = "bridge") -> Iterator[InProcessEsia]:
-    """ЕСИА answering after ``delay`` s; the МИС's press waits ``wait`` s; the bridge's store in ``store_name``.db."""
+                    register_delay: float | None = None, store_name: str = "bridge") -> Iterator[InProcessEsia]:
+    """ЕСИА answering after ``delay`` s (register after ``register_delay`` s when given); the МИС's press
+    waits ``wait`` s; the bridge's store in ``store_name``.db."""
     reg_service = RegService(delay_seconds=delay)
     node = SandboxNode(providers={}, registered={keys.ours.certificate_der}, clock=lambda: datetime.now(UTC),
                        visibility_timeout=timedelta(seconds=0.5))
     schemas = reg_service.schemas()
     for kind, provider in reg_service.providers().items():
-        node.serve(kind, provider, schemas.get(kind))
+        slow = register_delay is not None and kind == REGISTER
+        node.serve(kind, Slower(provider, register_delay or 0.0) if slow else provider, schemas.get(kind))
     asgi = httpx.ASGITransport(app=create_smev_sandbox_app(node, NS, _signer(keys.smev), ENDPOINT))
 
     async def call(request: httpx.Request) -> httpx.Response:

@@ -9,48 +9,25 @@ keeps one account per SNILS. What the node and the reg_service count is the evid
 
 from __future__ import annotations
 
-import asyncio
-import dataclasses
-import os
 import random
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-import sqlalchemy as sa
 
-from adapters.esia._client import Routing, SmevAccountOperations
-from adapters.esia._patients import PatientAccounts
+from adapters.esia._client import Routing
 from adapters.esia._reg_service import FIND_ACCOUNT, RECOVER, REGISTER
-from adapters.esia.sandbox._reg_service import RegService
-from bridge.delivery import RetryPolicy, Timeouts, Upstream, UpstreamConfig
 from bridge.errors import InvalidField, RuleViolation, ServiceUnavailable, UpstreamRefused
-from bridge.mapping import MappingSet
-from bridge.scheduling import JobRuns
-from bridge.signing import SignerConfig, SigningError, check_gost_engine, load_signer
-from bridge.smev import ExchangeSettings, ResponseRunner, SmevClient, SmevExchange, SmevSettings, namespaces
-from bridge.smev.sandbox import SandboxNode, create_smev_sandbox_app
-from bridge.store import OperationJournal, Pseudonymizer, Sealer, Store
-from tests.bridgeproc import ROOT
 from tests.conftest import make_patient
-from tests.signing.material import OPENSSL_CNF, Material, make_material
+from tests.esia_inprocess import InProcessEsia, Keys, in_process_esia, make_keys
 
-NS = namespaces("1.2")
-ENDPOINT = "/smev/v1.2/ws"
+
 def passport() -> dict[str, str]:
     """Each person their own passport: ЕСИА finds an account by the passport too (matches idoc)."""
     return {"PassportSeries": "6710", "PassportNumber": f"{random.randint(0, 999_999):06d}",
             "PassportIssueDate": "01.09.2004", "PassportIssuerCode": "862-010", "PassportIssuedBy": "ОВД г. Сургута"}
-
-FAST = ExchangeSettings(answer_keep_seconds=60, dead_after_seconds=60, send_lease_seconds=5,
-                        resend_pause_seconds=0, store_poll_seconds=0.02, get_response_pause_seconds=0.02,
-                        lease_seconds=5, retry_after_seconds=7)
-
 
 def patient_with_passport(**overrides: Any) -> dict[str, Any]:
     return make_patient(**{**passport(), **overrides})
@@ -60,98 +37,18 @@ def dashed(snils: str) -> str:
     return f"{snils[:3]}-{snils[3:6]}-{snils[6:9]} {snils[9:]}"
 
 
-@dataclass
-class Keys:
-    ours: Material
-    smev: Material
-
-
 @pytest.fixture(scope="module")
 def keys(tmp_path_factory: pytest.TempPathFactory) -> Keys:
-    try:
-        check_gost_engine()
-    except SigningError as exc:
-        pytest.fail(f"{exc} — CI installs it via scripts/install-system-deps.sh")
-    conf = tmp_path_factory.mktemp("openssl-patients") / "openssl.cnf"
-    conf.write_text(OPENSSL_CNF)
-    env = {**os.environ, "OPENSSL_CONF": str(conf)}
-    return Keys(*(make_material(tmp_path_factory.mktemp(name), "A", env) for name in ("ov", "smev")))
-
-
-def _signer(material: Material):  # type: ignore[no-untyped-def]
-    return load_signer(SignerConfig(kind="python", key_file=material.key, certificate_file=material.cert))
-
-
-@dataclass
-class Esia:
-    node: SandboxNode
-    reg_service: RegService
-    accounts: PatientAccounts
-    store: Store
-
-    def sent(self, kind: str) -> int:
-        return self.node.by_kind.get(kind, {}).get("SendRequest", 0)
-
-    def business_keys(self) -> list[str]:
-        with self.store.engine.connect() as db:
-            return [str(row[0]) for row in db.execute(sa.text("SELECT business_key FROM smev_exchange"))]
-
-
-@dataclass
-class Slower:
-    """One kind of information answered later than the others."""
-
-    inner: Any
-    delay_seconds: float
-
-    def answer(self, content: Any) -> Any:
-        return dataclasses.replace(self.inner.answer(content), delay_seconds=self.delay_seconds)
-
-
-def _esia(keys: Keys, tmp_path: Path, *, delay: float = 0.0, wait: float = 10.0,
-          register_delay: float | None = None) -> Iterator[Esia]:
-    reg_service = RegService(delay_seconds=delay)
-    node = SandboxNode(providers={}, registered={keys.ours.certificate_der}, clock=lambda: datetime.now(UTC),
-                       visibility_timeout=timedelta(seconds=0.5))
-    schemas = reg_service.schemas()
-    for kind, provider in reg_service.providers().items():
-        slow = register_delay is not None and kind == REGISTER
-        node.serve(kind, Slower(provider, register_delay or 0.0) if slow else provider, schemas.get(kind))
-    asgi = httpx.ASGITransport(app=create_smev_sandbox_app(node, NS, _signer(keys.smev), ENDPOINT))
-
-    async def call(request: httpx.Request) -> httpx.Response:
-        response = await asgi.handle_async_request(request)
-        return httpx.Response(response.status_code, headers=response.headers, content=await response.aread())
-
-    upstream = Upstream(UpstreamConfig(name="smev", base_url="http://smev.test", timeouts=Timeouts(read=2.0),
-                                       retry=RetryPolicy(max_attempts=2, backoff_initial=0.001, backoff_max=0.002),
-                                       circuit_fail_max=1000),
-                        transport=httpx.MockTransport(lambda request: asyncio.run(call(request))))
-    store = Store(f"sqlite:///{tmp_path / 'bridge.db'}")
-    store.upgrade()
-    client = SmevClient(upstream, _signer(keys.ours),
-                        SmevSettings(schema_version="1.2", endpoint=ENDPOINT,
-                                     trusted_certificates={keys.smev.certificate_der}))
-    exchange = SmevExchange(client, store, Sealer(b"k" * 32, "smev:esia"), answerer="ЕСИА", settings=FAST)
-    operations = SmevAccountOperations(exchange, Routing("DEV", "000-000-600 06", 1000000001), wait)
-    runner = ResponseRunner(exchange, JobRuns(store, "a", lease_seconds=FAST.lease_seconds))
-    accounts = PatientAccounts(operations, MappingSet.load(ROOT / "mappings")["esia.account"],
-                               OperationJournal(store), Pseudonymizer(b"unit-test-key-0123456789"))
-    runner.start()
-    try:
-        yield Esia(node, reg_service, accounts, store)
-    finally:
-        runner.stop()
-        upstream.close()
-        store.dispose()
+    return make_keys(tmp_path_factory)
 
 
 @pytest.fixture
-def esia(keys: Keys, tmp_path: Path) -> Iterator[Esia]:
-    yield from _esia(keys, tmp_path)
+def esia(keys: Keys, tmp_path: Path) -> Iterator[InProcessEsia]:
+    with in_process_esia(keys, tmp_path) as made:
+        yield made
 
 
-def test_seed_000_story_over_smev(esia: Esia) -> None:
+def test_seed_000_story_over_smev(esia: InProcessEsia) -> None:
     accounts = esia.accounts
     patient = patient_with_passport()
     check = accounts.check(patient)
@@ -180,7 +77,7 @@ def test_seed_000_story_over_smev(esia: Esia) -> None:
         assert patient["Snils"] not in key and dashed(patient["Snils"]) not in key and "1112233" not in key
 
 
-def test_register_needs_phone_gender_and_passport_before_anything_is_sent(esia: Esia) -> None:
+def test_register_needs_phone_gender_and_passport_before_anything_is_sent(esia: InProcessEsia) -> None:
     cases: list[tuple[dict[str, Any], str]] = [
         ({"MobilePhone": None}, "MobilePhone"), ({"Gender": None}, "Gender"),
         ({"PassportNumber": None}, "PassportNumber"), ({"PassportIssueDate": None}, "PassportIssueDate"),
@@ -192,7 +89,7 @@ def test_register_needs_phone_gender_and_passport_before_anything_is_sent(esia: 
     assert esia.node.counts.get("SendRequest", 0) == 0
 
 
-def test_validation_messages_name_fields_not_values(esia: Esia) -> None:
+def test_validation_messages_name_fields_not_values(esia: InProcessEsia) -> None:
     cases: list[tuple[dict[str, Any], str]] = [
         ({"Snils": "05462367361"}, "Snils"), ({"MobilePhone": "9161234567"}, "MobilePhone"),
         ({"BirthDate": "30.02.1990"}, "BirthDate"), ({"MisPatientId": ""}, "MisPatientId"),
@@ -207,7 +104,7 @@ def test_validation_messages_name_fields_not_values(esia: Esia) -> None:
                 assert value not in str(info.value)
 
 
-def test_the_buttons_follow_the_rules(esia: Esia) -> None:
+def test_the_buttons_follow_the_rules(esia: InProcessEsia) -> None:
     accounts = esia.accounts
     patient = patient_with_passport()
     with pytest.raises(RuleViolation, match="не найдена"):
@@ -224,7 +121,7 @@ def test_the_buttons_follow_the_rules(esia: Esia) -> None:
     assert esia.sent(REGISTER) == 1 and esia.reg_service.accounts.count(dashed(patient["Snils"])) == 1
 
 
-def test_statuses_become_plain_russian_faults(esia: Esia) -> None:
+def test_statuses_become_plain_russian_faults(esia: InProcessEsia) -> None:
     patient = patient_with_passport()
     esia.reg_service.unconfirmable_snils = frozenset({dashed(patient["Snils"])})
     with pytest.raises(UpstreamRefused) as refused:
@@ -238,7 +135,7 @@ def test_statuses_become_plain_russian_faults(esia: Esia) -> None:
 
 
 def test_a_request_smev_rejects_is_a_client_fault(keys: Keys, tmp_path: Path) -> None:
-    for esia in _esia(keys, tmp_path):
+    with in_process_esia(keys, tmp_path) as esia:
         esia.accounts._operations._routing = Routing("PROD", "000-000-600 06", 1)  # type: ignore[attr-defined]
         with pytest.raises(UpstreamRefused) as info:
             esia.accounts.check(patient_with_passport())
@@ -246,7 +143,7 @@ def test_a_request_smev_rejects_is_a_client_fault(keys: Keys, tmp_path: Path) ->
 
 
 def test_a_late_answer_is_returned_to_the_repeat_press_without_a_second_send(keys: Keys, tmp_path: Path) -> None:
-    for esia in _esia(keys, tmp_path, delay=0.6, wait=0.2):
+    with in_process_esia(keys, tmp_path, delay=0.6, wait=0.2) as esia:
         patient = patient_with_passport()
         with pytest.raises(ServiceUnavailable, match="ещё не пришёл"):
             esia.accounts.check(patient)
@@ -260,7 +157,7 @@ def test_a_late_answer_is_returned_to_the_repeat_press_without_a_second_send(key
 
 
 def test_a_repeat_register_press_joins_the_registration_in_flight(keys: Keys, tmp_path: Path) -> None:
-    for esia in _esia(keys, tmp_path, wait=1.0, register_delay=1.5):
+    with in_process_esia(keys, tmp_path, wait=1.0, register_delay=1.5) as esia:
         patient = patient_with_passport()
         with pytest.raises(ServiceUnavailable, match="ещё не пришёл"):
             esia.accounts.register(patient)
