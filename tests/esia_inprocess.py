@@ -78,6 +78,12 @@ class InProcessEsia:
     def sent(self, kind: str) -> int:
         return self.node.by_kind.get(kind, {}).get("SendRequest", 0)
 
+    def answered_all(self) -> bool:
+        """Every exchange in the bridge's journal has its answer (answered or acknowledged)."""
+        with self.store.engine.connect() as db:
+            states = [str(row[0]) for row in db.execute(sa.text("SELECT state FROM smev_exchange"))]
+        return bool(states) and all(state in ("answered", "acknowledged") for state in states)
+
     def business_keys(self) -> list[str]:
         with self.store.engine.connect() as db:
             return [str(row[0]) for row in db.execute(sa.text("SELECT business_key FROM smev_exchange"))]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -157,12 +158,17 @@ def test_a_late_answer_is_returned_to_the_repeat_press_without_a_second_send(key
 
 
 def test_a_repeat_register_press_joins_the_registration_in_flight(keys: Keys, tmp_path: Path) -> None:
-    with in_process_esia(keys, tmp_path, wait=1.0, register_delay=1.5) as esia:
+    # the press waits 2 s; ЕСИА's search answers at once and its registration after 4 s (room for a slow host)
+    with in_process_esia(keys, tmp_path, wait=2.0, register_delay=4.0) as esia:
         patient = patient_with_passport()
         with pytest.raises(ServiceUnavailable, match="ещё не пришёл"):
             esia.accounts.register(patient)
+        assert esia.sent(REGISTER) == 1  # the press got as far as the registration, which is late
         finds = esia.sent(FIND_ACCOUNT)
-        threading.Event().wait(2.5)
+        deadline = time.monotonic() + 30
+        while not esia.answered_all():  # the late answer has reached the bridge's store
+            assert time.monotonic() < deadline, "ЕСИА's answer to the registration never came"
+            threading.Event().wait(0.1)
         # ЕСИА has registered the patient by now; the press joins the registration instead of searching
         # (a search would find the account and refuse «уже зарегистрирован»)
         assert esia.accounts.register(patient).isdigit()
