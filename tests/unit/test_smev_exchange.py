@@ -439,6 +439,37 @@ def test_an_answer_whose_smev_signature_fails_is_refused_acknowledged_not_accept
     assert record is not None and record.state == "sent"  # never applied
 
 
+def _refused_answers() -> float:
+    return sum(sample.value for metric in REGISTRY.collect() if metric.name == "bridge_smev_answers_refused"
+               for sample in metric.samples if sample.name == "bridge_smev_answers_refused_total")
+
+
+@pytest.mark.parametrize("defect", ["unsigned", "wrong_signature", "not_xml", "unknown_kind", "orphan"])
+def test_bad_input_from_smev_is_refused_counted_and_the_bridge_serves_on(
+        node: Node, store: Store, keys: Keys, defect: str) -> None:
+    """What the sandbox node injects on purpose (its DEFECTS) is never applied: a message the bridge can read is
+    acknowledged with accepted=false and counted; one it cannot read (not XML) has no MessageId to acknowledge,
+    so it is counted as refused each time СМЭВ hands it out. The runner goes on, and the next press is answered."""
+    exchange, runner = _instance(node, store, keys)
+    refused_before = _refused_answers()
+    node.node.inject(defect, kind=ECHO)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        runner.run_once()
+        if node.count("Ack-not-accepted") or _refused_answers() > refused_before:
+            break
+        time.sleep(0.02)
+    if defect == "not_xml":
+        assert _refused_answers() > refused_before and node.count("Ack") == 0
+    else:
+        assert (node.count("Ack-not-accepted"), node.count("Ack")) == (1, 0), node.node.counts
+    assert _rows(store, "smev_exchange") == []  # nothing was taken for an answer to anything
+    with Running(runner):
+        answer = exchange.send_and_wait(kind=ECHO, business_key=f"echo:after-{defect}", content=_request(),
+                                        wait_seconds=10)
+    assert answer.content is not None and not answer.rejected
+
+
 def test_one_runner_per_kind_polls_while_its_lease_is_held(node: Node, store: Store, keys: Keys) -> None:
     _, first = _instance(node, store, keys, "a")
     _, second = _instance(node, store, keys, "b")
