@@ -30,6 +30,13 @@ __all__ = [
 
 SIZE = 32
 
+# gostcrypto inverts modulo p and q with a recursive extended Euclid in pure Python: about half of
+# all CPU samples of a CheckPatient over СМЭВ (docs/performance.md). Python's own pow(x, -1, n) gives
+# the same inverse (p and q are prime, so every value met is invertible) in C: a sign + verify
+# takes 38–40 ms instead of 71–77 ms (same signature bytes; tests/unit/test_signing.py checks the two
+# agree). Set once, at import, for every GOST34102012 object.
+gostsignature.gost_34_10_2012.GOST34102012._invert = staticmethod(lambda value, n_mod: pow(value, -1, n_mod))
+
 # GOST R 34.10-2012 (256) parameter-set OIDs → gostcrypto curve names (esia.md §6.1, §6.3).
 CURVE_NAMES: dict[str, str] = {
     "1.2.643.2.2.35.1": "id-tc26-gost-3410-2012-256-paramSetB",  # CryptoPro-A   (openssl paramset A)

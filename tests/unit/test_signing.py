@@ -469,3 +469,26 @@ def test_cli_reports_bad_files(runner: CliRunner, tmp_path: Path) -> None:
     result = runner.invoke(keys_app, ["hash", str(tmp_path / "missing.pem")])
     assert result.exit_code == 1
     assert "cannot read certificate" in result.output
+
+
+def test_the_modular_inverse_gostcrypto_is_given_agrees_with_its_own() -> None:
+    """bridge.signing._gost replaces gostcrypto's recursive extended Euclid with pow(x, -1, n)."""
+    import random
+
+    from gostcrypto.gostsignature import gost_34_10_2012  # type: ignore[import-untyped]
+
+    import bridge.signing._gost  # noqa: F401 - applies the replacement
+
+    def euclid(value: int, n_mod: int) -> int:  # gostcrypto's own, as published
+        def gcdex(a: int, b: int) -> tuple[int, int, int]:
+            if b == 0:
+                return a, 1, 0
+            gcd, x, y = gcdex(b, a % b)
+            return gcd, y, x - y * (a // b)
+        result = gcdex(value, n_mod)[1]
+        return result + n_mod if result < 0 else result
+
+    p = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFD97  # paramSetA's p (prime)
+    rng = random.Random(2026)
+    for value in [1, 2, 4, 6, p - 1, *(rng.randrange(1, p) for _ in range(200))]:
+        assert gost_34_10_2012.GOST34102012._invert(value, p) == euclid(value, p)
