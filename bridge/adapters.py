@@ -110,6 +110,11 @@ class Adapter(Protocol):
         """Problems in this adapter's section of the configuration, as 'field: reason'."""
         ...
 
+    def required_upstreams(self, settings: dict[str, Any]) -> tuple[str, ...]:
+        """Every upstream the adapter calls with this section of the configuration (``upstreams`` and those
+        its settings name, e.g. a СМЭВ node): `bridge check` wants each one's ``base_url``."""
+        ...
+
     def soap_services(self, context: AdapterContext) -> list[SoapService]: ...
 
     def soap_contracts(self, wsdl_dir: Path) -> list[SoapService]:

@@ -33,6 +33,9 @@ class EgiszAdapter:
     upstreams = (UPSTREAM,)
     migrations = (Path(__file__).with_name("migrations"),)
 
+    def required_upstreams(self, settings: dict[str, Any]) -> tuple[str, ...]:
+        return self.upstreams
+
     def check_settings(self, settings: dict[str, Any]) -> list[str]:
         try:
             EgiszSettings(**settings)

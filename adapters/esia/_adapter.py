@@ -61,6 +61,14 @@ class EsiaAdapter:
                     problems.append(f"login.signer.{name}: file not found")
         return problems
 
+    def required_upstreams(self, settings: dict[str, Any]) -> tuple[str, ...]:
+        """The login's upstream, and the СМЭВ node's when the account operations are configured."""
+        try:
+            node = EsiaSettings(**settings).smev
+        except ValidationError:   # check_settings says what is wrong
+            return self.upstreams
+        return self.upstreams if node is None else (*self.upstreams, node.upstream)
+
     def _settings(self, context: AdapterContext) -> EsiaSettings:
         return EsiaSettings(**context.adapter_settings(self.name))
 

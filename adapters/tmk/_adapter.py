@@ -38,6 +38,9 @@ class TmkAdapter:
     # The bot's tables (m002) follow the MAX client's rate-limit slot (m001) on the "max" branch.
     migrations = (MAX_MIGRATIONS, Path(__file__).with_name("migrations"))
 
+    def required_upstreams(self, settings: dict[str, Any]) -> tuple[str, ...]:
+        return self.upstreams
+
     def check_settings(self, settings: dict[str, Any]) -> list[str]:
         try:
             TmkSettings(**settings)

@@ -42,12 +42,13 @@ def check_all(settings: Settings, config_file: Path | None = None) -> list[str]:
         except ConfigError as exc:
             problems.extend(exc.problems)
             continue
-        for problem in adapter.check_settings(settings.adapter_settings.get(name, {})):
+        section = settings.adapter_settings.get(name, {})
+        for problem in adapter.check_settings(section):
             field = problem.split(":", 1)[0]
             where = _where(doc, ("adapter_settings", name, *field.split(".")))
             problems.append(f"{where}adapter_settings.{name}.{problem}")
         if not settings.sandbox:
-            for upstream in adapter.upstreams:
+            for upstream in adapter.required_upstreams(section):
                 if upstream not in settings.upstreams:
                     problems.append(f"upstreams.{upstream}.base_url: required by adapter '{name}': set it in "
                                     f"{upstream_url_hint(upstream)}, or use the sandbox peers "

@@ -95,3 +95,21 @@ def test_an_upstream_named_with_a_dash_is_told_a_variable_a_shell_can_export(
     assert upstreams["esia-oauth"].base_url == "https://esia.example.ru"
     assert upstreams["egisz"].base_url == "https://egisz.example.ru"
     assert not any(p.startswith("upstreams.esia-oauth.") for p in check_all(load_settings()))
+
+
+def test_the_smev_node_the_accounts_name_is_required(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """ЕСИА's account operations go through the upstream their СМЭВ settings name: without its base_url
+    `bridge serve` could not start them, so `bridge check` says so (before: it passed)."""
+    monkeypatch.setenv("BRIDGE_ADAPTER_SETTINGS", json.dumps({"esia": {"smev": {"upstream": "smev-region"}}}))
+    problems = _problems_keeping(tmp_path, monkeypatch, "BRIDGE_ADAPTER_SETTINGS")
+    assert any(p.startswith("upstreams.smev-region.base_url: required by adapter 'esia'") for p in problems), problems
+    monkeypatch.setenv("BRIDGE_UPSTREAMS", json.dumps({"smev-region": {"base_url": "https://smev.example.ru"}}))
+    problems = check_all(load_settings())
+    assert not any(p.startswith("upstreams.smev-region.") for p in problems), problems
+
+
+def _problems_keeping(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *keep: str) -> list[str]:
+    monkeypatch.chdir(tmp_path)
+    for name in [n for n in os.environ if n.startswith("BRIDGE_") and n not in keep]:
+        monkeypatch.delenv(name)
+    return check_all(load_settings())
