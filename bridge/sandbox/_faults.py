@@ -12,6 +12,10 @@ processed, as a slow upstream does (ЕСИА behind СМЭВ answers in seconds)
 so the sandbox holds any number of such calls at once.
 
 Paths under ``/_sandbox/`` (the control API) are never faulted.
+
+An app that decides per call which calls may fail (the СМЭВ node: per operation, named in the SOAP
+Body) draws itself and answers with :class:`FaultResponse`, the same failures as the middleware's; its
+plan's :meth:`FaultPlan.draw` then returns None so that the middleware does not draw a second time.
 """
 
 from __future__ import annotations
@@ -24,12 +28,14 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, Field
+from starlette.responses import Response
 
 from bridge.asgi import ASGIApp, Message, Receive, Scope, Send
 
 FAULT_KINDS = (
     "http_500", "http_502", "http_503", "http_504", "http_429", "stall", "drop", "stall_after", "drop_after",
 )
+PROCESSED_KINDS = ("stall_after", "drop_after")  # the request is processed, then its answer lost
 
 
 @dataclass
@@ -81,24 +87,35 @@ class FaultInjector:
         kind = self.plan.draw()
         if kind is None:
             await self.app(scope, receive, send)
-        elif kind.startswith("http_"):
-            await _status(send, int(kind[5:]))
-        elif kind == "stall":
-            await asyncio.sleep(self.plan.stall_seconds)
-            await _status(send, 504)
-        elif kind == "drop":
-            await _drop(send)
-        else:
+            return
+        if kind in PROCESSED_KINDS:
             # Process the request for real, then lose the answer.
             async def swallow(_message: Message) -> None:
                 return None
 
             await self.app(scope, receive, swallow)
-            if kind == "stall_after":
-                await asyncio.sleep(self.plan.stall_seconds)
-                await _status(send, 504)
-            else:
-                await _drop(send)
+        await FaultResponse(kind, self.plan.stall_seconds)(scope, receive, send)
+
+
+class FaultResponse(Response):
+    """The failed answer of fault ``kind``: a status, a stall then 504, or a connection dropped mid-answer.
+
+    For the ``*_after`` kinds the caller has processed the request already; this only loses the answer."""
+
+    def __init__(self, kind: str, stall_seconds: float) -> None:
+        if kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault kind {kind!r}")
+        super().__init__(status_code=504)
+        self.kind, self.stall_seconds = kind, stall_seconds
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.kind.startswith("http_"):
+            await _status(send, int(self.kind[5:]))
+        elif self.kind in ("stall", "stall_after"):
+            await asyncio.sleep(self.stall_seconds)
+            await _status(send, 504)
+        else:
+            await _drop(send)
 
 
 async def _status(send: Send, code: int) -> None:

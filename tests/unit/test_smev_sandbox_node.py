@@ -7,6 +7,7 @@ import warnings
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from lxml import etree
 
@@ -132,3 +133,54 @@ def test_a_second_information_system_is_registered_with_a_queue_of_its_own(tmp_p
     assert node.get_response(SENDER, None, None) is None
     received = node.get_response(der, None, None)
     assert received is not None and received.recipient == der
+
+
+def test_faults_aimed_at_one_operation_leave_the_others_working(tmp_path: Path) -> None:
+    """``operations``: Ack lost every time (before the node sees it, then after processing), SendRequest and
+    GetResponse untouched; the message stays unacknowledged and is handed out again after the visibility
+    timeout; cleared, the Ack goes through."""
+    from bridge.smev import _envelopes as envelopes
+
+    key, certificate = generate_test_key(subject="/CN=ours/C=RU")
+    (tmp_path / "k.pem").write_bytes(key)
+    (tmp_path / "c.pem").write_bytes(certificate)
+    ours = load_signer(SignerConfig(kind="python", key_file=tmp_path / "k.pem", certificate_file=tmp_path / "c.pem"))
+    now = [datetime.now(UTC)]
+    node = SandboxNode(providers={}, registered={ours.certificate_der}, clock=lambda: now[0],
+                       visibility_timeout=timedelta(seconds=5))
+    for kind, provider in RegService(AccountStore(), delay_seconds=0.0).providers().items():
+        node.serve(kind, provider)
+    ns = namespaces("1.2")
+    plan = SmevFaultPlan()
+    client = TestClient(create_smev_sandbox_app(node, ns, ours, faults=plan), raise_server_exceptions=False)
+
+    def post(envelope: envelopes.Envelope) -> Any:
+        return client.post("/smev/v1.2/ws", content=envelope.body, headers={"SOAPAction": envelope.soap_action})
+
+    assert client.put("/_sandbox/faults", json={"rate": 1.0, "operations": ["Nope"]}).status_code == 422
+    settings = {"rate": 1.0, "kinds": ["http_503"], "operations": ["Ack"], "seed": 1}
+    assert client.put("/_sandbox/faults", json=settings).json()["operations"] == ["Ack"]
+    assert post(envelopes.send_request(ns, ours, new_message_id(now[0]), _find("229-785-346 20"))).status_code == 200
+    handed = post(envelopes.get_response(ns, ours, now[0]))
+    assert handed.status_code == 200
+    (queued,) = node.queue
+    assert post(envelopes.ack(ns, ours, queued.message_id, accepted=True)).status_code == 503
+    assert queued.acknowledged is None and "Ack" not in node.counts  # lost before the node saw it
+
+    plan.configure(1.0, ("drop_after",), 0.0, 1, operations=("Ack",))
+    dropped = post(envelopes.ack(ns, ours, queued.message_id, accepted=True))
+    assert b"AckResponse" not in dropped.content  # the answer is lost…
+    assert queued.acknowledged is True  # … after the node processed it
+    queued.acknowledged, node.counts["Ack"] = None, 0  # undo, to see redelivery and a clean Ack
+
+    plan.configure(1.0, ("http_503",), 0.0, 1, operations=("Ack",))
+    assert etree.fromstring(post(envelopes.get_response(ns, ours, now[0])).content).find(
+        f".//{{{ns.types}}}ResponseMessage") is None  # hidden for the visibility timeout
+    now[0] += timedelta(seconds=6)
+    assert etree.fromstring(post(envelopes.get_response(ns, ours, now[0])).content).find(
+        f".//{{{ns.types}}}ResponseMessage") is not None
+    assert node.counts["redelivered"] == 1 and plan.injected == {}  # GetResponse never faulted
+    plan.configure(0.0, (), 0.0, None)
+    assert post(envelopes.ack(ns, ours, queued.message_id, accepted=True)).status_code == 200
+    assert queued.acknowledged is True
+    assert client.get("/_sandbox/smev/stats").json()["queued"] == 0

@@ -6,7 +6,13 @@
 
 Control API (never faulted): PUT/GET /_sandbox/faults (injected faults, as every sandbox: the network
 ones of ``bridge.sandbox`` and, with a :class:`SmevFaultPlan`, the node's own ``SMEVFailure`` and
-``DestinationOverflow`` SOAP faults, answered before the request is processed),
+``DestinationOverflow`` SOAP faults, answered before the request is processed; ``"operations"``: a list of
+``SendRequest``, ``GetResponse``, ``Ack`` — only calls of these may fail, the rate is of their calls; empty
+or absent: every call. E.g. ``{"rate": 1.0, "kinds": ["drop"], "operations": ["Ack"]}`` loses every Ack
+before the node sees it while SendRequest and GetResponse work: answers stay unacknowledged and are handed
+out again after the visibility timeout. The operation is the SOAP Body's first child, so the node draws
+the fault itself after reading it — ``SmevFaultPlan.draw_for`` — and the generic middleware only adds
+the latency),
 GET/PUT /_sandbox/smev/settings ({"visibility_timeout_seconds", "staleness_seconds"}: how long an answer
 handed out stays hidden before it is handed out again, how old a MessageID may be),
 POST /_sandbox/smev/inject ({"defect": one of ``DEFECTS``, "kind", "original_message_id"}: bad input from
@@ -23,8 +29,6 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Awaitable, Callable, Mapping
-from contextvars import ContextVar
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 from xml.sax.saxutils import escape
@@ -35,49 +39,15 @@ from lxml import etree
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from bridge.sandbox import FAULT_KINDS, FaultInjector, FaultPlan, fault_admin_routes
+from bridge.sandbox import PROCESSED_KINDS, FaultInjector, FaultPlan, FaultResponse, fault_admin_routes
 from bridge.signing import Signer, SigningError, certificate_not_after
 from bridge.smev._envelopes import timestamp
 from bridge.smev._versions import SOAP_ENV, Namespaces
 from bridge.smev._xmldsig import sign_detached
+from bridge.smev.sandbox._faults import SMEV_FAULT_KINDS, SmevFaultPlan, smev_fault_routes
 from bridge.smev.sandbox._node import NodeFault, QueuedResponse, SandboxNode
 
-__all__ = ["SMEV_FAULT_KINDS", "SmevFaultPlan", "create_smev_sandbox_app"]
-
-SMEV_FAULT_KINDS = ("SMEVFailure", "DestinationOverflow")
-_drawn: ContextVar[str | None] = ContextVar("smev_sandbox_fault", default=None)
-
-
-@dataclass
-class SmevFaultPlan(FaultPlan):
-    """A fault plan that also draws the node's own faults; the network kinds go to the injector, the
-    SOAP ones are answered by the node (the draw is handed over in the request's context)."""
-
-    kinds: tuple[str, ...] = FAULT_KINDS + SMEV_FAULT_KINDS
-
-    def configure(self, rate: float, kinds: tuple[str, ...], stall_seconds: float, seed: int | None,
-                  latency_seconds: float = 0.0) -> None:
-        known = FAULT_KINDS + SMEV_FAULT_KINDS
-        unknown = set(kinds) - set(known)
-        if unknown:
-            raise ValueError(f"unknown fault kinds: {sorted(unknown)}")
-        network = tuple(k for k in kinds if k in FAULT_KINDS)
-        super().configure(rate, network or FAULT_KINDS, stall_seconds, seed, latency_seconds)
-        with self._lock:
-            self.kinds = kinds or known
-
-    def draw(self) -> str | None:
-        kind = super().draw()
-        if kind in SMEV_FAULT_KINDS:
-            _drawn.set(kind)
-            return None
-        return kind
-
-
-def _take_drawn() -> str | None:
-    kind = _drawn.get()
-    _drawn.set(None)
-    return kind
+__all__ = ["create_smev_sandbox_app"]
 
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
 _XML = "text/xml; charset=utf-8"
@@ -204,9 +174,10 @@ def create_smev_sandbox_app(
     ``/smev/v1.1/ws``, ``/smev/v1.2/ws``, ``/smev/v1.3/ws``) over the same queues."""
     plan = faults or SmevFaultPlan()
     app = FastAPI(title="Sandbox СМЭВ 3 node", docs_url=None, redoc_url=None)
-    app.include_router(fault_admin_routes(plan))
+    app.include_router(smev_fault_routes(plan) if isinstance(plan, SmevFaultPlan) else fault_admin_routes(plan))
     for path, version_ns in {endpoint: ns, **(also or {})}.items():
-        app.add_api_route(path, _exchange(_Node(node, version_ns, signer)), methods=["POST"])
+        app.add_api_route(path, _exchange(_Node(node, version_ns, signer),
+                                          plan if isinstance(plan, SmevFaultPlan) else None), methods=["POST"])
 
     @app.get("/_sandbox/smev/settings")
     def get_settings() -> dict[str, float]:
@@ -258,28 +229,38 @@ class NodeSettings(BaseModel):
     staleness_seconds: float = Field(86400.0, gt=0.0)
 
 
-def _exchange(face: _Node) -> Callable[[Request], Awaitable[Response]]:
+def _exchange(face: _Node, plan: SmevFaultPlan | None) -> Callable[[Request], Awaitable[Response]]:
+    """One endpoint. With a :class:`SmevFaultPlan` the fault is drawn here, for the call's operation."""
     ns = face.ns
     operations = {"SendRequestRequest": face.send_request, "GetResponseRequest": face.get_response,
                   "AckRequest": face.ack}
 
     async def exchange(request: Request) -> Response:
         raw = await request.body()
-        injected = _take_drawn()
-        if injected is not None:
-            return _fault(ns, NodeFault(injected, "СМЭВ временно не может обработать сообщение (injected)"))
         try:
-            root = etree.fromstring(raw, _PARSER)
+            root: etree._Element | None = etree.fromstring(raw, _PARSER)
         except etree.XMLSyntaxError:
-            return _client_fault("запрос не является XML")
-        call = root.find(f"{{{SOAP_ENV}}}Body/*") if root.tag == f"{{{SOAP_ENV}}}Envelope" else None
+            root = None
+        call = root.find(f"{{{SOAP_ENV}}}Body/*") if root is not None and root.tag == f"{{{SOAP_ENV}}}Envelope" \
+            else None
         name = etree.QName(call).localname if call is not None else ""
         handler = operations.get(name) if call is not None and etree.QName(call).namespace == ns.types else None
-        if handler is None or call is None:
-            return _client_fault("неизвестная операция или версия схемы")
-        try:
-            return await run_in_threadpool(handler, call)  # signatures take milliseconds: off the event loop
-        except NodeFault as fault:
-            return _fault(ns, fault)
+        injected = None if plan is None else plan.draw_for(name.removesuffix("Request") if handler else "")
+        if injected in SMEV_FAULT_KINDS:
+            return _fault(ns, NodeFault(injected, "СМЭВ временно не может обработать сообщение (injected)"))
+        if injected is not None and injected not in PROCESSED_KINDS:
+            return FaultResponse(injected, plan.stall_seconds if plan is not None else 0.0)
+        if root is None:
+            answer = _client_fault("запрос не является XML")
+        elif handler is None or call is None:
+            answer = _client_fault("неизвестная операция или версия схемы")
+        else:
+            try:
+                answer = await run_in_threadpool(handler, call)  # signatures take milliseconds: off the event loop
+            except NodeFault as fault:
+                answer = _fault(ns, fault)
+        if injected is not None:  # processed for real; the answer is lost
+            return FaultResponse(injected, plan.stall_seconds if plan is not None else 0.0)
+        return answer
 
     return exchange

@@ -246,6 +246,7 @@ class SandboxNode:
                     continue  # a rejection or a status has no root: it goes to whoever asks for the kind
                 queued.handed_out += 1
                 queued.hidden_until = now + self.visibility_timeout
+                self._count("handed_out", queued.namespace)
                 if queued.handed_out > 1:
                     self._count("redelivered", queued.namespace)
                 return queued
@@ -257,6 +258,6 @@ class SandboxNode:
                 if queued.message_id == message_id and queued.recipient == recipient \
                         and queued.handed_out and queued.acknowledged is None:
                     queued.acknowledged = accepted
-                    self._count("Ack" if accepted else "Ack-not-accepted")
+                    self._count("Ack" if accepted else "Ack-not-accepted", queued.namespace)
                     return
         raise NodeFault("TargetMessageIsNotFound", "нет неподтверждённого сообщения с таким id")
