@@ -9,10 +9,11 @@ each one: a message whose ЭП-СМЭВ fails is acknowledged ``accepted=false``
 before (СМЭВ redelivers what was not acknowledged; or this instance was killed before its Ack) is
 acknowledged again, nothing applied; otherwise it is written to the store — matched to its request
 by the original MessageID, in one transaction with the exchange's answer — and only then
-acknowledged (``accepted=false`` when it answers nothing we sent). The round also re-sends requests
-left ``sending`` (their sender died or met a transient failure; same MessageID) and gives up on
-requests unanswered for ``dead_after_seconds``. A lease not renewed (the holder killed) passes to
-another instance after ``lease_seconds``.
+acknowledged (``accepted=false`` when it answers nothing we sent). An Ack that fails after the
+client's retries leaves the message unacknowledged (СМЭВ redelivers it) and ends that poller's drain
+for the round, not the round. The round also re-sends requests left ``sending`` (their sender died or
+met a transient failure; same MessageID) and gives up on requests unanswered for ``dead_after_seconds``.
+A lease not renewed (the holder killed) passes to another instance after ``lease_seconds``.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ class ResponseRunner:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._next_forget = 0.0
+        self._ack_failed = False
 
     def start(self) -> None:
         self._stopping.clear()
@@ -134,8 +136,11 @@ class ResponseRunner:
                     SMEV_LAST_POLL.labels(kind).set(time.time())
                 return taken
             taken += 1
+            self._ack_failed = False
             self.handle(selector or self._kind_of(received), received)
             self.runs.renew(lease)
+            if self._ack_failed:  # the node is in trouble: the next round takes what is waiting (and this again)
+                return taken
         return taken
 
     def _kind_of(self, received: ReceivedResponse) -> KindOfInformation:
@@ -148,27 +153,40 @@ class ResponseRunner:
 
     def handle(self, kind: KindOfInformation, received: ReceivedResponse) -> str:
         """Store, then acknowledge one message; the outcome counted."""
-        client, journal, now = self.exchange.client, self.exchange.journal, self.exchange.clock()
+        journal, now = self.exchange.journal, self.exchange.clock()
         if received.refused is not None:
-            client.ack(received.message_id, accepted=False)
+            self._ack(kind, received, accepted=False)
             return self._count(kind, "refused", received)
         before = journal.received(received.message_id)
         if before is not None:
-            client.ack(received.message_id, accepted=before.accepted)
-            journal.acknowledged(received.message_id, self.exchange.clock())
+            if self._ack(kind, received, accepted=before.accepted):
+                journal.acknowledged(received.message_id, self.exchange.clock())
             return self._count(kind, "redelivered", received)
         final, answer, status = self._read(kind, received)
         stored = journal.store(
             message_id=received.message_id, original_message_id=received.original_message_id, kind=kind.kind,
             now=now, answer=None if answer is None else self.exchange.seal_answer(answer), status=status, final=final)
         self.after_store(received.message_id)
-        client.ack(received.message_id, accepted=stored.accepted)
-        journal.acknowledged(received.message_id, self.exchange.clock())
+        if self._ack(kind, received, accepted=stored.accepted):
+            journal.acknowledged(received.message_id, self.exchange.clock())
         if stored.outcome in ("answer", "late") and stored.exchange is not None:
             age = stored.exchange.answer_age_seconds
             if age is not None:
                 SMEV_ANSWER_AGE.labels(kind.kind).observe(age)
         return self._count(kind, stored.outcome, received)
+
+    def _ack(self, kind: KindOfInformation, received: ReceivedResponse, *, accepted: bool) -> bool:
+        """Ack one message; False when the Ack failed after the client's retries. The message is then left
+        unacknowledged — stored already, if it was to be — and СМЭВ hands it out again after its visibility
+        timeout, when it is found in the journal and acknowledged, never applied twice. The drain of this
+        poller stops for the round (no hot loop over the same messages); the round goes on."""
+        try:
+            self.exchange.client.ack(received.message_id, accepted=accepted)
+        except (AnswerRefused, SmevFault, DeliveryError) as exc:  # counted by the client and the upstream
+            _log.warning("smev.ack_failed", kind=kind.kind, message_id=received.message_id, error=type(exc).__name__)
+            self._ack_failed = True
+            return False
+        return True
 
     def after_store(self, message_id: str) -> None:
         """Between storing a message and its Ack (a hook for tests that kill the process just there)."""

@@ -27,7 +27,6 @@ from prometheus_client import REGISTRY
 
 from bridge.delivery import RetryPolicy, Timeouts, Upstream, UpstreamConfig
 from bridge.errors import SmevOpsProblem
-from bridge.sandbox import FaultPlan
 from bridge.scheduling import JobRuns
 from bridge.signing import SignerConfig, SigningError, check_gost_engine, load_signer
 from bridge.smev import (
@@ -41,7 +40,7 @@ from bridge.smev import (
     namespaces,
     new_message_id,
 )
-from bridge.smev.sandbox import ProviderAnswer, QueuedResponse, SandboxNode, create_smev_sandbox_app
+from bridge.smev.sandbox import ProviderAnswer, QueuedResponse, SandboxNode, SmevFaultPlan, create_smev_sandbox_app
 from bridge.store import Sealer, Store
 from tests.signing.material import OPENSSL_CNF, Material, make_material
 
@@ -96,7 +95,7 @@ def _signer(material: Material):  # type: ignore[no-untyped-def]
 class Node:
     node: SandboxNode
     echo: Echo
-    faults: FaultPlan
+    faults: SmevFaultPlan
     transport: httpx.MockTransport
 
     def count(self, what: str) -> int:
@@ -108,7 +107,7 @@ def node(keys: Keys) -> Iterator[Node]:
     echo = Echo()
     sandbox = SandboxNode(providers={ECHO: echo}, registered={keys.ours.certificate_der},
                           clock=lambda: datetime.now(UTC), visibility_timeout=timedelta(seconds=0.5))
-    plan = FaultPlan()
+    plan = SmevFaultPlan()
     app = create_smev_sandbox_app(sandbox, NS, _signer(keys.smev), ENDPOINT, faults=plan)
     asgi = httpx.ASGITransport(app=app)
 
@@ -403,6 +402,40 @@ def test_a_message_stored_but_not_acknowledged_is_acknowledged_again_when_redeli
     assert again["deliveries"] == 2 and again["acknowledged_at"] is not None
     answer = fresh.send_and_wait(kind=ECHO, business_key="echo:redeliver", content=_request(), wait_seconds=1)
     assert answer.message_id == stored["message_id"]
+
+
+def test_an_ack_that_fails_leaves_the_answers_stored_and_the_round_going_on(
+        node: Node, store: Store, keys: Keys) -> None:
+    """Every Ack lost (503 after the client's retries): each answer is stored anyway, the round goes on
+    (the drain stops: no hot loop), the next round takes the next message; the presses get their answers;
+    redelivered once the Acks work, each is acknowledged and nothing is applied twice."""
+    exchange, runner = _instance(node, store, keys)
+    node.echo.delay = 0.0
+    node.faults.configure(1.0, ("http_503",), 0.0, 1, operations=("Ack",))
+    for key in ("echo:ack-lost-1", "echo:ack-lost-2"):
+        with pytest.raises(SmevAnswerPending):
+            exchange.send_and_wait(kind=ECHO, business_key=key, content=_request(), wait_seconds=0.05)
+    # Before, the failed Ack ended the round with an exception; now it ends that drain: one message a round.
+    assert (runner.run_once(), runner.run_once()) == (1, 1)
+    rows = _rows(store, "smev_received")
+    assert len(rows) == 2 and all(row["acknowledged_at"] is None for row in rows)
+    assert node.count("Ack") == 0 and node.faults.injected["http_503"] >= 2
+    first = exchange.send_and_wait(kind=ECHO, business_key="echo:ack-lost-1", content=_request(), wait_seconds=1)
+
+    node.faults.configure(0.0, (), 0.0, None)
+    redelivered = _received(ECHO, "redelivered")
+    deadline = time.monotonic() + 5
+    while node.count("Ack") < 2 and time.monotonic() < deadline:  # after the node's visibility timeout (0.5 s)
+        runner.run_once()
+        time.sleep(0.05)
+    assert node.count("Ack") == 2 and node.count("redelivered") == 2
+    assert _received(ECHO, "redelivered") == redelivered + 2
+    rows = _rows(store, "smev_received")
+    assert [(row["outcome"], row["deliveries"]) for row in rows] == [("answer", 2), ("answer", 2)]
+    assert all(row["acknowledged_at"] is not None for row in rows)
+    assert {row["state"] for row in _rows(store, "smev_exchange")} == {"acknowledged"}
+    again = exchange.send_and_wait(kind=ECHO, business_key="echo:ack-lost-1", content=_request(), wait_seconds=1)
+    assert again.message_id == first.message_id and node.count("SendRequest") == 2
 
 
 def test_an_answer_to_nothing_we_sent_is_acknowledged_not_accepted_and_counted(
