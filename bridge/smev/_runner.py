@@ -10,10 +10,13 @@ before (СМЭВ redelivers what was not acknowledged; or this instance was kill
 acknowledged again, nothing applied; otherwise it is written to the store — matched to its request
 by the original MessageID, in one transaction with the exchange's answer — and only then
 acknowledged (``accepted=false`` when it answers nothing we sent). An Ack that fails after the
-client's retries leaves the message unacknowledged (СМЭВ redelivers it) and ends that poller's drain
-for the round, not the round. The round also re-sends requests left ``sending`` (their sender died or
-met a transient failure; same MessageID) and gives up on requests unanswered for ``dead_after_seconds``.
-A lease not renewed (the holder killed) passes to another instance after ``lease_seconds``.
+client's retries leaves the message unacknowledged (СМЭВ redelivers it); the drain goes on to the
+messages behind it, passes over that one if it comes round again in the same drain (no message starves
+behind one whose Ack keeps failing, though СМЭВ's visibility timeout be shorter than the failing Ack),
+and ends if it comes round a third time. The round also
+re-sends requests left ``sending`` (their sender died or met a transient failure; same MessageID) and
+gives up on requests unanswered for ``dead_after_seconds``. A lease not renewed (the holder killed)
+passes to another instance after ``lease_seconds``.
 """
 
 from __future__ import annotations
@@ -123,8 +126,11 @@ class ResponseRunner:
 
     def _drain(self, lease: str, selector: KindOfInformation | None, covered: tuple[str, ...]) -> int:
         client = self.exchange.client
-        taken = 0
-        while taken < _MAX_PER_ROUND and not self._stopping.is_set():
+        taken = calls = 0
+        unacknowledged: set[str] = set()  # this drain's messages whose Ack failed
+        passed_over: set[str] = set()  # … and that came round again
+        while calls < _MAX_PER_ROUND and not self._stopping.is_set():
+            calls += 1
             try:
                 received = (client.get_response(selector.kind, selector.root_element) if selector is not None
                             else client.get_response())
@@ -135,12 +141,19 @@ class ResponseRunner:
                 for kind in covered:
                     SMEV_LAST_POLL.labels(kind).set(time.time())
                 return taken
+            if received.message_id in passed_over:
+                return taken  # round twice: the node cycles through messages it cannot take Acks for
+            if received.message_id in unacknowledged:
+                # Its Ack failed in this drain and the node's visibility timeout passed since. Handed out again it is
+                # hidden again: not tried now, so that the messages behind it get their turn; the next round tries.
+                passed_over.add(received.message_id)
+                continue
             taken += 1
             self._ack_failed = False
             self.handle(selector or self._kind_of(received), received)
             self.runs.renew(lease)
-            if self._ack_failed:  # the node is in trouble: the next round takes what is waiting (and this again)
-                return taken
+            if self._ack_failed:  # hidden at the node now: the drain goes on to the messages behind it
+                unacknowledged.add(received.message_id)
         return taken
 
     def _kind_of(self, received: ReceivedResponse) -> KindOfInformation:
@@ -178,8 +191,8 @@ class ResponseRunner:
     def _ack(self, kind: KindOfInformation, received: ReceivedResponse, *, accepted: bool) -> bool:
         """Ack one message; False when the Ack failed after the client's retries. The message is then left
         unacknowledged — stored already, if it was to be — and СМЭВ hands it out again after its visibility
-        timeout, when it is found in the journal and acknowledged, never applied twice. The drain of this
-        poller stops for the round (no hot loop over the same messages); the round goes on."""
+        timeout, when it is found in the journal and acknowledged, never applied twice. The drain goes on to
+        the messages behind it (``_drain``)."""
         try:
             self.exchange.client.ack(received.message_id, accepted=accepted)
         except (AnswerRefused, SmevFault, DeliveryError) as exc:  # counted by the client and the upstream

@@ -406,23 +406,26 @@ def test_a_message_stored_but_not_acknowledged_is_acknowledged_again_when_redeli
 
 def test_an_ack_that_fails_leaves_the_answers_stored_and_the_round_going_on(
         node: Node, store: Store, keys: Keys) -> None:
-    """Every Ack lost (503 after the client's retries): each answer is stored anyway, the round goes on
-    (the drain stops: no hot loop), the next round takes the next message; the presses get their answers;
-    redelivered once the Acks work, each is acknowledged and nothing is applied twice."""
+    """Every Ack lost (503 after the client's retries): each answer is stored anyway and the drain goes on to
+    the next message; the presses get their answers; redelivered once the Acks work, each is acknowledged and
+    nothing is applied twice."""
     exchange, runner = _instance(node, store, keys)
     node.echo.delay = 0.0
     node.faults.configure(1.0, ("http_503",), 0.0, 1, operations=("Ack",))
+    node.node.visibility_timeout = timedelta(seconds=30)  # nothing handed out twice in the first round
     for key in ("echo:ack-lost-1", "echo:ack-lost-2"):
         with pytest.raises(SmevAnswerPending):
             exchange.send_and_wait(kind=ECHO, business_key=key, content=_request(), wait_seconds=0.05)
-    # Before, the failed Ack ended the round with an exception; now it ends that drain: one message a round.
-    assert (runner.run_once(), runner.run_once()) == (1, 1)
+    # Before, the first failed Ack ended the round with an exception: the second message waited behind it.
+    assert runner.run_once() == 2
     rows = _rows(store, "smev_received")
     assert len(rows) == 2 and all(row["acknowledged_at"] is None for row in rows)
     assert node.count("Ack") == 0 and node.faults.injected["http_503"] >= 2
     first = exchange.send_and_wait(kind=ECHO, business_key="echo:ack-lost-1", content=_request(), wait_seconds=1)
 
     node.faults.configure(0.0, (), 0.0, None)
+    for queued in node.node.queue:  # the node's visibility timeout passes
+        queued.hidden_until = datetime.now(UTC)
     redelivered = _received(ECHO, "redelivered")
     deadline = time.monotonic() + 5
     while node.count("Ack") < 2 and time.monotonic() < deadline:  # after the node's visibility timeout (0.5 s)
@@ -436,6 +439,24 @@ def test_an_ack_that_fails_leaves_the_answers_stored_and_the_round_going_on(
     assert {row["state"] for row in _rows(store, "smev_exchange")} == {"acknowledged"}
     again = exchange.send_and_wait(kind=ECHO, business_key="echo:ack-lost-1", content=_request(), wait_seconds=1)
     assert again.message_id == first.message_id and node.count("SendRequest") == 2
+
+
+def test_a_message_whose_ack_keeps_failing_does_not_starve_the_ones_behind_it(
+        node: Node, store: Store, keys: Keys) -> None:
+    """СМЭВ hands the oldest visible message out first; its visibility timeout shorter than a failing Ack, the
+    first message is visible again before the drain asks for the next: it is passed over, the next is taken."""
+    exchange, runner = _instance(node, store, keys)
+    node.echo.delay = 0.0
+    node.faults.configure(1.0, ("stall",), 0.4, 1, operations=("Ack",))  # 504 after 0.4 s, twice: ~0.8 s
+    node.node.visibility_timeout = timedelta(seconds=0.3)
+    for key in ("echo:starve-1", "echo:starve-2"):
+        with pytest.raises(SmevAnswerPending):
+            exchange.send_and_wait(kind=ECHO, business_key=key, content=_request(), wait_seconds=0.05)
+    runner.run_once()
+    assert {row["outcome"] for row in _rows(store, "smev_received")} == {"answer"}
+    assert len(_rows(store, "smev_received")) == 2  # the second was stored too
+    first = exchange.send_and_wait(kind=ECHO, business_key="echo:starve-2", content=_request(), wait_seconds=1)
+    assert first.rejected is False
 
 
 def test_an_answer_to_nothing_we_sent_is_acknowledged_not_accepted_and_counted(
