@@ -1,6 +1,8 @@
 """With the sandbox СМЭВ failing 30% of calls (5xx, stalls, drops before and after processing), answers
 stay right and nobody is registered twice: the МИС presses again after a Server fault, as a registrar
-would, and the repeat joins the request already in flight (docs/esia-accounts.md «Pressing again»)."""
+would, and the repeat joins the request already in flight (docs/esia-accounts.md «Pressing again»). With every
+Ack lost at the node (faults aimed at one operation), the answers are redelivered before their Ack and applied
+once."""
 
 from __future__ import annotations
 
@@ -14,6 +16,17 @@ import pytest
 
 from tests.bridgeproc import BridgeProcess, start_bridge
 from tests.conftest import make_patient
+from tests.esia_smev import (
+    REGISTER,
+    accounts_with,
+    assert_no_personal_data,
+    journal,
+    node_count,
+    node_grew,
+    node_stats,
+    set_node_faults,
+    wait_for,
+)
 from tests.soapcall import call, envelope
 
 
@@ -70,13 +83,6 @@ def injected(bridge: BridgeProcess) -> dict[str, int]:
         return dict(sandbox.get("/_sandbox/faults").json()["injected"])
 
 
-def accounts_with(bridge: BridgeProcess, snils: str) -> int:
-    digits = snils
-    dashed = f"{digits[:3]}-{digits[3:6]}-{digits[6:9]} {digits[9:]}"
-    with bridge.sandbox("esia") as sandbox:
-        return int(sandbox.get("/_sandbox/accounts/count", params={"snils": dashed}).json()["count"])
-
-
 def until_answered(bridge: BridgeProcess, operation: str, patient: dict[str, Any], tries: int = 30) -> Any:
     """What a МИС does after a Server fault: try again, with the same data."""
     for _ in range(tries):
@@ -120,8 +126,50 @@ def test_register_never_creates_two_accounts_under_faults(chaotic: BridgeProcess
     kinds = injected(chaotic)
     set_faults(chaotic, 0.0)
     for patient in patients:
-        assert accounts_with(chaotic, patient["Snils"]) == 1, patient["Snils"]
+        assert accounts_with(chaotic.sandbox_urls["esia"], patient["Snils"]) == 1, patient["Snils"]
         check = until_answered(chaotic, "CheckPatient", patient)
         assert check.text("Result") == ["MATCH"], check.body
     assert len(registered) >= len(patients) - 1, "most registrations must be answered as done"
     assert sum(kinds.values()) > 0
+
+
+def test_an_answer_redelivered_before_its_ack_is_recognised_and_applied_once(chaotic: BridgeProcess) -> None:
+    """Every Ack lost at the node (dropped before processing, SendRequest and GetResponse untouched): the
+    answers are stored and the МИС answered; the node hands them out again after its visibility timeout; the
+    bridge finds them in its journal (a second delivery, nothing applied); faults cleared, they are
+    acknowledged and the queue empties. One register SendRequest, one account."""
+    smev = chaotic.sandbox_urls["smev"]
+    db = chaotic.log_path.parent / "bridge.db"
+    patient = make_patient(**passport())
+    before = node_stats(smev)
+    known = {row["id"] for row in journal(db, REGISTER)}
+    set_node_faults(smev, rate=1.0, kinds=["drop"], operations=["Ack"], seed=3)
+    with chaotic.sandbox("smev") as node:
+        node.put("/_sandbox/smev/settings", json={"visibility_timeout_seconds": 1}).raise_for_status()
+    try:
+        answer = until_answered(chaotic, "RegisterPatient", patient)
+        assert answer.status == 200 and answer.text("Login") == [patient["Snils"]], answer.body
+        [exchange] = [row for row in journal(db, REGISTER) if row["id"] not in known]
+        assert exchange["state"] == "answered" and exchange["received"][0]["acknowledged_at"] is None
+        wait_for(lambda: node_grew(smev, before, REGISTER, "redelivered"), "the node hands the answer out again")
+
+        def delivered_again() -> bool:
+            [now] = [row for row in journal(db, REGISTER) if row["id"] == exchange["id"]]
+            return bool(now["received"][0]["deliveries"] >= 2)
+
+        wait_for(delivered_again, "the bridge takes the redelivered answer and finds it in its journal")
+        assert injected(chaotic).get("drop", 0) >= 2  # the Acks were lost, every one
+    finally:
+        set_node_faults(smev)
+        with chaotic.sandbox("smev") as node:
+            node.put("/_sandbox/smev/settings", json={"visibility_timeout_seconds": 3}).raise_for_status()
+    wait_for(lambda: node_stats(smev)["queued"] == 0, "every answer acknowledged once the Acks work")
+    after = node_stats(smev)
+    assert node_count(after, REGISTER, "SendRequest") - node_count(before, REGISTER, "SendRequest") == 1
+    assert node_count(after, REGISTER, "Ack") - node_count(before, REGISTER, "Ack") == 1
+    [exchange] = [row for row in journal(db, REGISTER) if row["id"] not in known]
+    [received] = exchange["received"]  # one message, stored once: applied once
+    assert exchange["state"] == "acknowledged" and exchange["answer_message_id"] == received["message_id"]
+    assert received["outcome"] == "answer" and received["deliveries"] >= 2 and received["acknowledged_at"]
+    assert accounts_with(chaotic.sandbox_urls["esia"], patient["Snils"]) == 1
+    assert_no_personal_data(chaotic.logs(), patient)
