@@ -53,6 +53,15 @@ def peers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxProcess]:
     sandbox.stop()
 
 
+@pytest.fixture
+def bridges() -> Iterator[list[BridgeProcess]]:
+    """The bridges a test started: stopped at its end, whatever happened."""
+    started: list[BridgeProcess] = []
+    yield started
+    for bridge in started:
+        bridge.stop()
+
+
 def bridge_config(peers: SandboxProcess, answer_wait_seconds: float) -> dict[str, Any]:
     """The sandbox's settings for a bridge, with short leases (a killed holder's pass on in 2 s) and an Ack
     that gives up fast when the node stalls it."""
@@ -89,19 +98,22 @@ def until_answered(bridge: BridgeProcess, patient: dict[str, Any]) -> SoapAnswer
     return answers[-1]
 
 
-def start(tmp: Path, peers: SandboxProcess, wait: float) -> BridgeProcess:
+def start(tmp: Path, peers: SandboxProcess, wait: float, bridges: list[BridgeProcess]) -> BridgeProcess:
     """A bridge on the store in ``tmp`` (the same file across a kill), the peers' process as its upstreams."""
-    return start_bridge(tmp, config=bridge_config(peers, wait), database_url=f"sqlite:///{tmp / 'bridge.db'}",
-                        sandbox=False)
+    bridge = start_bridge(tmp, config=bridge_config(peers, wait), database_url=f"sqlite:///{tmp / 'bridge.db'}",
+                          sandbox=False)
+    bridges.append(bridge)
+    return bridge
 
 
-def test_killed_between_send_request_and_its_answer(peers: SandboxProcess, tmp_path: Path) -> None:
+def test_killed_between_send_request_and_its_answer(peers: SandboxProcess, tmp_path: Path,
+                                                    bridges: list[BridgeProcess]) -> None:
     smev, esia = peers.sandbox_urls["smev"], peers.sandbox_urls["esia"]
-    httpx.put(f"{esia}/_sandbox/reg-service", json={"delay_seconds": 3.0}, timeout=10).raise_for_status()
+    httpx.put(f"{esia}/_sandbox/reg-service", json={"delay_seconds": 4.0}, timeout=10).raise_for_status()
     set_node_faults(smev)
     patient = make_patient(**passport())
     before = node_stats(smev)
-    bridge = start(tmp_path, peers, wait=15)
+    bridge = start(tmp_path, peers, 15, bridges)
     first: list[Any] = []
 
     def registrar() -> None:  # its HTTP call fails when the bridge dies: expected
@@ -117,7 +129,7 @@ def test_killed_between_send_request_and_its_answer(peers: SandboxProcess, tmp_p
     [exchange] = journal(tmp_path / "bridge.db", REGISTER)
     assert exchange["state"] in ("sending", "sent") and exchange["received"] == []  # sent, unanswered
 
-    bridge = start(tmp_path, peers, wait=15)
+    bridge = start(tmp_path, peers, 15, bridges)
     try:
         answer = until_answered(bridge, patient)
     finally:
@@ -132,7 +144,8 @@ def test_killed_between_send_request_and_its_answer(peers: SandboxProcess, tmp_p
     assert_no_personal_data(bridge.logs(), patient)
 
 
-def test_killed_between_storing_an_answer_and_acknowledging_it(peers: SandboxProcess, tmp_path: Path) -> None:
+def test_killed_between_storing_an_answer_and_acknowledging_it(peers: SandboxProcess, tmp_path: Path,
+                                                               bridges: list[BridgeProcess]) -> None:
     smev, esia = peers.sandbox_urls["smev"], peers.sandbox_urls["esia"]
     db = tmp_path / "bridge.db"
     # ЕСИА answers after 2.5 s and the МИС waits 1.5 s a press: no press is answered before the kill.
@@ -140,7 +153,7 @@ def test_killed_between_storing_an_answer_and_acknowledging_it(peers: SandboxPro
     set_node_faults(smev, rate=1.0, kinds=["stall"], operations=["Ack"], stall_seconds=3.0)
     patient = make_patient(**passport())
     before = node_stats(smev)
-    bridge = start(tmp_path, peers, wait=1.5)
+    bridge = start(tmp_path, peers, 1.5, bridges)
 
     def register_sent() -> bool:
         pending = press(bridge, "RegisterPatient", patient)
@@ -161,7 +174,7 @@ def test_killed_between_storing_an_answer_and_acknowledging_it(peers: SandboxPro
     assert node_count(node_stats(smev), REGISTER, "Ack") == node_count(before, REGISTER, "Ack")
 
     set_node_faults(smev)
-    bridge = start(tmp_path, peers, wait=1.5)
+    bridge = start(tmp_path, peers, 1.5, bridges)
     try:
         answer = press(bridge, "RegisterPatient", patient)  # from the store: nothing to wait for
         assert answer.status == 200 and answer.text("Login") == [patient["Snils"]], answer.body

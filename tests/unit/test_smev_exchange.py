@@ -447,8 +447,8 @@ def test_a_message_whose_ack_keeps_failing_does_not_starve_the_ones_behind_it(
     first message is visible again before the drain asks for the next: it is passed over, the next is taken."""
     exchange, runner = _instance(node, store, keys)
     node.echo.delay = 0.0
-    node.faults.configure(1.0, ("stall",), 0.4, 1, operations=("Ack",))  # 504 after 0.4 s, twice: ~0.8 s
-    node.node.visibility_timeout = timedelta(seconds=0.3)
+    node.faults.configure(1.0, ("stall",), 0.8, 1, operations=("Ack",))  # 504 after 0.8 s, twice: ~1.6 s
+    node.node.visibility_timeout = timedelta(seconds=1)
     for key in ("echo:starve-1", "echo:starve-2"):
         with pytest.raises(SmevAnswerPending):
             exchange.send_and_wait(kind=ECHO, business_key=key, content=_request(), wait_seconds=0.05)
