@@ -46,8 +46,13 @@ demo: install
 check: install
 	BRIDGE_SANDBOX=true $(BIN)/bridge check
 
+# Two pytest processes (xdist, a module's tests in one of them), then the scan that reads every log they
+# left (tests/integration/test_pii_suite.py) once both have finished.
+TEST_TMP ?= .pytest-tmp
+
 test: system-deps install interop-deps
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadfile --basetemp=$(TEST_TMP) -m "not session_last"
+	BRIDGE_TEST_LOGS=$(TEST_TMP) $(BIN)/pytest -m session_last tests/integration/test_pii_suite.py
 
 test-unit: install
 	$(BIN)/pytest tests/unit
@@ -73,4 +78,4 @@ wsdl-freeze: install
 	$(BIN)/bridge wsdl freeze
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache tests/interop/node/node_modules
+	rm -rf $(VENV) var .pytest_cache .pytest-tmp .mypy_cache .ruff_cache tests/interop/node/node_modules

@@ -2,13 +2,16 @@
 pytest session (tests/pii_scan.py says what is planted and in which formats).
 
 The scan of the session's logs is marked ``session_last``: tests/conftest.py moves it after every other
-test of the session, whatever the order of collection or of a reordering plugin, so in ``make test`` it
-reads the logs of every bridge and sandbox the suite started (tests/integration, tests/interop, …).
+test of the session, whatever the order of collection or of a reordering plugin. ``make test`` runs the suite
+in two processes (pytest-xdist), where no test is "last": it runs this scan afterwards, on its own, over the
+logs the parallel run left (``BRIDGE_TEST_LOGS`` = that run's ``--basetemp``), so it reads the logs of every
+bridge and sandbox the suite started (tests/integration, tests/interop, …).
 Run alone, it finds no logs and is skipped. The other tests here check the scan itself.
 """
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -23,7 +26,12 @@ SCAN = "tests/integration/test_pii_suite.py::test_no_planted_personal_data_in_an
 
 @pytest.mark.session_last
 def test_no_planted_personal_data_in_any_log_of_this_session(tmp_path_factory: pytest.TempPathFactory) -> None:
-    logs = session_logs(tmp_path_factory.getbasetemp())
+    # `make test` runs the suite in two processes first, then this alone over what they left: BRIDGE_TEST_LOGS
+    # names that run's --basetemp. Otherwise it reads this session's own.
+    named = os.environ.get("BRIDGE_TEST_LOGS")
+    logs = session_logs(Path(named) if named else tmp_path_factory.getbasetemp())
+    if named and not logs:
+        pytest.fail(f"BRIDGE_TEST_LOGS={named}: no bridge.log or sandbox.log there: the run it names left none")
     if not logs:
         pytest.skip("no bridge or sandbox ran earlier in this session: it scans the logs of the tests run with it")
     leaks = scan_logs(logs)

@@ -222,7 +222,9 @@ def test_killed_after_send_request_before_the_journal_said_sent(world: World) ->
     answer = _answered(world.bridge("serve", "instance-b"))
     assert answer["original"] == row["message_id"] and answer["text"] == f"ответ на сверка {SNILS}"
     # The second process sent the same MessageID again; СМЭВ said MessageIsAlreadySent: one request in all.
-    assert world.count("SendRequest") == 1 and world.count("MessageIsAlreadySent") == 1
+    # (Under load its sender and its runner may both re-send it before the journal says sent: each is
+    # refused the same way, and still one request reached ЕСИА.)
+    assert world.count("SendRequest") == 1 and world.count("MessageIsAlreadySent") >= 1
     assert world.count("Ack") == 1
     [row], [received] = _journal(world)
     assert row["state"] == "acknowledged" and received["deliveries"] == 1

@@ -4,6 +4,8 @@ client certificate, an egress proxy — all real sockets on loopback (tests/tlsp
 from __future__ import annotations
 
 import base64
+import io
+import json
 import ssl
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,6 +18,7 @@ from prometheus_client import REGISTRY
 from bridge.delivery import RetryPolicy, TlsSetupError, TlsTrust, Upstream, UpstreamConfig, UpstreamTlsError
 from bridge.delivery._tls import ssl_context
 from bridge.metrics import UPSTREAM_ATTEMPTS
+from bridge.observability import configure_logging
 from tests.tlspeers import Pki, egress_proxy, plain_server, tls_server
 
 
@@ -33,8 +36,9 @@ def _attempts(name: str, outcome: str) -> float:
     return UPSTREAM_ATTEMPTS.labels(name, "/ping", outcome)._value.get()  # type: ignore[no-any-return]
 
 
-def test_a_server_whose_ca_is_not_trusted_is_refused_once_with_words_for_ops(
-        pki: Pki, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_server_whose_ca_is_not_trusted_is_refused_once_with_words_for_ops(pki: Pki) -> None:
+    stream = io.StringIO()   # the bridge's own log set-up (JSON lines, masked), whatever a test before configured
+    configure_logging("INFO", stream=stream)
     with tls_server(pki) as (url, seen):
         upstream = _upstream("regional-untrusted", url)
         with pytest.raises(UpstreamTlsError) as refused:
@@ -44,9 +48,9 @@ def test_a_server_whose_ca_is_not_trusted_is_refused_once_with_words_for_ops(
         "issuer certificate); give the CA that issued it in upstreams.regional-untrusted.ca_file")
     assert seen == []                                            # no request went over the untrusted channel
     assert _attempts("regional-untrusted", "tls_error") == 1     # not retried: the next attempt meets the same chain
-    logged = capsys.readouterr().out
-    assert "upstream.tls_failed" in logged and "host=localhost" in logged
-    assert "upstreams.regional-untrusted.ca_file" in logged
+    [line] = [json.loads(text) for text in stream.getvalue().splitlines() if "upstream.tls_failed" in text]
+    assert line["host"] == "localhost" and line["level"] == "error", line
+    assert "upstreams.regional-untrusted.ca_file" in line["problem"]
 
 
 def test_ca_file_is_added_to_the_default_bundle_and_the_server_is_reached(pki: Pki) -> None:
