@@ -51,7 +51,7 @@ check: install
 TEST_TMP ?= .pytest-tmp
 
 test: system-deps install interop-deps
-	$(BIN)/pytest -n 2 --dist loadfile --basetemp=$(TEST_TMP) -m "not session_last"
+	$(BIN)/pytest -n 2 --dist loadfile --no-loadscope-reorder --basetemp=$(TEST_TMP) -m "not session_last"
 	BRIDGE_TEST_LOGS=$(TEST_TMP) $(BIN)/pytest -m session_last tests/integration/test_pii_suite.py
 
 test-unit: install
