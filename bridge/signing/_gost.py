@@ -16,6 +16,7 @@ from typing import Any
 
 from gostcrypto import gosthash, gostsignature  # type: ignore[import-untyped]
 
+from bridge.signing._curve import multiply
 from bridge.signing._errors import SigningError
 
 __all__ = [
@@ -36,6 +37,42 @@ SIZE = 32
 # takes 38–40 ms instead of 71–77 ms (same signature bytes; tests/unit/test_signing.py checks the two
 # agree). Set once, at import, for every GOST34102012 object.
 gostsignature.gost_34_10_2012.GOST34102012._invert = staticmethod(lambda value, n_mod: pow(value, -1, n_mod))
+
+
+# Its point multiplication, affine with an inversion and a byte-array comparison per step, is the rest of
+# a signature's cost: replaced by bridge/signing/_curve.py (Jacobian coordinates, a 4-bit window), and its
+# affine addition (used once more by verify) compares integers. Same points, same signature bytes
+# (tests/unit/test_signing.py); sign + verify ≈ 6× faster (docs/performance.md, bench/bench_smev_sign.py).
+def _mul_point(self: Any, mul_value: int, x_op: int = -1, y_op: int = -1) -> tuple[int, int]:
+    x, y = (x_op, y_op) if x_op > 0 and y_op > 0 else (self._x, self._y)   # gostcrypto's own rule
+    point = multiply(mul_value, x, y, self._a, self._p)
+    if point is None:
+        raise ArithmeticError("a GOST R 34.10 scalar multiple is the point at infinity")
+    return point
+
+
+def _add(self: Any, x_1: int, x_2: int, y_1: int, y_2: int) -> tuple[int, int]:
+    p = self._p
+    if x_1 == x_2 and y_1 == y_2:
+        grad = (3 * x_1 * x_1 + self._a) * pow(2 * y_1, -1, p) % p
+    else:
+        grad = (y_2 - y_1) * pow(x_2 - x_1, -1, p) % p   # ValueError for P + (−P): verify says False
+    x_3 = (grad * grad - x_1 - x_2) % p
+    return x_3, (grad * (x_1 - x_3) - y_1) % p
+
+
+def _xor(op_a: bytes, op_b: bytes) -> bytearray:
+    """gostcrypto's ``add_xor`` (byte by byte, a third of Streebog's time) as one integer XOR."""
+    size = min(len(op_a), len(op_b))
+    return bytearray((int.from_bytes(op_a[:size], "little") ^ int.from_bytes(op_b[:size], "little"))
+                     .to_bytes(size, "little"))
+
+
+gosthash.gost_34_11_2012.add_xor = _xor   # Streebog's only XOR; digests checked against openssl's in the tests
+GOSTSIGNATURE_REFERENCE = (gostsignature.gost_34_10_2012.GOST34102012._mul_point,
+                           gostsignature.gost_34_10_2012.GOST34102012._add)   # for the tests' comparison
+gostsignature.gost_34_10_2012.GOST34102012._mul_point = _mul_point
+gostsignature.gost_34_10_2012.GOST34102012._add = _add
 
 # GOST R 34.10-2012 (256) parameter-set OIDs → gostcrypto curve names (esia.md §6.1, §6.3).
 CURVE_NAMES: dict[str, str] = {

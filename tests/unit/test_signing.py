@@ -33,6 +33,7 @@ from bridge.signing import (
     Signer,
     SignerConfig,
     SigningError,
+    _gost,
     base64url,
     certificate_hash,
     certificate_not_after,
@@ -492,3 +493,29 @@ def test_the_modular_inverse_gostcrypto_is_given_agrees_with_its_own() -> None:
     rng = random.Random(2026)
     for value in [1, 2, 4, 6, p - 1, *(rng.randrange(1, p) for _ in range(200))]:
         assert gost_34_10_2012.GOST34102012._invert(value, p) == euclid(value, p)
+
+
+@pytest.mark.parametrize("curve_oid", sorted(set(_gost.CURVE_NAMES)))
+def test_the_jacobian_multiplication_gives_gostcryptos_points(curve_oid: str) -> None:
+    """bridge.signing._curve replaces gostcrypto's affine double-and-add: the same k·P for the base point and
+    for another point, on every parameter set (the twisted Edwards one, A, through gostcrypto's conversion),
+    the reference being gostcrypto's own multiplication and addition put back for the comparison."""
+    import random
+
+    from gostcrypto.gostsignature import gost_34_10_2012
+
+    curve = _gost._curve(curve_oid)
+    rng = random.Random(curve_oid)
+    scalars = [1, 2, 3, 15, 16, 17, curve._q - 1, *(rng.randrange(1, curve._q) for _ in range(6))]
+    with pytest.MonkeyPatch.context() as patch:
+        reference_mul, reference_add = _gost.GOSTSIGNATURE_REFERENCE
+        patch.setattr(gost_34_10_2012.GOST34102012, "_mul_point", reference_mul)
+        patch.setattr(gost_34_10_2012.GOST34102012, "_add", reference_add)
+        other = curve._mul_point(rng.randrange(2, curve._q))
+        expected = [(curve._mul_point(k), curve._mul_point(k, *other)) for k in scalars]
+        fifth = curve._mul_point(5)
+        sums = [curve._add(other[0], two[0], other[1], two[1]) for two in (other, fifth)]
+    assert [(curve._mul_point(k), curve._mul_point(k, *other)) for k in scalars] == expected
+    assert [curve._add(other[0], two[0], other[1], two[1]) for two in (other, fifth)] == sums
+    with pytest.raises(ArithmeticError):
+        curve._mul_point(curve._q)   # q·P is the point at infinity: gostcrypto had no answer for it
