@@ -24,7 +24,7 @@ import asyncio
 import random
 import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, Field
@@ -59,6 +59,19 @@ class FaultPlan:
             self.latency_seconds = latency_seconds
             self._random = random.Random(seed)
             self.injected = {}
+
+    # What PUT /_sandbox/faults reads (a subclass with more settings names its own model).
+    settings_model: ClassVar[type[FaultSettings]]
+
+    def apply(self, settings: FaultSettings) -> None:
+        """Take the settings of ``PUT /_sandbox/faults`` (ValueError: a kind it does not know)."""
+        self.configure(settings.rate, tuple(settings.kinds), settings.stall_seconds, settings.seed,
+                       settings.latency_seconds)
+
+    def describe(self) -> dict[str, Any]:
+        """What ``GET /_sandbox/faults`` shows: the plan and the counts injected."""
+        return {"rate": self.rate, "kinds": list(self.kinds), "stall_seconds": self.stall_seconds,
+                "latency_seconds": self.latency_seconds, "injected": dict(self.injected)}
 
     def draw(self) -> str | None:
         with self._lock:
@@ -145,21 +158,20 @@ class FaultSettings(BaseModel):
 
 
 def fault_admin_routes(plan: FaultPlan) -> APIRouter:
-    """``PUT /_sandbox/faults`` sets the plan; ``GET`` shows it with the counts injected."""
+    """``PUT /_sandbox/faults`` sets the plan (its ``settings_model``); ``GET`` shows it with the counts injected."""
     router = APIRouter(prefix="/_sandbox")
 
-    @router.put("/faults")
     def set_faults(settings: FaultSettings) -> dict[str, Any]:
         try:
-            plan.configure(settings.rate, tuple(settings.kinds), settings.stall_seconds, settings.seed,
-                           settings.latency_seconds)
+            plan.apply(settings)
         except ValueError as exc:
             raise HTTPException(status_code=422, detail=str(exc)) from None
-        return get_faults()
+        return plan.describe()
 
-    @router.get("/faults")
-    def get_faults() -> dict[str, Any]:
-        return {"rate": plan.rate, "kinds": list(plan.kinds), "stall_seconds": plan.stall_seconds,
-                "latency_seconds": plan.latency_seconds, "injected": dict(plan.injected)}
-
+    set_faults.__annotations__["settings"] = plan.settings_model   # the body FastAPI validates
+    router.put("/faults")(set_faults)
+    router.get("/faults")(plan.describe)
     return router
+
+
+FaultPlan.settings_model = FaultSettings

@@ -44,7 +44,7 @@ from bridge.signing import Signer, SigningError, certificate_not_after
 from bridge.smev._envelopes import timestamp
 from bridge.smev._versions import SOAP_ENV, Namespaces
 from bridge.smev._xmldsig import sign_detached
-from bridge.smev.sandbox._faults import SMEV_FAULT_KINDS, SmevFaultPlan, smev_fault_routes
+from bridge.smev.sandbox._faults import SMEV_FAULT_KINDS, SmevFaultPlan
 from bridge.smev.sandbox._node import NodeFault, QueuedResponse, SandboxNode
 
 __all__ = ["create_smev_sandbox_app"]
@@ -174,7 +174,7 @@ def create_smev_sandbox_app(
     ``/smev/v1.1/ws``, ``/smev/v1.2/ws``, ``/smev/v1.3/ws``) over the same queues."""
     plan = faults or SmevFaultPlan()
     app = FastAPI(title="Sandbox СМЭВ 3 node", docs_url=None, redoc_url=None)
-    app.include_router(smev_fault_routes(plan) if isinstance(plan, SmevFaultPlan) else fault_admin_routes(plan))
+    app.include_router(fault_admin_routes(plan))
     for path, version_ns in {endpoint: ns, **(also or {})}.items():
         app.add_api_route(path, _exchange(_Node(node, version_ns, signer),
                                           plan if isinstance(plan, SmevFaultPlan) else None), methods=["POST"])

@@ -12,14 +12,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi import APIRouter, HTTPException
 from pydantic import Field
 
 from bridge.sandbox import FAULT_KINDS, FaultPlan, FaultSettings
 
-__all__ = ["OPERATIONS", "SMEV_FAULT_KINDS", "SmevFaultPlan", "SmevFaultSettings", "smev_fault_routes"]
+__all__ = ["OPERATIONS", "SMEV_FAULT_KINDS", "SmevFaultPlan", "SmevFaultSettings"]
 
 SMEV_FAULT_KINDS = ("SMEVFailure", "DestinationOverflow")
+
+
+class SmevFaultSettings(FaultSettings):
+    operations: list[str] = Field(default_factory=list)
 OPERATIONS = ("SendRequest", "GetResponse", "Ack")
 
 
@@ -46,6 +49,14 @@ class SmevFaultPlan(FaultPlan):
             self.kinds = kinds or known
             self.operations = operations
 
+    def apply(self, settings: FaultSettings) -> None:
+        operations = tuple(settings.operations) if isinstance(settings, SmevFaultSettings) else ()
+        self.configure(settings.rate, tuple(settings.kinds), settings.stall_seconds, settings.seed,
+                       settings.latency_seconds, operations)
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "operations": list(self.operations)}
+
     def draw(self) -> str | None:
         """Nothing for the middleware: the node draws per operation (:meth:`draw_for`)."""
         return None
@@ -57,27 +68,4 @@ class SmevFaultPlan(FaultPlan):
         return super().draw()
 
 
-class SmevFaultSettings(FaultSettings):
-    operations: list[str] = Field(default_factory=list)
-
-
-def smev_fault_routes(plan: SmevFaultPlan) -> APIRouter:
-    """``PUT /_sandbox/faults`` (the generic settings and ``operations``); ``GET`` shows the plan and counts."""
-    router = APIRouter(prefix="/_sandbox")
-
-    @router.put("/faults")
-    def set_faults(settings: SmevFaultSettings) -> dict[str, Any]:
-        try:
-            plan.configure(settings.rate, tuple(settings.kinds), settings.stall_seconds, settings.seed,
-                           settings.latency_seconds, tuple(settings.operations))
-        except ValueError as exc:
-            raise HTTPException(status_code=422, detail=str(exc)) from None
-        return get_faults()
-
-    @router.get("/faults")
-    def get_faults() -> dict[str, Any]:
-        return {"rate": plan.rate, "kinds": list(plan.kinds), "stall_seconds": plan.stall_seconds,
-                "latency_seconds": plan.latency_seconds, "operations": list(plan.operations),
-                "injected": dict(plan.injected)}
-
-    return router
+SmevFaultPlan.settings_model = SmevFaultSettings
