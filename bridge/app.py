@@ -219,7 +219,7 @@ def create_app(settings: Settings, store: Store | None = None, *, background: Ba
     context.scheduler.add(Job("audit.purge", "17 3 * * *",
                               lambda _: audit.purge(timedelta(days=settings.audit_retention_days)),
                               lambda _runs, _slot: (None, None)))
-    set_soap_capacity(settings.soap_threads, settings.soap_waiting)
+    set_soap_capacity(settings.soap_threads, settings.soap_waiting, settings.soap_parked)
     soap_posts: dict[str, WsgiOneHop] = {}
     for service in services:
         soap_route = _SoapRoute(service, access, audit)

@@ -33,6 +33,7 @@ __all__ = [
     "CIRCUIT_STATE",
     "MAPPING_ERRORS",
     "MULTIPROC_ENV",
+    "SOAP_PARKED",
     "SOAP_REQUESTS",
     "SOAP_REQUEST_SECONDS",
     "UPSTREAM_ATTEMPTS",
@@ -57,6 +58,12 @@ SOAP_REQUEST_SECONDS = Histogram(
     "Time to answer a SOAP request, upstream calls included.",
     ["service", "operation"],
     buckets=_LATENCY_BUCKETS,
+)
+SOAP_PARKED = Gauge(
+    "bridge_soap_parked_calls",
+    "SOAP calls waiting for an upstream's answer without holding a thread (parked: a СМЭВ answer), "
+    "summed over the live workers; bounded per worker by soap_parked.",
+    multiprocess_mode="livesum",
 )
 UPSTREAM_REQUESTS = Counter(
     "bridge_upstream_requests_total",

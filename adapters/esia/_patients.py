@@ -110,19 +110,18 @@ class PatientAccounts:
             raise InvalidField("MobilePhone", PHONE_REQUIRED)
         person = self._to_upstream(patient)
         content = self._content("register", person)  # a missing passport is the caller's mistake, before any search
-        entry = self._journal.begin(UPSTREAM, "register", self._subject(person))
-        if not entry.reused:  # a repeat press while the registration is in flight joins it, without a search
-            try:
-                existing = self._find(person)
-            except BaseException:
-                self._journal.finish(entry.id, False, "find_failed")
-                raise
-            if existing is not None:
-                self._journal.finish(entry.id, False, "already_registered")
+        # A repeat press while the registration is in flight joins it, without a search; otherwise the
+        # search first, and the registration is recorded only once it is to be sent (a search still
+        # waiting for its answer leaves nothing behind: the next press, or the parked call's repeat,
+        # searches again and finds the stored answer).
+        entry = self._journal.pending(UPSTREAM, "register", self._subject(person))
+        if entry is None:
+            if self._find(person) is not None:
                 raise RuleViolation(
                     "RegisterPatient",
                     "пациент уже зарегистрирован в ЕСИА: выполните сверку; для нового пароля используйте сброс пароля",
                 )
+            entry = self._journal.begin(UPSTREAM, "register", self._subject(person))
         return self._run(entry, "register", person, content, lambda key: self._operations.register(person, key))
 
     def update(self, patient: dict[str, Any]) -> None:

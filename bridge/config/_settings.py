@@ -182,6 +182,10 @@ class Settings(BaseSettings):
     # soap_threads; when all are busy, at most soap_waiting calls queue, the next gets Server.Busy.
     soap_threads: int = Field(512, ge=1, le=4096, description="most SOAP calls in flight per worker")
     soap_waiting: int = Field(256, ge=0, le=100_000, description="most SOAP calls queued per worker, all threads busy")
+    # A call waiting for a СМЭВ answer parks (bridge/parking.py): it holds no thread while it waits.
+    soap_parked: int = Field(4096, ge=0, le=100_000,
+                             description="most SOAP calls per worker parked on an upstream's answer without a "
+                                         "thread (0: none park); beyond it a call waits in its thread")
     sandbox: bool = False
     sandbox_host: str = "127.0.0.1"
     # The sandbox peers' first port (each further peer one up); unset: free ports the system picks,

@@ -6,12 +6,17 @@ one current exchange per business key across every instance and restart: a secon
 first request is in flight sends nothing and waits for the same answer; an answer is kept
 ``answer_keep_seconds`` so a press after the wait returns it. The answers are received by the
 GetResponse runner (bridge/smev/_runner.py) on whichever instance holds the lease, stored, and only
-then acknowledged; the waiting caller finds them by polling the store. Nothing here names a peer:
+then acknowledged; the waiting caller finds them by polling the store. A caller offered parking
+(bridge/parking.py: a SOAP call) does not wait in its thread: it parks on the exchange, its caller
+awaits the exchange's :class:`AnswerWatch` on the event loop, and the call runs again and finds the
+answer stored (the repeat joins the same exchange: nothing is sent twice). Nothing here names a peer:
 the adapter gives the words for its peer (``answerer``, e.g. the registry's name in the genitive).
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,11 +34,13 @@ from bridge.errors import (
     UpstreamError,
 )
 from bridge.observability import get_logger
+from bridge.parking import current_parking
 from bridge.smev._answers import AnswerRefused
 from bridge.smev._client import SmevClient
 from bridge.smev._journal import MAY_HAVE_REACHED, ExchangeRecord, Journal
 from bridge.smev._journal_schema import ACKNOWLEDGED, ANSWERED, DEAD, SENDING
 from bridge.smev._metrics import SMEV_DEAD, SMEV_EXCHANGES, SMEV_SENDS
+from bridge.smev._watch import AnswerWatch
 from bridge.store import Sealer, Store
 
 __all__ = ["ExchangeSettings", "KindOfInformation", "SmevAnswer", "SmevAnswerPending", "SmevExchange",
@@ -117,6 +124,7 @@ class SmevExchange:
         self.settings = settings or ExchangeSettings()
         self.clock = clock
         self.kinds: dict[str, KindOfInformation] = {}
+        self.watch = AnswerWatch(self.journal.settled, self.settings.store_poll_seconds)
         self.runner: Any = None  # its ResponseRunner, when open_exchange built it
 
     def register_kind(self, kind: str, *, root_element: str | None = None,
@@ -134,13 +142,21 @@ class SmevExchange:
             raise ValueError("business_key must be 1..160 characters (a pseudonym, never personal data)")
         started = time.monotonic()
         now = self.clock()
-        record, created = self.journal.open(
-            kind=kind, business_key=business_key, request=self._seal_request(content),
-            message_id=self.client.new_message_id(), now=now, wait_until=now + timedelta(seconds=wait_seconds),
-            keep=timedelta(seconds=self.settings.answer_keep_seconds))
-        SMEV_EXCHANGES.labels(kind, "new" if created else "joined").inc()
-        _log.info("smev.exchange", kind=kind, exchange=record.id, message_id=record.message_id,
-                  state=record.state, joined=not created)
+        parking = current_parking()
+        noted = None if parking is None else parking.noted(_request_note(kind, content))
+        record = None if noted is None else self.journal.get(noted)
+        created = False
+        if record is None:
+            record, created = self.journal.open(
+                kind=kind, business_key=business_key, request=self._seal_request(content),
+                message_id=self.client.new_message_id(), now=now, wait_until=now + timedelta(seconds=wait_seconds),
+                keep=timedelta(seconds=self.settings.answer_keep_seconds))
+        if parking is not None:  # this call's next run asks the same request's exchange, not a new one
+            parking.note(_request_note(kind, content), record.id)
+        if parking is None or not parking.seen(record.id):  # a parked call's repeat is not another press
+            SMEV_EXCHANGES.labels(kind, "new" if created else "joined").inc()
+            _log.info("smev.exchange", kind=kind, exchange=record.id, message_id=record.message_id,
+                      state=record.state, joined=not created)
         while True:
             if record.state == SENDING:
                 self.send_pending(record.id)
@@ -149,6 +165,10 @@ class SmevExchange:
                 return self._answer(record)
             if record.state == DEAD:
                 raise self._failed(record)
+            if parking is not None:
+                if parking.expired(record.id):
+                    raise SmevAnswerPending(self.answerer, self.settings.retry_after_seconds)
+                raise parking.park(record.id, wait_seconds, functools.partial(self.watch.wait, record.id))
             if time.monotonic() - started >= wait_seconds:
                 raise SmevAnswerPending(self.answerer, self.settings.retry_after_seconds)
             time.sleep(min(self.settings.store_poll_seconds, max(0.0, wait_seconds - (time.monotonic() - started))))
@@ -222,3 +242,8 @@ class SmevExchange:
             text = (f"СМЭВ не принял запрос ({error}); это нужно исправить администратору шлюза "
                     f"(bridge smev show {record.id}). Повторное нажатие отправит запрос заново.")
         return SmevExchangeFailed(text, error)
+
+
+def _request_note(kind: str, content: etree._Element) -> str:
+    """What a parked call notes a request under: its kind and a digest of its canonical content."""
+    return f"smev:{kind}:" + hashlib.sha256(etree.tostring(content, method="c14n")).hexdigest()

@@ -187,6 +187,12 @@ class Journal:
             row = session.get(SmevExchangeRow, exchange_id)
             return None if row is None else ExchangeRecord.of(row)
 
+    def settled(self, exchange_ids: list[str]) -> list[str]:
+        """Which of the exchanges are answered, acknowledged or dead (what a parked caller waits for)."""
+        with self._store.session() as session:
+            return list(session.scalars(select(SmevExchangeRow.id).where(
+                SmevExchangeRow.id.in_(exchange_ids), SmevExchangeRow.state.in_((ANSWERED, ACKNOWLEDGED, DEAD)))))
+
     def answer_of(self, exchange_id: str) -> bytes | None:
         with self._store.session() as session:
             return session.scalars(select(SmevExchangeRow.answer).where(SmevExchangeRow.id == exchange_id)).first()

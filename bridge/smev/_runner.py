@@ -179,6 +179,8 @@ class ResponseRunner:
         stored = journal.store(
             message_id=received.message_id, original_message_id=received.original_message_id, kind=kind.kind,
             now=now, answer=None if answer is None else self.exchange.seal_answer(answer), status=status, final=final)
+        if stored.outcome == "answer":
+            self.exchange.watch.nudge()  # a call parked on it in this process hears now, not at the next poll
         self.after_store(received.message_id)
         if self._ack(kind, received, accepted=stored.accepted):
             journal.acknowledged(received.message_id, self.exchange.clock())

@@ -7,7 +7,9 @@ a Condition and a wake-up of the loop. A SOAP call has a small, bounded body and
 so here the body is read on the event loop first (at most ``max_body`` bytes), the application
 runs once in a SOAP thread (_threads.py) with the whole body in hand and returns the whole answer, and the
 answer is sent in one message. The upstream calls the application makes still block only its
-worker thread, never the event loop.
+worker thread, never the event loop. A call that would wait long for an answer stored by someone
+else (a СМЭВ answer) parks instead (bridge/parking.py): its thread is freed, the wait is awaited
+here, and the call runs again with the same body.
 """
 
 from __future__ import annotations
@@ -20,8 +22,9 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from bridge.asgi import Receive, Scope, Send
-from bridge.metrics import SOAP_REQUESTS
+from bridge.metrics import SOAP_PARKED, SOAP_REQUESTS
 from bridge.observability import get_logger
+from bridge.parking import CallParked, Parking
 from bridge.soap._threads import HopBusy, ThreadHop
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -39,6 +42,11 @@ DEFAULT_THREADS = 512
 #: the next is answered at once with a ``Server.Busy`` fault.
 DEFAULT_WAITING = 256
 
+#: The most calls per process parked on an upstream's answer with no thread (setting ``soap_parked``):
+#: a СМЭВ answer comes in seconds or minutes, and a parked call holds only its connection, its body and
+#: a future. Beyond the bound a call waits in its thread, as before parking existed.
+DEFAULT_PARKED = 4096
+
 _hop: ThreadHop | None = None
 _log = get_logger("bridge.soap")
 _BUSY_TEXT = ("шлюз перегружен: все потоки ждут ответа вышестоящих систем и очередь вызовов заполнена; "
@@ -53,9 +61,37 @@ def _shared_hop(threads: int = DEFAULT_THREADS, waiting: int | None = DEFAULT_WA
     return _hop
 
 
-def set_soap_capacity(threads: int, waiting: int) -> None:
-    """The bounds of the process's SOAP threads (from the settings, when the app is built)."""
+class _ParkingLot:
+    """The calls of this process parked on an upstream's answer (bridge/parking.py), up to ``bound``."""
+
+    def __init__(self, bound: int) -> None:
+        self.bound = bound
+        self.parked = 0
+
+    def offer(self) -> Parking | None:
+        """Parking for a new call, or None at the bound (then the call waits in its thread)."""
+        return Parking() if self.parked < self.bound else None
+
+    async def wait(self, parked: CallParked) -> bool:
+        self.parked += 1
+        SOAP_PARKED.inc()
+        try:
+            return await parked.wait()
+        except Exception:  # a bug in a wait must not lose the call: it runs again and answers as at its deadline
+            _log.exception("soap.park_failed", key=parked.key)
+            return False
+        finally:
+            self.parked -= 1
+            SOAP_PARKED.dec()
+
+
+_lot = _ParkingLot(DEFAULT_PARKED)
+
+
+def set_soap_capacity(threads: int, waiting: int, parked: int = DEFAULT_PARKED) -> None:
+    """The bounds of the process's SOAP threads and parked calls (from the settings, when the app is built)."""
     _shared_hop(threads, waiting).resize(threads, waiting)
+    _lot.bound = parked
 
 
 def _busy_fault() -> bytes:
@@ -100,9 +136,16 @@ class _Answer:
         self.headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]
 
 
-def _run(app: WsgiApp, environ: dict[str, Any]) -> _Answer:
+def _run(app: WsgiApp, environ: dict[str, Any], parking: Parking | None) -> _Answer | CallParked:
     answer = _Answer()
-    result = app(environ, answer.start_response)
+    if parking is None:
+        result = app(environ, answer.start_response)
+    else:
+        try:
+            result = parking.run(app, environ, answer.start_response)
+        except CallParked as parked:  # handed back as a value, without the frames of the call that parked
+            parked.__traceback__ = parked.__context__ = parked.__cause__ = None
+            return parked
     try:
         answer.body = b"".join(result)
     finally:
@@ -177,8 +220,9 @@ class WsgiOneHop:
         body = b"".join(chunks) if received <= self.max_body else b""
         environ = _environ(scope, body, received)
         context = contextvars.copy_context()  # the request id bound by the middleware, for log lines
+        parking = _lot.offer()
         try:
-            answer: _Answer = await self.hop.run(context.run, _run, self.app, environ)
+            result = await self.hop.run(context.run, _run, self.app, environ, parking)
         except HopBusy as busy:  # refused at once, never queued: SOAP 1.1 fault, HTTP 500
             SOAP_REQUESTS.labels(scope["path"].rsplit("/", 1)[-1], "unknown", "busy").inc()
             _busy_log(busy)
@@ -187,6 +231,14 @@ class WsgiOneHop:
                 (b"retry-after", b"1")]})
             await send({"type": "http.response.body", "body": self.busy})
             return
+        while isinstance(result, CallParked):  # waits with no thread held, then the call runs again
+            assert parking is not None
+            parking.resumed(result, await _lot.wait(result))
+            del result
+            environ["wsgi.input"] = io.BytesIO(body)
+            # Not refused as busy: a parked call was admitted already, and its wait is over.
+            result = await self.hop.run(context.run, _run, self.app, environ, parking, bounded=False)
+        answer = result
         headers = answer.headers
         if not any(k == b"content-length" for k, _ in headers):
             headers = [*headers, (b"content-length", str(len(answer.body)).encode())]

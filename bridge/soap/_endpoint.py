@@ -33,6 +33,7 @@ from spyne.server.wsgi import WsgiApplication, WsgiMethodContext
 from bridge.errors import AccessDenied
 from bridge.metrics import SOAP_REQUEST_SECONDS, SOAP_REQUESTS
 from bridge.observability import current_request_id, get_logger
+from bridge.parking import CallParked, current_parking
 from bridge.soap._access import ANONYMOUS, AccessPolicy, Caller, bind_caller, unbind_caller
 from bridge.soap._asgi import WsgiOneHop
 from bridge.soap._codec import NotCompiled, OperationCodec, compile_operation
@@ -106,8 +107,11 @@ class SoapEndpoint(WsgiApplication):  # type: ignore[misc]
         return super().__call__(req_env, start_response, wsgi_url)  # type: ignore[no-any-return]
 
     def handle_rpc(self, req_env: dict[str, Any], start_response: Any) -> Iterable[bytes]:
-        started = time.perf_counter()
+        # A parked call runs again (bridge/parking.py): it is accounted once, by its last run, from its first.
+        parking = current_parking()
+        started = time.perf_counter() if parking is None else parking.started
         call = _Call()
+        parked = False
         try:
             read = self._reader.too_long(req_env) or self._reader.read(_body(req_env))
             if isinstance(read, Refusal):
@@ -125,13 +129,17 @@ class SoapEndpoint(WsgiApplication):  # type: ignore[misc]
                 return self._dispatch(req_env, read, start_response, call)
             finally:
                 unbind_caller(bound)
+        except CallParked:
+            parked = True
+            raise
         except Exception:
             # Consumed here, so that nothing spyne raises escapes into the server's thread.
             _log.exception("soap.unexpected_error", service=self.service_name)
             call.refused("Server")
             return fault_response(start_response, internal_error(), sys.exc_info())
         finally:
-            self._account(call, req_env, time.perf_counter() - started)
+            if not parked:
+                self._account(call, req_env, time.perf_counter() - started)
 
     def _dispatch(self, req_env: dict[str, Any], envelope: Envelope, start_response: Any, call: _Call) -> list[bytes]:
         """spyne's WsgiApplication.handle_rpc for one call, from the document already parsed (no

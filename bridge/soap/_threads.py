@@ -71,7 +71,9 @@ class ThreadHop:
         with self._lock:
             self.threads, self.waiting = threads, waiting
 
-    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+    async def run(self, fn: Callable[..., T], *args: Any, bounded: bool = True) -> T:
+        """``fn(*args)`` in a thread; ``bounded=False``: queued even beyond ``waiting`` (a call admitted
+        before, running again after a wait: its number is bounded where it was admitted)."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         with self._lock:
@@ -79,7 +81,7 @@ class ThreadHop:
             if self._outstanding >= started:  # no thread free for this call
                 if started < self.threads:
                     self._start_one()
-                elif self.waiting is not None and self._outstanding - started >= self.waiting:
+                elif bounded and self.waiting is not None and self._outstanding - started >= self.waiting:
                     raise HopBusy(started, self._outstanding - started)
             self._outstanding += 1
             self._jobs.put((loop, future, fn, args))

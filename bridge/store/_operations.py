@@ -28,6 +28,16 @@ class OperationJournal:
         self._store = store
         self._window = reuse_window
 
+    def pending(self, upstream: str, kind: str, subject: str) -> OperationRecord | None:
+        """The operation in flight for the subject (what ``begin`` would reuse), or None."""
+        with self._store.session() as session:
+            pending = session.scalars(select(UpstreamOperation).where(
+                UpstreamOperation.upstream == upstream, UpstreamOperation.kind == kind,
+                UpstreamOperation.subject == subject, UpstreamOperation.state == PENDING)).first()
+            if pending is None or datetime.now(UTC) - as_utc(pending.created_at) > self._window:
+                return None
+            return OperationRecord(pending.id, pending.idempotency_key, reused=True)
+
     def begin(self, upstream: str, kind: str, subject: str) -> OperationRecord:
         """Start an operation, or reuse the pending one for the same subject.
 
