@@ -62,7 +62,8 @@ SOAP_REQUEST_SECONDS = Histogram(
 SOAP_PARKED = Gauge(
     "bridge_soap_parked_calls",
     "SOAP calls waiting for an upstream's answer without holding a thread (parked: a СМЭВ answer), "
-    "summed over the live workers; bounded per worker by soap_parked.",
+    "by service, summed over the live workers; bounded per worker by soap_parked.",
+    ["service"],
     multiprocess_mode="livesum",
 )
 UPSTREAM_REQUESTS = Counter(

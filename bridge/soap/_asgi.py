@@ -72,9 +72,10 @@ class _ParkingLot:
         """Parking for a new call, or None at the bound (then the call waits in its thread)."""
         return Parking() if self.parked < self.bound else None
 
-    async def wait(self, parked: CallParked) -> bool:
+    async def wait(self, parked: CallParked, service: str) -> bool:
+        gauge = SOAP_PARKED.labels(service)
         self.parked += 1
-        SOAP_PARKED.inc()
+        gauge.inc()
         try:
             return await parked.wait()
         except Exception:  # a bug in a wait must not lose the call: it runs again and answers as at its deadline
@@ -82,7 +83,7 @@ class _ParkingLot:
             return False
         finally:
             self.parked -= 1
-            SOAP_PARKED.dec()
+            gauge.dec()
 
 
 _lot = _ParkingLot(DEFAULT_PARKED)
@@ -233,7 +234,7 @@ class WsgiOneHop:
             return
         while isinstance(result, CallParked):  # waits with no thread held, then the call runs again
             assert parking is not None
-            parking.resumed(result, await _lot.wait(result))
+            parking.resumed(result, await _lot.wait(result, scope["path"].rsplit("/", 1)[-1]))
             del result
             environ["wsgi.input"] = io.BytesIO(body)
             # Not refused as busy: a parked call was admitted already, and its wait is over.
