@@ -216,8 +216,10 @@ def parked_calls(client: httpx.Client, bridge: Bridge) -> int | None:
         text = client.get(f"{bridge.url}/metrics", timeout=5).text
     except httpx.HTTPError:
         return None
+    if f"# TYPE {PARKED} gauge" not in text:
+        return None
     values = [float(m.group(1)) for m in re.finditer(rf"(?m)^{PARKED}(?:\{{[^}}]*\}})? (\S+)$", text)]
-    return int(sum(values)) if values else None
+    return int(sum(values))  # no series yet: nothing parked so far
 
 
 class Sampler(threading.Thread):
