@@ -29,19 +29,16 @@ from bridge.soap._threads import HopBusy, ThreadHop
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
-#: The most threads per process that run SOAP calls (and so wait for upstreams), started as calls
-#: find none free (setting ``soap_threads``). A call to a slow upstream holds its thread for as long
-#: as the upstream takes, so this bounds the calls in flight per worker: 16 fixed threads held 16
-#: calls per worker against an upstream answering in 2 s (8 calls/s), and a МИС beyond that waited
-#: in a queue that only grew, until its own timeout (docs/performance.md, "Slow upstreams"). Threads
-#: start only when the calls in flight need them: against a fast upstream their number stays near
-#: the connections a worker serves at once (at saturation 32 threads cost ~20% more CPU per call
-#: than 8 when the upstream answers at once; docs/performance.md, "What was changed").
-DEFAULT_THREADS = 512
+#: The most threads per process that run SOAP calls, started as calls find none free (setting
+#: ``soap_threads``). A call waiting for a СМЭВ answer parks and holds no thread, so a thread is busy only
+#: for a call's own work and its short round trips (the store, a SendRequest): 64 keep two cores busy with
+#: room for blocking round trips, where 512 threads started by a burst each kept ~200 KB for the life of
+#: the process (docs/performance.md, "Slow upstreams"). A call that blocks on a slow upstream without
+#: parking holds its thread for as long as the upstream takes: raise this for such an upstream.
+DEFAULT_THREADS = 64
 #: The most calls per process waiting for a thread when all are busy (setting ``soap_waiting``);
-#: the next is answered at once with a ``Server.Busy`` fault.
-DEFAULT_WAITING = 256
-
+#: the next is answered at once with a ``Server.Busy`` fault. A queued call holds its body and a future.
+DEFAULT_WAITING = 1024
 #: The most calls per process parked on an upstream's answer with no thread (setting ``soap_parked``):
 #: a СМЭВ answer comes in seconds or minutes, and a parked call holds only its connection, its body and
 #: a future. Beyond the bound a call waits in its thread, as before parking existed.
