@@ -39,6 +39,7 @@ from bridge.soap._asgi import WsgiOneHop
 from bridge.soap._codec import NotCompiled, OperationCodec, compile_operation
 from bridge.soap._envelope import Envelope, EnvelopeReader, Refusal, local_name, object_ids
 from bridge.soap._faults import fault_response, internal_error, sanitize
+from bridge.soap._malloc import TRIM_ABOVE, trim
 from bridge.soap._service import SoapService
 from bridge.store import AuditJournal
 
@@ -107,6 +108,15 @@ class SoapEndpoint(WsgiApplication):  # type: ignore[misc]
         return super().__call__(req_env, start_response, wsgi_url)  # type: ignore[no-any-return]
 
     def handle_rpc(self, req_env: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        try:
+            return self._handle_rpc(req_env, start_response)
+        finally:
+            # The request's tree is gone with the call's frame: a large one's memory back to the
+            # system, not kept by this thread's malloc arena (bridge.soap._malloc).
+            if _length(req_env) > TRIM_ABOVE:
+                trim()
+
+    def _handle_rpc(self, req_env: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         # A parked call runs again (bridge/parking.py): it is accounted once, by its last run, from its first.
         parking = current_parking()
         started = time.perf_counter() if parking is None else parking.started
@@ -144,8 +154,14 @@ class SoapEndpoint(WsgiApplication):  # type: ignore[misc]
     def _dispatch(self, req_env: dict[str, Any], envelope: Envelope, start_response: Any, call: _Call) -> list[bytes]:
         """spyne's WsgiApplication.handle_rpc for one call, from the document already parsed (no
         generators, MTOM or HttpRpc here: the bridge's services answer document/literal SOAP 1.1)."""
-        p_ctx, *others = self._method_contexts(WsgiMethodContext(self, req_env, self.app.out_protocol.mime_type),
-                                               envelope)
+        request = WsgiMethodContext(self, req_env, self.app.out_protocol.mime_type)
+        contexts = self._method_contexts(request, envelope)  # copies of it, one per method
+        try:
+            return self._answer(start_response, call, *contexts)
+        finally:
+            _release_tree(request, *contexts)
+
+    def _answer(self, start_response: Any, call: _Call, p_ctx: Any, *others: Any) -> list[bytes]:
         p_ctx.active = True
         if p_ctx.in_error is None:
             self._read_values(p_ctx)
@@ -163,6 +179,7 @@ class SoapEndpoint(WsgiApplication):  # type: ignore[misc]
         operation = self._operation(p_ctx)
         if error is not None:
             answer = list(self.handle_error(p_ctx, others, error, start_response))
+            _forget_traceback(error)  # replaced by its sanitized Fault: its frames hold the tree (_release_tree)
             call.refused(str(getattr(p_ctx.out_error, "faultcode", "Server")).split(":", 1)[-1], operation)
             return answer
         answer = list(p_ctx.out_string)
@@ -269,6 +286,33 @@ def _body(req_env: dict[str, Any]) -> bytes:
     except Exception:
         return b""
     return body
+
+
+def _release_tree(*contexts: Any) -> None:
+    """The request's tree let go of by spyne's contexts once the answer is written.
+
+    They live in reference cycles (the request's context and its transport; a Fault, its traceback
+    and the frames of the whole call, this module's included, whose locals hold the envelope) that
+    only the cyclic GC frees, later and in whichever thread: until then the tree stays, and its
+    memory then goes back to that thread's malloc arena only (bridge.soap._malloc). Without the
+    documents and the tracebacks the tree is freed here, when the call's frames end."""
+    for ctx in contexts:
+        ctx.in_document = ctx.in_header_doc = ctx.in_body_doc = None
+        _forget_traceback(ctx.in_error)
+        _forget_traceback(ctx.out_error)
+
+
+def _forget_traceback(error: Any) -> None:
+    if isinstance(error, BaseException):
+        error.__traceback__ = None
+        error.__context__ = error.__cause__ = None
+
+
+def _length(req_env: dict[str, Any]) -> int:
+    try:
+        return int(req_env.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return 0
 
 
 def _auxiliary(server: Any, others: Any, p_ctx: Any) -> None:
