@@ -73,7 +73,7 @@ def main() -> None:
     parser.add_argument("--no-trim", action="store_true", help="as before the fix: no malloc_trim after large calls")
     args = parser.parse_args()
     if args.no_trim:
-        _malloc._trim = None
+        _malloc._glibc = None
     configure_logging("WARNING")
     logging.getLogger("spyne").setLevel(logging.CRITICAL)  # its traceback of each refused call
     app = SoapEndpoint(build_service(None, ROOT / "wsdl")).asgi()

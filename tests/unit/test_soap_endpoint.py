@@ -204,4 +204,4 @@ def test_memory_is_given_back_after_a_large_request_only(
 
 
 def test_malloc_trim_is_found_on_glibc() -> None:
-    assert _malloc.trim() is (_malloc._trim is not None)
+    assert _malloc.trim() is (_malloc._glibc is not None)
