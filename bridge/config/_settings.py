@@ -180,7 +180,7 @@ class Settings(BaseSettings):
     shutdown_seconds: float = Field(10.0, gt=0, description="how long to wait on SIGTERM for the deliveries under way")
     # SOAP calls in flight per worker (docs/operations.md "Capacity"): threads started as needed, up to
     # soap_threads; when all are busy, at most soap_waiting calls queue, the next gets Server.Busy.
-    soap_threads: int = Field(16, ge=1, le=4096, description="most SOAP calls running at once per worker")
+    soap_threads: int = Field(64, ge=1, le=4096, description="most SOAP calls running at once per worker")
     soap_waiting: int = Field(1024, ge=0, le=100_000, description="most SOAP calls queued per worker, all threads busy")
     # A call waiting for a СМЭВ answer parks (bridge/parking.py): it holds no thread while it waits.
     soap_parked: int = Field(4096, ge=0, le=100_000,

@@ -35,7 +35,7 @@ WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 #: room for blocking round trips, where 512 threads started by a burst each kept ~200 KB for the life of
 #: the process (docs/performance.md, "Slow upstreams"). A call that blocks on a slow upstream without
 #: parking holds its thread for as long as the upstream takes: raise this for such an upstream.
-DEFAULT_THREADS = 16
+DEFAULT_THREADS = 64
 #: The most calls per process waiting for a thread when all are busy (setting ``soap_waiting``);
 #: the next is answered at once with a ``Server.Busy`` fault. A queued call holds its body and a future.
 DEFAULT_WAITING = 1024
