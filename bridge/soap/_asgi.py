@@ -36,6 +36,10 @@ WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 #: the process (docs/performance.md, "Slow upstreams"). A call that blocks on a slow upstream without
 #: parking holds its thread for as long as the upstream takes: raise this for such an upstream.
 DEFAULT_THREADS = 64
+#: Of those, how many start as soon as a call finds none free; the others start only when the threads are
+#: blocked on upstreams, not busy with the CPU (bridge/soap/_threads.py): a burst of parsing and signing
+#: gains nothing from more threads than the GIL runs, and each started thread keeps ~180 KB.
+EAGER_THREADS = 16
 #: The most calls per process waiting for a thread when all are busy (setting ``soap_waiting``);
 #: the next is answered at once with a ``Server.Busy`` fault. A queued call holds its body and a future.
 DEFAULT_WAITING = 1024
@@ -54,7 +58,7 @@ def _shared_hop(threads: int = DEFAULT_THREADS, waiting: int | None = DEFAULT_WA
     """One set of SOAP threads per process, shared by every SOAP face."""
     global _hop
     if _hop is None:
-        _hop = ThreadHop(threads, "soap", waiting)
+        _hop = ThreadHop(threads, "soap", waiting, eager=EAGER_THREADS)
     return _hop
 
 

@@ -7,10 +7,16 @@ comes back with one ``loop.call_soon_threadsafe`` into a plain asyncio future: 1
 of 28 in a loop of empty calls, and 1.45 → 1.25 ms of bridge CPU per CheckPatient under load in
 an interleaved A/B (docs/performance.md, "The third round").
 
-Capacity: a thread is started when a call finds none free, up to ``threads``; started threads live
-as long as the process (daemon threads: a call in them is bounded by the upstream timeouts, and
-the server does not stop before the requests awaiting them are answered). When all ``threads``
-are busy, at most ``waiting`` calls queue for one; the next is refused at once with ``HopBusy``
+Capacity: a thread is started when a call finds none free, up to ``eager`` threads at once; beyond
+``eager``, up to ``threads``, only when the threads are *blocked*: calls queue and the process used
+less than ``busy_share`` of a core of CPU over the last ``check_seconds`` (the threads wait on
+sockets, not on the GIL). A burst of CPU-bound calls (parse, sign) gains nothing from more threads
+than the GIL lets run, and each started thread keeps ~180 KB for the life of the process; calls that
+block on a slow upstream get threads within ``check_seconds`` (docs/performance.md, "Slow
+upstreams"). Started threads live as long as the process (daemon threads: a call in them is
+bounded by the upstream timeouts, and the server does not stop before the requests awaiting them
+are answered). At most ``waiting`` calls queue for a thread (a call that finds the queue full while
+threads are left in the bound starts one); the next is refused at once with ``HopBusy``
 (the SOAP layer answers it as a ``Server.Busy`` fault) instead of waiting behind a queue that
 only grows while a slow upstream holds every thread (docs/performance.md, "Slow upstreams").
 """
@@ -21,6 +27,7 @@ import asyncio
 import contextlib
 import queue
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -52,7 +59,10 @@ class ThreadHop:
     """Up to ``threads`` threads that run blocking calls for coroutines: ``await hop.run(fn, *args)``;
     at most ``waiting`` calls queue when all are busy (``None``: no bound)."""
 
-    def __init__(self, threads: int, name: str, waiting: int | None = None) -> None:
+    def __init__(self, threads: int, name: str, waiting: int | None = None, *, eager: int | None = None,
+                 check_seconds: float = 0.05, busy_share: float = 0.3,
+                 cpu_clock: Callable[[], float] = time.process_time) -> None:
+        """``eager``: threads started as soon as a call finds none free (None: all ``threads``)."""
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._started: list[threading.Thread] = []
         self._lock = threading.Lock()
@@ -60,6 +70,14 @@ class ThreadHop:
         self.name = name
         self.threads = threads
         self.waiting = waiting
+        self.eager = threads if eager is None else eager
+        self.check_seconds = check_seconds
+        self.busy_share = busy_share
+        self._cpu_clock = cpu_clock
+        self._check: asyncio.TimerHandle | None = None  # the pending look at whether the threads are blocked
+        self._check_loop: asyncio.AbstractEventLoop | None = None
+        self._checked_cpu = 0.0
+        self._checked_at = 0.0
         self.resize(threads, waiting)
 
     def resize(self, threads: int, waiting: int | None) -> None:
@@ -79,13 +97,36 @@ class ThreadHop:
         with self._lock:
             started = len(self._started)
             if self._outstanding >= started:  # no thread free for this call
-                if started < self.threads:
-                    self._start_one()
-                elif bounded and self.waiting is not None and self._outstanding - started >= self.waiting:
+                full = self.waiting is not None and self._outstanding - started >= self.waiting
+                if started < self.threads and (started < self.eager or full):
+                    self._start_one()  # a full queue: a thread of the bound rather than a refusal
+                elif bounded and full:
                     raise HopBusy(started, self._outstanding - started)
+                elif started < self.threads and (self._check is None or self._check_loop is not loop
+                                                 or loop.is_closed()):
+                    self._checked_cpu, self._checked_at = self._cpu_clock(), time.monotonic()
+                    self._check_loop = loop
+                    self._check = loop.call_later(self.check_seconds, self._check_blocked, loop)
             self._outstanding += 1
             self._jobs.put((loop, future, fn, args))
         return await future
+
+    def _check_blocked(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Calls queue beyond ``eager`` threads: if the process hardly used the CPU meanwhile, the threads
+        are blocked (on an upstream), so start one for each queued call, up to ``threads``."""
+        cpu, now = self._cpu_clock(), time.monotonic()
+        share = (cpu - self._checked_cpu) / max(now - self._checked_at, 1e-6)
+        with self._lock:
+            self._check = None
+            queued = self._outstanding - len(self._started)
+            if queued <= 0:
+                return
+            if share < self.busy_share:
+                for _ in range(min(queued, self.threads - len(self._started))):
+                    self._start_one()
+            if len(self._started) < self.threads and self._outstanding > len(self._started):
+                self._checked_cpu, self._checked_at = cpu, now
+                self._check = loop.call_later(self.check_seconds, self._check_blocked, loop)
 
     def _start_one(self) -> None:
         thread = threading.Thread(target=self._work, name=f"{self.name}_{len(self._started)}", daemon=True)
@@ -115,6 +156,9 @@ class ThreadHop:
         """Stop the threads once the calls already queued are done (tests; the process's end)."""
         with self._lock:
             started, self._started = self._started, []
+            if self._check is not None:
+                self._check.cancel()
+                self._check = None
         for _ in started:
             self._jobs.put(None)
         for thread in started:

@@ -194,3 +194,88 @@ def test_a_busy_process_answers_a_server_busy_soap_fault_without_calling_the_ser
     fault = envelope.find(f"{{{soap}}}Body/{{{soap}}}Fault")
     assert fault is not None and fault.findtext("faultcode") == "soap11env:Server.Busy"
     assert "перегружен" in (fault.findtext("faultstring") or "")
+
+
+def test_beyond_the_eager_threads_calls_blocked_on_an_upstream_get_threads_within_a_check() -> None:
+    """Thirty calls each blocked 0.3 s on an upstream, two eager threads: the hop sees the process idle
+    while calls queue and starts a thread for each (with two threads they would take 4.5 s)."""
+    hop = ThreadHop(64, "t", eager=2, check_seconds=0.02)
+
+    async def main() -> float:
+        started = time.monotonic()
+        await asyncio.gather(*(hop.run(time.sleep, 0.3) for _ in range(30)))
+        return time.monotonic() - started
+
+    try:
+        elapsed = asyncio.run(main())
+        assert len(hop._started) == 30
+        assert elapsed < 2.0, elapsed
+    finally:
+        hop.close()
+
+
+def test_a_burst_of_cpu_work_starts_no_thread_beyond_the_eager_ones() -> None:
+    """The process's CPU clock runs as fast as the wall clock (one core busy: the GIL's work): more
+    threads would not help, so none start beyond ``eager``; every call is still answered."""
+    hop = ThreadHop(64, "t", eager=2, check_seconds=0.01, cpu_clock=time.monotonic)
+
+    def spin(n: int) -> int:
+        until = time.monotonic() + 0.005
+        while time.monotonic() < until:
+            pass
+        return n
+
+    async def main() -> list[int]:
+        return list(await asyncio.gather(*(hop.run(spin, n) for n in range(40))))
+
+    try:
+        assert asyncio.run(main()) == list(range(40))
+        assert len(hop._started) == 2
+    finally:
+        hop.close()
+
+
+def test_a_full_queue_starts_the_threads_left_in_the_bound_before_refusing() -> None:
+    hop = ThreadHop(3, "t", waiting=0, eager=1, cpu_clock=time.monotonic)
+    release = threading.Event()
+
+    async def main() -> None:
+        held = [asyncio.ensure_future(hop.run(release.wait, 5)) for _ in range(3)]
+        await asyncio.sleep(0.1)
+        assert len(hop._started) == 3  # the queue holds nobody: each call took a thread of the bound
+        with pytest.raises(HopBusy):
+            await hop.run(lambda: "never run")
+        release.set()
+        assert await asyncio.gather(*held) == [True] * 3
+
+    try:
+        asyncio.run(main())
+    finally:
+        hop.close()
+
+
+def test_the_look_at_blocked_threads_is_made_again_on_a_new_event_loop() -> None:
+    """A check pending when its loop closed must not stop the next loop's calls from getting threads."""
+    hop = ThreadHop(16, "t", eager=1, check_seconds=10)
+    release = threading.Event()
+
+    async def leave_a_check_pending() -> None:
+        first = asyncio.ensure_future(hop.run(release.wait, 5))
+        second = asyncio.ensure_future(hop.run(lambda: None))
+        await asyncio.sleep(0.05)
+        release.set()
+        await asyncio.gather(first, second)
+
+    async def blocked_calls() -> None:
+        await asyncio.gather(*(hop.run(time.sleep, 0.3) for _ in range(6)))
+
+    try:
+        asyncio.run(leave_a_check_pending())
+        assert hop._check is not None  # scheduled on the first loop, which is closed now
+        hop.check_seconds = 0.02
+        started = time.monotonic()
+        asyncio.run(blocked_calls())
+        assert time.monotonic() - started < 1.2
+        assert len(hop._started) == 6
+    finally:
+        hop.close()
