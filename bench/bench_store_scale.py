@@ -1,4 +1,4 @@
-"""The store as it grows: outbox enqueue and claim, and the operation journal, at up to 10⁶ rows.
+"""The store as it grows: outbox, operation journal and СМЭВ exchange journal, at up to 10⁶ rows each.
 
 Run from the repository root (``make bench`` runs it with ``--write``)::
 
@@ -6,15 +6,22 @@ Run from the repository root (``make bench`` runs it with ``--write``)::
 
 A scratch PostgreSQL database (``BRIDGE_TEST_PG_URL``, default ``postgresql://postgres@127.0.0.1:5432/postgres``;
 created, migrated, dropped at the end) is grown step by step to each size of ``--sizes``: the outbox
-gets that many delivered messages (the history a busy instance accumulates between purges) and the
-operation journal that many finished operations, written with ``INSERT … SELECT generate_series``
-and followed by ``ANALYZE`` (as autovacuum would). At each size, timed one call after another from
+gets that many delivered messages (the history a busy instance accumulates between purges), the
+operation journal that many finished operations, and the СМЭВ exchange journal that many acknowledged
+exchanges (each the current one of its business key, its contents dropped, and its received answer:
+the ``purge_after_days`` of CheckPatients a region keeps), written with ``INSERT … SELECT
+generate_series`` and followed by ``ANALYZE`` (as autovacuum would). At each size, timed one call after another from
 this process, with the bridge's own code (``Outbox.enqueue``, the outbox's ``claim`` and ``finish``,
 ``OperationJournal.begin``/``finish``), each its own transaction:
 
 - **enqueue**: one message added and committed;
 - **claim + mark**: a batch of 20 due messages leased (``claim``), then marked delivered, committed;
-- **journal begin / finish**: an operation started for a new subject, then finished.
+- **journal begin / finish**: an operation started for a new subject, then finished;
+- **СМЭВ exchange**: what one CheckPatient does to the exchange journal (``bridge.smev.Journal``):
+  ``open`` for a new business key, ``claim``, ``sent``, the answer ``store``d, ``acknowledged``, and
+  the parked callers' ``settled`` read — six transactions;
+- **scrape**: the store reads of one Prometheus scrape (``Outbox.stats`` and ``Journal.stats``: the
+  ``bridge_outbox_*`` and ``bridge_smev_*`` gauges), 30 calls.
 
 "Flat" means the figures at 10⁶ rows stay within the run-to-run spread of those at 0.
 """
@@ -29,7 +36,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import text
@@ -44,6 +51,7 @@ from _scratch_db import PostgresScratch  # noqa: E402
 from bridge.outbox import Outbox  # noqa: E402
 from bridge.outbox._claim import claim, finish  # noqa: E402
 from bridge.outbox._types import DELIVERED  # noqa: E402
+from bridge.smev import Journal  # noqa: E402
 from bridge.store import OperationJournal, Store  # noqa: E402
 
 SECTION = "store_scale"
@@ -60,6 +68,21 @@ FILL_JOURNAL = text(
     "SELECT gen_random_uuid()::text, 'esia', 'register', md5(g::text), gen_random_uuid()::text, 'succeeded', "
     "now(), now() FROM generate_series(CAST(:first AS bigint), CAST(:last AS bigint)) g"
 )
+FILL_EXCHANGES = text(
+    "INSERT INTO smev_exchange (id, kind, business_key, message_id, state, answer_message_id, attempts, wait_until, "
+    "created_at, sent_at, answered_at, acknowledged_at, updated_at) SELECT md5('x' || g)::uuid::text, :kind, "
+    "'fill:' || md5(g::text), md5('m' || g)::uuid::text, 'acknowledged', md5('a' || g)::uuid::text, 1, "
+    "now() - interval '2 days', now() - interval '2 days', now() - interval '2 days', now() - interval '2 days', "
+    "now() - interval '2 days', now() - interval '2 days' "
+    "FROM generate_series(CAST(:first AS bigint), CAST(:last AS bigint)) g"
+)
+FILL_RECEIVED = text(
+    "INSERT INTO smev_received (message_id, exchange_id, kind, outcome, accepted, received_at, acknowledged_at, "
+    "deliveries) SELECT md5('a' || g)::uuid::text, md5('x' || g)::uuid::text, :kind, 'answer', true, "
+    "now() - interval '2 days', now() - interval '2 days', 1 "
+    "FROM generate_series(CAST(:first AS bigint), CAST(:last AS bigint)) g"
+)
+SMEV_KIND = "urn://bench/find_account"
 
 
 def timed(calls: int, step: Callable[[int], None]) -> list[float]:
@@ -71,7 +94,8 @@ def timed(calls: int, step: Callable[[int], None]) -> list[float]:
     return out
 
 
-def measure(store: Store, outbox: Outbox, journal: OperationJournal, calls: int, size: int) -> dict[str, list[float]]:
+def measure(store: Store, outbox: Outbox, journal: OperationJournal, exchanges: Journal, calls: int,
+            size: int) -> dict[str, list[float]]:
     tag = f"{size}-{uuid.uuid4().hex[:6]}"
 
     def enqueue(n: int) -> None:
@@ -93,10 +117,31 @@ def measure(store: Store, outbox: Outbox, journal: OperationJournal, calls: int,
         operation = journal.begin("esia", "register", f"subject-{tag}-{n}")
         journal.finish(operation.id, True)
 
+    request, answer = os.urandom(2048), os.urandom(1024)  # sealed contents: incompressible
+
+    def exchange(n: int) -> None:
+        now = datetime.now(UTC)
+        record, created = exchanges.open(kind=SMEV_KIND, business_key=f"bench:{tag}:{n}", request=request,
+                                         message_id=str(uuid.uuid1()), now=now, wait_until=now + timedelta(seconds=20),
+                                         keep=timedelta(hours=1))
+        assert created and exchanges.claim(record.id, now, timedelta(seconds=30)) is not None
+        exchanges.sent(record.id, now, None)
+        answer_id = str(uuid.uuid1())
+        stored = exchanges.store(message_id=answer_id, original_message_id=record.message_id, kind=SMEV_KIND, now=now,
+                                 answer=answer, status=None, final=True)
+        assert stored.outcome == "answer", stored
+        exchanges.acknowledged(answer_id, now)
+        assert exchanges.settled([record.id]) == [record.id]
+
+    def scrape(n: int) -> None:
+        outbox.stats()
+        exchanges.stats(datetime.now(UTC))
+
     enqueued = timed(calls, enqueue)
     batches = max(1, calls // 20)
     claimed = timed(batches, claim_and_mark)
-    return {"enqueue": enqueued, "claim": claimed, "journal": timed(calls, begin_finish)}
+    return {"enqueue": enqueued, "claim": claimed, "journal": timed(calls, begin_finish),
+            "smev": timed(calls, exchange), "scrape": timed(30, scrape)}
 
 
 def _q(values: list[float]) -> str:
@@ -119,8 +164,8 @@ def main() -> None:
     try:
         store = Store(scratch.template())
         store.upgrade()
-        outbox, journal = Outbox(store), OperationJournal(store)
-        measure(store, outbox, journal, 20, -1)  # warm-up, unrecorded: connections, statement caches
+        outbox, journal, exchanges = Outbox(store), OperationJournal(store), Journal(store)
+        measure(store, outbox, journal, exchanges, 20, -1)  # warm-up, unrecorded: connections, statement caches
         filled = 0
         for size in sizes:
             fill_started = time.monotonic()
@@ -128,17 +173,21 @@ def main() -> None:
                 with store.engine.begin() as connection:
                     connection.execute(FILL_OUTBOX, {"kind": KIND, "first": filled + 1, "last": size})
                     connection.execute(FILL_JOURNAL, {"first": filled + 1, "last": size})
+                    connection.execute(FILL_EXCHANGES, {"kind": SMEV_KIND, "first": filled + 1, "last": size})
+                    connection.execute(FILL_RECEIVED, {"kind": SMEV_KIND, "first": filled + 1, "last": size})
                 filled = size
             with store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
                 connection.execute(text("ANALYZE outbox_message"))
                 connection.execute(text("ANALYZE upstream_operation"))
+                connection.execute(text("ANALYZE smev_exchange"))
+                connection.execute(text("ANALYZE smev_received"))
             fill_s = time.monotonic() - fill_started
             load = os.getloadavg()[0]
-            result = measure(store, outbox, journal, args.calls, size)
+            result = measure(store, outbox, journal, exchanges, args.calls, size)
             rows.append((size, result, load, fill_s))
             print(f"  {size:>9,} rows: enqueue {_q(result['enqueue'])}  claim {_q(result['claim'])}  "
-                  f"journal {_q(result['journal'])} ms (p50 / p99)  load {load:.1f}  (filled in {fill_s:.0f} s)",
-                  flush=True)
+                  f"journal {_q(result['journal'])}  smev {_q(result['smev'])}  scrape {_q(result['scrape'])} "
+                  f"ms (p50 / p99)  load {load:.1f}  (filled in {fill_s:.0f} s)", flush=True)
         server = scratch.server()
         store.engine.dispose()
     finally:
@@ -149,22 +198,24 @@ def main() -> None:
         f"whole run {time.monotonic() - started:.0f} s",
         "",
         f"{machine_line(info, PACKAGES)} · {server} on this machine (shared with the other engineers' tests: "
-        "compare the rows of this run with each other). Each row: the outbox holds that many delivered messages "
-        "and the operation journal that many finished operations, plus what the rows above added; "
-        f"{args.calls} timed calls one after another (claims: {max(1, args.calls // 20)} batches of 20), "
-        "each its own transaction, milliseconds of wall time, median / p99.",
+        "compare the rows of this run with each other). Each row: the outbox holds that many delivered messages, "
+        "the operation journal that many finished operations and the СМЭВ journal that many acknowledged "
+        f"exchanges (with their received answers), plus what the rows above added; {args.calls} timed calls one "
+        f"after another (claims: {max(1, args.calls // 20)} batches of 20; scrapes: 30), each step its own "
+        "transaction, milliseconds of wall time, median / p99.",
         "",
         "| rows in each table | outbox enqueue ms | outbox claim 20 + mark delivered ms | journal begin + finish ms "
-        "| load |",
-        "|---:|---:|---:|---:|---:|",
+        "| СМЭВ exchange (6 steps) ms | scrape: outbox + СМЭВ stats ms | load |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for size, result, load, _ in rows:
         out.append(f"| {size:,} | {_q(result['enqueue'])} | {_q(result['claim'])} | {_q(result['journal'])} | "
-                   f"{load:.1f} |")
+                   f"{_q(result['smev'])} | {_q(result['scrape'])} | {load:.1f} |")
     first, last = rows[0][1], rows[-1][1]
     ratios = {k: statistics.median(last[k]) / statistics.median(first[k]) for k in first}
     out += ["", f"At {rows[-1][0]:,} rows against {rows[0][0]:,} (medians): enqueue ×{ratios['enqueue']:.2f}, "
-            f"claim ×{ratios['claim']:.2f}, journal ×{ratios['journal']:.2f}."]
+            f"claim ×{ratios['claim']:.2f}, journal ×{ratios['journal']:.2f}, СМЭВ exchange ×{ratios['smev']:.2f}, "
+            f"scrape ×{ratios['scrape']:.2f}."]
     section = "\n".join(out)
     print(f"\n{section}")
     if args.write:
