@@ -8,11 +8,12 @@ of 28 in a loop of empty calls, and 1.45 → 1.25 ms of bridge CPU per CheckPati
 an interleaved A/B (docs/performance.md, "The third round").
 
 Capacity: a thread is started when a call finds none free, up to ``eager`` threads at once; beyond
-``eager``, up to ``threads``, only when the threads are *blocked*: calls queue and the process used
-less than ``busy_share`` of a core of CPU over the last ``check_seconds`` (the threads wait on
-sockets, not on the GIL). A burst of CPU-bound calls (parse, sign) gains nothing from more threads
-than the GIL lets run, and each started thread keeps ~180 KB for the life of the process; calls that
-block on a slow upstream get threads within ``check_seconds`` (docs/performance.md, "Slow
+``eager``, up to ``threads``, only when the threads are *stuck*: calls queue, no call finished in the
+last ``check_seconds`` and the process used less than ``busy_share`` of a core meanwhile (the threads
+wait on something slow, not on the GIL). A burst of CPU-bound calls (parse, sign) gains nothing from
+more threads than the GIL lets run, nor do calls that an upstream answers steadily but no faster
+(more threads only queue more at it), and each started thread keeps ~180 KB for the life of the
+process; calls that block on a slow upstream get threads within ``check_seconds`` (docs/performance.md, "Slow
 upstreams"). Started threads live as long as the process (daemon threads: a call in them is
 bounded by the upstream timeouts, and the server does not stop before the requests awaiting them
 are answered). At most ``waiting`` calls queue for a thread (a call that finds the queue full while
@@ -60,7 +61,7 @@ class ThreadHop:
     at most ``waiting`` calls queue when all are busy (``None``: no bound)."""
 
     def __init__(self, threads: int, name: str, waiting: int | None = None, *, eager: int | None = None,
-                 check_seconds: float = 0.05, busy_share: float = 0.3,
+                 check_seconds: float = 0.1, busy_share: float = 0.3,
                  cpu_clock: Callable[[], float] = time.process_time) -> None:
         """``eager``: threads started as soon as a call finds none free (None: all ``threads``)."""
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
@@ -78,6 +79,8 @@ class ThreadHop:
         self._check_loop: asyncio.AbstractEventLoop | None = None
         self._checked_cpu = 0.0
         self._checked_at = 0.0
+        self._finished = 0  # calls finished, ever (read by the check)
+        self._checked_finished = 0
         self.resize(threads, waiting)
 
     def resize(self, threads: int, waiting: int | None) -> None:
@@ -105,6 +108,7 @@ class ThreadHop:
                 elif started < self.threads and (self._check is None or self._check_loop is not loop
                                                  or loop.is_closed()):
                     self._checked_cpu, self._checked_at = self._cpu_clock(), time.monotonic()
+                    self._checked_finished = self._finished
                     self._check_loop = loop
                     self._check = loop.call_later(self.check_seconds, self._check_blocked, loop)
             self._outstanding += 1
@@ -112,8 +116,9 @@ class ThreadHop:
         return await future
 
     def _check_blocked(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Calls queue beyond ``eager`` threads: if the process hardly used the CPU meanwhile, the threads
-        are blocked (on an upstream), so start one for each queued call, up to ``threads``."""
+        """Calls queue beyond ``eager`` threads: if none finished and the process hardly used the CPU
+        meanwhile, the threads are stuck on something slow, so start one for each queued call, up to
+        ``threads``."""
         cpu, now = self._cpu_clock(), time.monotonic()
         share = (cpu - self._checked_cpu) / max(now - self._checked_at, 1e-6)
         with self._lock:
@@ -121,11 +126,11 @@ class ThreadHop:
             queued = self._outstanding - len(self._started)
             if queued <= 0:
                 return
-            if share < self.busy_share:
+            if share < self.busy_share and self._finished == self._checked_finished:
                 for _ in range(min(queued, self.threads - len(self._started))):
                     self._start_one()
             if len(self._started) < self.threads and self._outstanding > len(self._started):
-                self._checked_cpu, self._checked_at = cpu, now
+                self._checked_cpu, self._checked_at, self._checked_finished = cpu, now, self._finished
                 self._check = loop.call_later(self.check_seconds, self._check_blocked, loop)
 
     def _start_one(self) -> None:
@@ -148,6 +153,7 @@ class ThreadHop:
             del job, fn, args
             with self._lock:  # free before the caller hears back, so its next call finds this thread
                 self._outstanding -= 1
+                self._finished += 1
             with contextlib.suppress(RuntimeError):  # a closed loop: nobody is left to answer
                 loop.call_soon_threadsafe(_settle, future, result, error)
             del future, result, error

@@ -235,6 +235,21 @@ def test_a_burst_of_cpu_work_starts_no_thread_beyond_the_eager_ones() -> None:
         hop.close()
 
 
+def test_calls_an_upstream_answers_steadily_start_no_thread_beyond_the_eager_ones() -> None:
+    """Each call waits 30 ms on an upstream (the process idle), but with two threads a call finishes every
+    15 ms: the upstream answers as fast as it can be asked, so no thread starts beyond ``eager``."""
+    hop = ThreadHop(64, "t", eager=2, check_seconds=0.1)
+
+    async def main() -> None:
+        await asyncio.gather(*(hop.run(time.sleep, 0.03) for _ in range(40)))
+
+    try:
+        asyncio.run(main())
+        assert len(hop._started) == 2
+    finally:
+        hop.close()
+
+
 def test_a_full_queue_starts_the_threads_left_in_the_bound_before_refusing() -> None:
     hop = ThreadHop(3, "t", waiting=0, eager=1, cpu_clock=time.monotonic)
     release = threading.Event()
