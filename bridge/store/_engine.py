@@ -16,17 +16,9 @@ from sqlalchemy.orm import Session, sessionmaker
 _MIGRATIONS = Path(__file__).with_name("migrations")
 
 
-#: Each SQLite connection's own page cache, KiB (SQLite's default: 2,000). Every SOAP thread's session may hold
-#: a connection, and every worker process has its own: with the default, two workers holding 1,000 calls waiting
-#: on СМЭВ kept ~40 MB more than on PostgreSQL (docs/performance.md, "Slow upstreams"). The file's pages stay in
-#: the OS cache, shared by every connection and process.
-SQLITE_CACHE_KIB = 256
-
-
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=5000")
