@@ -69,7 +69,7 @@ bench: bench-deps install   # PostgreSQL for the outbox and intake: BRIDGE_TEST_
 	$(BIN)/python bench/bench_intake.py --write
 	$(BIN)/python bench/bench_start.py --write --baseline 8e38a56   # the last commit whose workers were spawned
 	$(BIN)/python bench/bench_check_patient.py --write --repeat 5 --duration 20 --profile 10   # over the sandbox СМЭВ, with the ceiling (bench/_ceiling.py)
-	$(BIN)/python bench/bench_slow_upstream.py --write --levels 256,1000 --workers 1,2 --hold 240   # over the sandbox СМЭВ: answers held until every SendRequest is sent
+	$(BIN)/python bench/bench_slow_upstream.py --write --levels 256,1000 --workers 1,2 --hold 180   # over the sandbox СМЭВ: answers held until every SendRequest is sent
 	$(BIN)/python bench/bench_work_scale.py --write
 	$(BIN)/python bench/bench_store_scale.py --write
 	$(BIN)/python bench/bench_smev_sign.py --write
