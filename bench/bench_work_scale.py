@@ -4,11 +4,14 @@ Run from the repository root (``make bench`` runs it with ``--write``)::
 
     .venv/bin/python bench/bench_work_scale.py [--sizes 1,10,100,1000,1900] [--fields 7,30,100,300,1000] [--write]
 
-**Envelope size.** The sandbox ЕСИА and one bridge process (``log_level: WARNING``) run on loopback,
-and the ceiling (``bench/_ceiling.py``, one process) beside it. A CheckPatient envelope is padded to
+**Envelope size.** The sandbox ЕСИА with its СМЭВ node (reg_service answering at once) and one bridge
+process (``log_level: WARNING``, a signing key of its own registered at the node) run on loopback, and
+the ceiling (``bench/_ceiling.py``, one process) beside it; both sign a SendRequest and verify the
+answer for every call. A CheckPatient envelope is padded to
 each size with a SOAP Header entry the bridge does not know (no ``mustUnderstand``: SOAP 1.1 §4.2.1
 lets a receiver ignore it), as a МИС's framework adds trace or security headers; the Body is the same
-valid CheckPatient, so every answer is checked to be NOT_FOUND. Calls go one at a time; per size:
+valid CheckPatient with a new SNILS per call (a repeated one would be answered from the bridge's
+journal), so every answer is checked to be NOT_FOUND. Calls go one at a time; per size:
 wall time per call (median), CPU per call of the process, the most one call raised its resident
 memory above what it held before that call (``VmHWM`` reset through ``/proc/PID/clear_refs`` before
 each call; needs root or the process's owner), and the memory kept after the size's calls.
@@ -21,6 +24,7 @@ time per record and per field, both directions.
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import shlex
 import statistics
@@ -37,10 +41,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from _ceiling import SmevTarget  # noqa: E402
 from _ceiling import start as start_ceiling  # noqa: E402
+from _load import varied_snils  # noqa: E402
 from _procs import Bridge, start_bridge_from, start_sandbox_from  # noqa: E402
 from _report import describe_tree, machine, machine_line, write_section  # noqa: E402
-from bench_check_patient import bench_patient, soap_envelope  # noqa: E402
+from bench_check_patient import bench_patient, registered_key, smev_settings, soap_envelope  # noqa: E402
 
 from bridge.mapping import load_mapping  # noqa: E402
 
@@ -67,18 +73,27 @@ def _status(pid: int, key: str) -> int:
     return 0
 
 
+_calls = itertools.count()
+
+
+def with_new_snils(body: bytes) -> bytes:
+    """The envelope with a SNILS no call has used yet (same length)."""
+    return body.replace(bench_patient()["Snils"].encode(), varied_snils(next(_calls)).encode(), 1)
+
+
 def envelope_row(target: Bridge, body: bytes, calls: int) -> dict[str, float]:
     url = f"{target.url}/soap/esia-accounts"
     with httpx.Client(timeout=30) as client:
-        client.post(url, content=body, headers=HEADERS)  # warm, unrecorded
+        client.post(url, content=with_new_snils(body), headers=HEADERS)  # warm, unrecorded
         rss_start = _status(target.pid, "VmRSS")
         cpu, walls, peaks = 0.0, [], []
         for _ in range(calls):
             rss_before = _status(target.pid, "VmRSS")
             Path(f"/proc/{target.pid}/clear_refs").write_text("5")  # VmHWM := VmRSS
+            call = with_new_snils(body)
             cpu_before = target.cpu_seconds()
             started = time.perf_counter()
-            answer = client.post(url, content=body, headers=HEADERS)
+            answer = client.post(url, content=call, headers=HEADERS)
             walls.append((time.perf_counter() - started) * 1000)
             cpu += target.cpu_seconds() - cpu_before
             peaks.append(max(0, _status(target.pid, "VmHWM") - rss_before))
@@ -142,11 +157,18 @@ def main() -> None:
         sandbox = start_sandbox_from(ROOT, work / "sandbox", ("esia",))
         targets: list[Bridge] = []
         try:
-            targets.append(start_bridge_from(ROOT, work / "bridge", "bridge", sandbox))
-            targets.append(start_ceiling(ROOT, work / "ceiling", sandbox.sandbox_urls["esia"], 1))
+            adapter, smev, node = smev_settings(sandbox)
+            esia = sandbox.sandbox_urls["esia"]
+            reg_service = httpx.get(f"{esia}/_sandbox/reg-service", timeout=10).json()
+            httpx.put(f"{esia}/_sandbox/reg-service", json={**reg_service, "delay_seconds": 0},
+                      timeout=10).raise_for_status()
+            signer = registered_key(work / "keys" / "bridge", node, smev["signer"]["kind"])
+            targets.append(start_bridge_from(ROOT, work / "bridge", "bridge", sandbox, extra={
+                "adapter_settings": {adapter: {"smev": {**smev, "signer": signer}}}}))
+            targets.append(start_ceiling(ROOT, work / "ceiling", SmevTarget.of_sandbox(node, smev), 1))
             for size in sizes:
                 body = padded(size)
-                calls = max(30, min(300, 30 * 1024 * 1024 // size))
+                calls = max(30, min(100, 30 * 1024 * 1024 // size))
                 load = os.getloadavg()[0]
                 row = {t.label: envelope_row(t, body, calls) for t in targets}  # interleaved by size
                 envelope_rows.append((len(body), calls, row, load))
