@@ -20,8 +20,8 @@ this process, with the bridge's own code (``Outbox.enqueue``, the outbox's ``cla
 - **СМЭВ exchange**: what one CheckPatient does to the exchange journal (``bridge.smev.Journal``):
   ``open`` for a new business key, ``claim``, ``sent``, the answer ``store``d, ``acknowledged``, and
   the parked callers' ``settled`` read — six transactions;
-- **scrape**: the store reads of one Prometheus scrape (``Outbox.stats`` and ``Journal.stats``: the
-  ``bridge_outbox_*`` and ``bridge_smev_*`` gauges), 30 calls.
+- **scrape**: the store reads of one Prometheus scrape (``Outbox.stats`` and ``Journal.stats`` as the
+  collectors call them: the ``bridge_outbox_*`` and ``bridge_smev_*`` gauges), 30 calls.
 
 "Flat" means the figures at 10⁶ rows stay within the run-to-run spread of those at 0.
 """
@@ -133,9 +133,9 @@ def measure(store: Store, outbox: Outbox, journal: OperationJournal, exchanges: 
         exchanges.acknowledged(answer_id, now)
         assert exchanges.settled([record.id]) == [record.id]
 
-    def scrape(n: int) -> None:
-        outbox.stats()
-        exchanges.stats(datetime.now(UTC))
+    def scrape(n: int) -> None:  # what the collectors ask (bridge/outbox/_outbox.py, bridge/smev/_wiring.py)
+        outbox.stats(delivered=False)
+        exchanges.stats(datetime.now(UTC), acknowledged=False)
 
     enqueued = timed(calls, enqueue)
     batches = max(1, calls // 20)

@@ -55,7 +55,8 @@ class OutboxCollector(Collector):
             return
         messages = GaugeMetricFamily("bridge_outbox_messages", _MESSAGES_HELP, labels=["state"])
         for state in STATES:
-            messages.add_metric([state], stats.counts.get(state, 0))
+            if state in stats.counts:  # the scrape does not count delivered messages (Outbox.stats)
+                messages.add_metric([state], stats.counts[state])
         yield messages
         yield GaugeMetricFamily(
             "bridge_outbox_oldest_pending_age_seconds", _AGE_HELP, value=stats.oldest_pending_age_seconds or 0.0

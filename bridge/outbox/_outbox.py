@@ -24,6 +24,7 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
@@ -316,11 +317,15 @@ class Outbox:
             return int(session.execute(select(func.count()).select_from(TABLE).where(
                 C.kind == kind, C.state == PENDING, C.created_at < cutoff)).scalar_one())
 
-    def stats(self) -> OutboxStats:
+    def stats(self, *, delivered: bool = True) -> OutboxStats:
+        """Messages by state; ``delivered=False`` leaves out the delivered ones (the scrape's reading: they
+        only grow until the purge, and counting them reads the whole history — 10⁶ rows at every scrape)."""
         now = self._now()
+        states = STATES if delivered else tuple(state for state in STATES if state != DELIVERED)
         with self._store.session() as session:
-            counts = dict.fromkeys(STATES, 0)
-            for state, count in session.execute(select(C.state, func.count()).group_by(C.state)):
+            counts = dict.fromkeys(states, 0)
+            for state, count in session.execute(
+                    select(C.state, func.count()).where(C.state.in_(states)).group_by(C.state)):
                 counts[str(state)] = int(count)
             leased = session.execute(
                 select(func.count()).select_from(TABLE).where(C.state == PENDING, C.locked_until > now)
@@ -332,7 +337,7 @@ class Outbox:
 
     def register_metrics(self) -> None:
         """Export queue sizes (read at scrape time) on the default registry; replaces an earlier outbox's."""
-        register_collector(OutboxCollector(self.stats))
+        register_collector(OutboxCollector(partial(self.stats, delivered=False)))
 
     @staticmethod
     def unregister_metrics() -> None:

@@ -77,3 +77,9 @@ class SmevReceivedRow(Base):
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     acknowledged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     deliveries: Mapped[int] = mapped_column(Integer, default=1)
+
+    __table_args__ = (
+        # the bridge_smev_unacknowledged gauge counts these at every scrape (migration smev_0002)
+        Index("ix_smev_received_unacknowledged", "received_at",
+              sqlite_where=text("acknowledged_at IS NULL"), postgresql_where=text("acknowledged_at IS NULL")),
+    )

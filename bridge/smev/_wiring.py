@@ -33,5 +33,5 @@ def open_exchange(context: AdapterContext, node: SmevNodeSettings, *, answerer: 
     exchange.runner = ResponseRunner(exchange, runs)
     context.on_start.append(exchange.runner.start)
     context.on_stop.append(exchange.runner.stop)   # before the upstream closes: no GetResponse on a closed client
-    bind_journal(lambda: exchange.journal.stats(context.clock()))
+    bind_journal(lambda: exchange.journal.stats(context.clock(), acknowledged=False))
     return exchange

@@ -481,6 +481,9 @@ def test_stats_and_metrics(outbox: Outbox, store: Store, clock: Clock) -> None:
     outbox.register_metrics()  # a second registration replaces the first
     try:
         assert REGISTRY.get_sample_value("bridge_outbox_messages", {"state": "pending"}) == 2
+        assert REGISTRY.get_sample_value("bridge_outbox_messages", {"state": "dead"}) == 0
+        # delivered messages only grow until the purge: a scrape does not count them (10⁶ rows each time)
+        assert REGISTRY.get_sample_value("bridge_outbox_messages", {"state": "delivered"}) is None
         assert REGISTRY.get_sample_value("bridge_outbox_oldest_pending_age_seconds") == pytest.approx(30)
     finally:
         Outbox.unregister_metrics()

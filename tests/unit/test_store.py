@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import inspect
@@ -116,3 +117,31 @@ def test_one_time_token_expires_and_is_bound(store: Store) -> None:
     with pytest.raises(TokenRejected):
         tokens.consume("state", bound, binding="browser-1")  # a mismatch burns it
     assert tokens.purge(older_than=timedelta(0)) >= 1
+
+
+def test_a_scrapes_counts_read_indexes_not_the_history(tmp_path: Path) -> None:
+    """The gauges read at every scrape must not scan the outbox's or the СМЭВ journal's history (10⁶ rows:
+    docs/performance.md, "Cost as the work grows"): SQLite's plan names an index for each of them."""
+    from bridge.outbox import Outbox
+    from bridge.smev import Journal
+
+    store = Store(f"sqlite:///{tmp_path / 'plans.db'}")
+    store.upgrade()
+    statements: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT") and "count(" in statement.lower():
+            statements.append(statement)
+
+    from sqlalchemy import event
+
+    event.listen(store.engine, "before_cursor_execute", record)
+    Outbox(store).stats(delivered=False)
+    Journal(store).stats(datetime.now(UTC), acknowledged=False)
+    event.remove(store.engine, "before_cursor_execute", record)
+    assert len(statements) >= 4
+    with store.engine.connect() as connection:
+        for statement in statements:
+            plan = " ".join(str(row[-1]) for row in connection.exec_driver_sql(
+                "EXPLAIN QUERY PLAN " + statement, tuple([None] * statement.count("?"))))
+            assert "USING" in plan and "INDEX" in plan, (statement, plan)
