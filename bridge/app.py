@@ -16,13 +16,14 @@ from typing import Any, Protocol
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.routing import Route
 
 from bridge._guard import AccessGuard
 from bridge.adapters import Adapter, AdapterContext, SharedKey, load_adapter, migration_paths
 from bridge.asgi import ASGIApp, Receive, Scope, Send
 from bridge.config import Settings
-from bridge.errors import BridgeError, answer
+from bridge.errors import BridgeError, StoreUnavailable, answer
 from bridge.mapping import MappingSet
 from bridge.metrics import exposition
 from bridge.observability import bind_request_id, current_request_id, get_logger
@@ -206,6 +207,7 @@ def create_app(settings: Settings, store: Store | None = None, *, background: Ba
                   lifespan=_lifespan(context, background))
     app.state.context = context
     app.add_exception_handler(BridgeError, bridge_error_response)
+    app.add_exception_handler(SQLAlchemyError, bridge_error_response)  # the store away: StoreUnavailable
     services: list[SoapService] = []
     for adapter in adapters:
         services.extend(adapter.soap_services(context))
@@ -261,6 +263,8 @@ def bridge_error_response(request: Request, exc: Exception) -> JSONResponse:
     said = answer(exc, current_request_id())
     if said.bug:
         _log.error("http.unexpected_error", path=request.url.path, exc_info=exc)
+    elif said.faultcode == StoreUnavailable.faultcode:  # the driver's text may quote SQL: its type only
+        _log.warning("http.store_unavailable", path=request.url.path, error=type(exc).__name__)
     return JSONResponse({"error": said.faultcode, "message": said.text}, status_code=said.http_status)
 
 

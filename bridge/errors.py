@@ -8,6 +8,9 @@
     │   ├── UpstreamRefused         the upstream refused the data as invalid (its code)  Client.UpstreamRefused 422
     │   └── AccessDenied            the МИС client is not let in (bridge.soap checks it)  Client.Authentication 401,
     │                               Client.Forbidden 403, Client.RateLimited 429
+    ├── StoreUnavailable            the bridge's own store did not answer in time (PostgreSQL down, SQLite's
+    │                               write lock busy past its timeout): Server.StoreUnavailable 503; the
+    │                               database driver's errors of that kind are read as this (``answer``)
     └── UpstreamError               an upstream gave no usable answer: SOAP Server.Upstream*, HTTP 502–504
         ├── ServiceUnavailable      it cannot answer now, in the adapter's own words    Server.UpstreamUnavailable 503
         ├── DeliveryError           raised by bridge.delivery.Upstream; names the upstream and the endpoint
@@ -47,6 +50,8 @@ endpoint template, what happened), never a body or a full URL.
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from sqlalchemy import exc as sa
 
 
 class BridgeError(Exception):
@@ -108,6 +113,27 @@ class AccessDenied(CallerError):
         super().__init__(message)
         self.faultcode = faultcode
         self.http_status = _ACCESS_STATUS.get(faultcode, 403)
+
+
+class StoreUnavailable(BridgeError):
+    """The bridge's store could not be reached or stayed locked past its timeout: nothing is wrong with the
+    call, and repeating it later may succeed (what was written before the failure is in the store)."""
+
+    faultcode = "Server.StoreUnavailable"
+    http_status = 503
+
+    def __init__(self, message: str = "хранилище шлюза сейчас недоступно; повторите вызов позже") -> None:
+        super().__init__(message)
+
+
+def store_unavailable(exc: BaseException) -> StoreUnavailable | None:
+    """The database driver's "cannot answer now" (connection refused or lost, a lock or pool timeout) as a
+    ``StoreUnavailable``; None for anything else (a constraint or an SQL error is a bug of ours)."""
+    if isinstance(exc, sa.IntegrityError | sa.ProgrammingError | sa.DataError):
+        return None
+    if isinstance(exc, sa.OperationalError | sa.InterfaceError | sa.DisconnectionError | sa.TimeoutError):
+        return StoreUnavailable()
+    return None
 
 
 class UpstreamError(BridgeError):
@@ -297,6 +323,7 @@ def tree_faultcodes() -> frozenset[str]:
 
 def answer(exc: BaseException, request_id: str | None) -> Answer:
     """The one reading of the tree above, for every face."""
+    exc = store_unavailable(exc) or exc
     if isinstance(exc, BridgeError) and exc.faultcode != "Server":
         return Answer(exc.faultcode, exc.http_status, exc.message, bug=False)
     status = exc.http_status if isinstance(exc, BridgeError) else 500

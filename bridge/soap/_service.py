@@ -23,7 +23,7 @@ from spyne import Application, Fault, ServiceBase, Unicode
 from spyne import rpc as _spyne_rpc
 from spyne.protocol.soap import Soap11
 
-from bridge.errors import ServiceUnavailable, UpstreamError, answer
+from bridge.errors import ServiceUnavailable, StoreUnavailable, UpstreamError, answer
 from bridge.observability import current_request_id, get_logger
 from bridge.soap._wsdl import WsdlDocument
 
@@ -56,6 +56,9 @@ class BridgeServiceBase(ServiceBase):  # type: ignore[misc]
                 _log.exception("soap.unexpected_error", operation=operation)
             elif isinstance(exc, UpstreamError):
                 _log.warning("soap.upstream_unavailable", operation=operation, error=str(exc))
+            elif said.faultcode == StoreUnavailable.faultcode:  # the driver's text may quote SQL: its type only
+                _log.warning("soap.store_unavailable", operation=operation, error=type(exc).__name__,
+                             cause=type(getattr(exc, "orig", None) or exc).__name__)
             raise Fault(faultcode=said.faultcode, faultstring=said.text) from None
 
 

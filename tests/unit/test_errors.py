@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import re
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import pytest
 from fastapi import FastAPI
 from lxml import etree
 from spyne import Unicode
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 import bridge.errors
 from bridge.app import bridge_error_response
@@ -70,6 +72,12 @@ CASES: list[tuple[Exception, str, int, str | None]] = [
     (UpstreamUnavailable("max", "/messages", "RemoteProtocolError"), "Server.UpstreamUnavailable", 503,
      "Внешняя система max сейчас недоступна (обрыв соединения); повторите запрос позже"),
     (UpstreamRejected("egisz", "/tasks/{id}", 400, b'{"snils": "12345678901"}'), "Server", 502, None),
+    # the store away or locked: the driver's error is read as StoreUnavailable, never with its SQL or parameters
+    (OperationalError("UPDATE smev_exchange SET state=? WHERE snils=?", ("sent", "12345678901"),
+                      sqlite3.OperationalError("database is locked")), "Server.StoreUnavailable", 503,
+     "хранилище шлюза сейчас недоступно; повторите вызов позже"),
+    (IntegrityError("INSERT INTO egisz (snils) VALUES (?)", ("12345678901",),
+                    sqlite3.IntegrityError("UNIQUE constraint failed")), "Server", 500, None),  # a bug of ours
     (BridgeError("a bug of ours"), "Server", 500, None),
     (KeyError("Snils"), "Server", 500, None),
 ]
@@ -115,6 +123,7 @@ def soap() -> Any:
 def http() -> FastAPI:
     app = FastAPI()
     app.add_exception_handler(BridgeError, bridge_error_response)
+    app.add_exception_handler(SQLAlchemyError, bridge_error_response)  # as bridge.app does
 
     @app.post("/fail/{case}")
     def fail(case: str) -> None:
@@ -144,8 +153,8 @@ def test_soap_and_http_give_the_same_answer(soap: Any, http: FastAPI, raised: Ex
     assert fault is not None
     soap_code = (fault.findtext("faultcode") or "").split(":", 1)[-1]
     soap_text = fault.findtext("faultstring") or ""
-    if not isinstance(raised, BridgeError):
-        return  # the HTTP handler takes the tree only: anything else is the server's plain 500
+    if not isinstance(raised, BridgeError | SQLAlchemyError):
+        return  # the HTTP handler takes the tree and the store's errors: anything else is the server's plain 500
     answered = _post(http, f"/fail/{case}")
     assert (soap_code, answered.status_code, answered.json()["error"]) == (faultcode, status, faultcode)
     if text is None:
