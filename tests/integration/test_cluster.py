@@ -42,6 +42,10 @@ class Cluster:
         self.sandbox: SandboxProcess = start_sandbox(tmp / "sandbox", ("esia", "egisz", "tmk"),
                                                      bridge_port=self.balancer.port)
         self.clock = tmp / "clock"
+        # The shared clock starts a second into a minute, so no schedule slot passes while the instances
+        # start and the test fills the sandbox: a run in that gap would move the intake's watermark past
+        # the applications generated after it (their timestamps are back-dated), and they would never come.
+        FileClock.shift_to(self.clock, datetime.now(UTC).replace(second=0, microsecond=0) + timedelta(seconds=1))
         egisz = {**self.sandbox.bridge_config["adapter_settings"]["egisz"], "intake_cron": "* * * * *"}
         self.config: dict[str, Any] = {
             **self.sandbox.bridge_config, "adapters": ["esia", "egisz", "tmk"], "log_level": "WARNING",
@@ -114,9 +118,9 @@ def test_three_instances_killed_at_random_points(cluster: Cluster) -> None:
 
     # Scheduled jobs: three schedule slots pass (the shared clock jumps a minute each time) → one run per slot.
     generate(sandbox, 300, seed=31, cancellation_share=0.0, detachment_share=0.0)
-    now = datetime.now(UTC)
+    minute_began = FileClock(cluster.clock)().replace(second=0, microsecond=0)
     for minute in range(1, 4):
-        FileClock.shift_to(cluster.clock, now + timedelta(minutes=minute, seconds=1))
+        FileClock.shift_to(cluster.clock, minute_began + timedelta(minutes=minute, seconds=1))
         deadline = time.monotonic() + 30
         while len({r["slot"] for r in _runs(cluster.bridges[0]) if r["state"] != "running"}) < minute:
             assert time.monotonic() < deadline, _runs(cluster.bridges[0])
