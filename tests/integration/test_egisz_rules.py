@@ -53,8 +53,17 @@ def wait_status(bridge: BridgeProcess, application_id: str, status: str, seconds
     return current
 
 
+# The status an application has while a cancellation of it waits for an answer (seed 002 §5): a choice
+# is «Отменяется», a detachment stays to be executed.
+UNDER_CANCELLATION = {"CHOICE": "9", "DETACHMENT": "21"}
+
+
 class Pool:
-    """Fresh applications of each type, handed out one per test."""
+    """Fresh applications of each type, handed out one per test.
+
+    The bridge is shared by the whole session, so a search also finds what other modules left: a
+    cancellation is handed out only while the application it cancels is untouched (another module may
+    have answered that one already)."""
 
     def __init__(self, bridge: BridgeProcess) -> None:
         self.bridge = bridge
@@ -69,6 +78,8 @@ class Pool:
             if cancels is not None:
                 related = card(self.bridge, row["Id"])
                 if related["RelatedApplicationType"] != cancels or related["RelatedApplicationId"] in self.used:
+                    continue
+                if card(self.bridge, related["RelatedApplicationId"])["Status"] != UNDER_CANCELLATION[cancels]:
                     continue
                 self.used.add(related["RelatedApplicationId"])
             self.used.add(row["Id"])
