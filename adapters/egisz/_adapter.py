@@ -50,7 +50,7 @@ class EgiszAdapter:
             applications = Applications(context.mappings["egisz.application"])
             replies = Replies(context.store, context.outbox, applications, upstream)
             intake = Intake(context.store, upstream, applications, tuple(settings.mo_oids), settings.page_size,
-                            timedelta(hours=settings.first_window_hours))
+                            timedelta(hours=settings.first_window_hours), timedelta(minutes=settings.lookback_minutes))
             context.scheduler.add(Job(JOB, settings.intake_cron, intake.run, intake.window))
             _metrics.register(context.store)
             return Attachments(context.store, applications, replies, context.outbox, context.scheduler,

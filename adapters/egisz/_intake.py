@@ -1,7 +1,10 @@
 """The scheduled intake of applications (seed 002 §2: once a day the registry takes the region's
 applications from the federal service).
 
-The window runs from the end of the last successful run (the watermark) to now. Tasks come a
+The window runs from the end of the last successful run (the watermark), less a look-back, to now:
+a task that becomes visible at ЕГИСЗ a little after the moment it carries (a commit that lands
+late, a clock ahead of the upstream's) falls inside the next run's window instead of behind the
+watermark, where no run would ever ask for it. Tasks come a
 page at a time and each page is upserted in one transaction, so memory stays bounded however
 many applications the window holds; the cursor (which MO, which page) is recorded after every
 page, so an interrupted run resumes where it stopped, and a page taken twice changes nothing.
@@ -23,18 +26,23 @@ JOB = "egisz.intake"
 
 class Intake:
     def __init__(self, store: Store, upstream: AttachmentUpstream, applications: Applications,
-                 mo_oids: tuple[str, ...], page_size: int = 500, first_window: timedelta = timedelta(days=1)) -> None:
+                 mo_oids: tuple[str, ...], page_size: int = 500, first_window: timedelta = timedelta(days=1),
+                 lookback: timedelta = timedelta(hours=1)) -> None:
         self._store = store
         self._upstream = upstream
         self._applications = applications
         self._mo_oids = mo_oids
         self._page_size = page_size
         self._first_window = first_window
+        self._lookback = lookback
 
     def window(self, runs: JobRuns, now: datetime) -> tuple[datetime | None, datetime | None]:
-        """From the watermark (the last successful run's end) to now."""
+        """From the watermark (the last successful run's end) less the look-back, to now."""
         last = runs.last_success(JOB)
-        since = last.window_to if last is not None and last.window_to is not None else now - self._first_window
+        if last is not None and last.window_to is not None:
+            since = last.window_to - self._lookback
+        else:
+            since = now - self._first_window
         return since, now
 
     def run(self, context: JobContext) -> int:

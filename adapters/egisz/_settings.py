@@ -15,6 +15,9 @@ class EgiszSettings(BaseModel):
     intake_cron: str = Field("0 6 * * *", description="when the daily intake runs (cron, server time zone UTC)")
     page_size: int = Field(500, ge=10, le=5000)
     first_window_hours: int = Field(24, ge=1, le=24 * 90, description="the first run's window, with no watermark yet")
+    lookback_minutes: int = Field(60, ge=0, le=24 * 60,
+                                  description="each run starts this long before the last run's end, so a task ЕГИСЗ "
+                                              "shows late is still taken (a task taken twice changes nothing)")
 
     @field_validator("intake_cron")
     @classmethod

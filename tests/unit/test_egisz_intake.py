@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from adapters.egisz._intake import JOB, Intake
 from adapters.egisz._model import CANCELLING
 from adapters.egisz._schema import Application, StatusChange
+from adapters.egisz.sandbox import BatchSpec
 from bridge.scheduling import Job, JobRuns, Scheduler
 from bridge.store import Store
 from tests.unit.egisz_world import MO, NOW, egisz_world
@@ -80,4 +81,17 @@ def test_the_watermark_moves_only_on_success(world: dict[str, Any]) -> None:
     scheduler = world["scheduler"]
     first = scheduler.run_now(JOB, "cli", WINDOW)
     window = scheduler.job(JOB).window(scheduler.runs, NOW + timedelta(hours=1))
-    assert window[0] == first.window_to
+    assert window[0] == first.window_to - timedelta(hours=1), "the watermark less the look-back"
+
+
+def test_a_task_shown_late_is_taken_by_the_next_run(world: dict[str, Any]) -> None:
+    """ЕГИСЗ shows tasks after a run whose window covers the moment they carry: the next run's look-back
+    still asks for them (without it they would lie behind the watermark, never asked for again)."""
+    scheduler, store = world["scheduler"], world["store"]
+    first = scheduler.run_now(JOB, "cli", WINDOW)
+    assert first.state == "succeeded" and count(store) == 1200
+    world["registry"].generate(BatchSpec(mos=(MO,), start=NOW - timedelta(minutes=40), end=NOW - timedelta(minutes=30),
+                                         count=5, seed=77, cancellation_share=0.0, detachment_share=0.0))
+    second = scheduler.run_now(JOB, "cli", scheduler.job(JOB).window(scheduler.runs, NOW + timedelta(minutes=5)))
+    assert second.state == "succeeded"
+    assert count(store) == 1205
