@@ -99,6 +99,21 @@ def test_pin_read_and_unpin(sandbox: TestClient) -> None:
     assert _call(sandbox, "GET", "/chats/{chatId}/pin", {"chatId": GROUP}) == {"message": None}
 
 
+def test_pins_need_the_bot_to_be_an_admin(sandbox: TestClient) -> None:
+    plain = GROUP - 1
+    assert sandbox.post("/_sandbox/max/chats", json={"chat_id": plain, "title": "Регистратура", "owner_id": OWNER,
+                                                     "bot_can_add": False}).is_success
+    sent = _call(sandbox, "POST", "/messages", params={"chat_id": str(plain)}, json={"text": "Расписание"})
+    mid = sent["message"]["body"]["mid"]
+    for method, body in (("PUT", {"message_id": mid}), ("DELETE", None)):
+        refused = _call(sandbox, method, "/chats/{chatId}/pin", {"chatId": plain}, status=403, json=body)
+        assert refused["code"] == "chat.denied"
+    assert _call(sandbox, "GET", "/chats/{chatId}/pin", {"chatId": plain}) == {"message": None}
+    assert [m["user_id"] for m in _call(sandbox, "GET", "/chats/{chatId}/members/admins",
+                                        {"chatId": plain})["members"]] == [OWNER]
+    _call(sandbox, "GET", "/chats/{chatId}/members/me", {"chatId": GROUP - 2}, status=404)
+
+
 def test_dialog_by_chat_id_send_read_and_no_pins(sandbox: TestClient) -> None:
     started = sandbox.post(f"/_sandbox/max/users/{USER}/start", json={}).json()
     dialog = started["chat_id"]

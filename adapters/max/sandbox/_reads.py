@@ -16,6 +16,7 @@ choice: MAX's answer there is not recorded anywhere public).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -84,69 +85,60 @@ def read_routes(world: MaxWorld, gate: Gate) -> APIRouter:
             marker = start + count if start + count < len(ids) else None
             return JSONResponse({"members": [world.member_json(found, m) for m in page], "marker": marker})
 
-    @router.get("/chats/{chat_id}/members/me")
-    async def membership(chat_id: str, request: Request) -> JSONResponse:
-        refused, _ = await gate(request, "GET", "/chats/{chatId}/members/me", {"chatId": chat_id})
+    async def on_group(request: Request, method: str, path: str, chat_id: str,
+                       act: Callable[[SandboxChat, Any], JSONResponse]) -> JSONResponse:
+        """The gate, then ``act(chat, body)`` under the world's lock for a group chat (else its refusal)."""
+        refused, body = await gate(request, method, path, {"chatId": chat_id})
         if refused:
             return refused
         with world.lock:
             found = group(chat_id)
-            if isinstance(found, JSONResponse):
-                return found
-            return JSONResponse(world.member_json(found, BOT_USER_ID))
+            return found if isinstance(found, JSONResponse) else act(found, body)
+
+    def not_admin(chat: SandboxChat) -> JSONResponse | None:
+        if BOT_USER_ID in chat.admin_ids():
+            return None
+        return error(403, "chat.denied", "The bot is not an admin of this chat")
+
+    def pin_message(chat: SandboxChat, body: Any) -> JSONResponse:
+        refused = not_admin(chat)
+        if refused:
+            return refused
+        message = world.messages.get(body["message_id"])
+        if message is None or message.deleted or message.chat_id != chat.chat_id:
+            return error(404, "message.not.found", "Message not found")
+        chat.pinned = message.mid
+        return JSONResponse({"success": True})
+
+    def unpin_message(chat: SandboxChat, _: Any) -> JSONResponse:
+        refused = not_admin(chat)
+        if refused:
+            return refused
+        chat.pinned = None
+        return JSONResponse({"success": True})
+
+    @router.get("/chats/{chat_id}/members/me")
+    async def membership(chat_id: str, request: Request) -> JSONResponse:
+        return await on_group(request, "GET", "/chats/{chatId}/members/me", chat_id,
+                              lambda chat, _: JSONResponse(world.member_json(chat, BOT_USER_ID)))
 
     @router.get("/chats/{chat_id}/members/admins")
     async def admins(chat_id: str, request: Request) -> JSONResponse:
-        refused, _ = await gate(request, "GET", "/chats/{chatId}/members/admins", {"chatId": chat_id})
-        if refused:
-            return refused
-        with world.lock:
-            found = group(chat_id)
-            if isinstance(found, JSONResponse):
-                return found
-            return JSONResponse({"members": [world.member_json(found, m) for m in found.admin_ids()]})
+        return await on_group(request, "GET", "/chats/{chatId}/members/admins", chat_id, lambda chat, _: JSONResponse(
+            {"members": [world.member_json(chat, m) for m in chat.admin_ids()]}))
 
     @router.get("/chats/{chat_id}/pin")
     async def get_pin(chat_id: str, request: Request) -> JSONResponse:
-        refused, _ = await gate(request, "GET", "/chats/{chatId}/pin", {"chatId": chat_id})
-        if refused:
-            return refused
-        with world.lock:
-            found = group(chat_id)
-            if isinstance(found, JSONResponse):
-                return found
-            return JSONResponse({"message": pinned_json(found)})
+        return await on_group(request, "GET", "/chats/{chatId}/pin", chat_id,
+                              lambda chat, _: JSONResponse({"message": pinned_json(chat)}))
 
     @router.put("/chats/{chat_id}/pin")
     async def pin(chat_id: str, request: Request) -> JSONResponse:
-        refused, body = await gate(request, "PUT", "/chats/{chatId}/pin", {"chatId": chat_id})
-        if refused:
-            return refused
-        with world.lock:
-            found = group(chat_id)
-            if isinstance(found, JSONResponse):
-                return found
-            if BOT_USER_ID not in found.admin_ids():
-                return error(403, "chat.denied", "The bot is not an admin of this chat")
-            message = world.messages.get(body["message_id"])
-            if message is None or message.deleted or message.chat_id != found.chat_id:
-                return error(404, "message.not.found", "Message not found")
-            found.pinned = message.mid
-        return JSONResponse({"success": True})
+        return await on_group(request, "PUT", "/chats/{chatId}/pin", chat_id, pin_message)
 
     @router.delete("/chats/{chat_id}/pin")
     async def unpin(chat_id: str, request: Request) -> JSONResponse:
-        refused, _ = await gate(request, "DELETE", "/chats/{chatId}/pin", {"chatId": chat_id})
-        if refused:
-            return refused
-        with world.lock:
-            found = group(chat_id)
-            if isinstance(found, JSONResponse):
-                return found
-            if BOT_USER_ID not in found.admin_ids():
-                return error(403, "chat.denied", "The bot is not an admin of this chat")
-            found.pinned = None
-        return JSONResponse({"success": True})
+        return await on_group(request, "DELETE", "/chats/{chatId}/pin", chat_id, unpin_message)
 
     @router.get("/messages/{message_id}")
     async def message(message_id: str, request: Request) -> JSONResponse:
