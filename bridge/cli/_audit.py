@@ -8,8 +8,8 @@ from pathlib import Path
 
 import typer
 
-from bridge.cli._common import settings_or_exit
-from bridge.store import AuditJournal, Store
+from bridge.cli._common import configured_store
+from bridge.store import AuditJournal
 
 
 def _moment(value: str | None, name: str) -> datetime | None:
@@ -40,14 +40,10 @@ def audit(
     config: Path | None = typer.Option(None, "--config", "-c", help="YAML config file (or BRIDGE_CONFIG)."),
 ) -> None:
     """Search the audit journal, newest first. It holds no personal data: clients, operations, ids, outcomes."""
-    settings = settings_or_exit(config)
-    store = Store(settings.database_url)
-    try:
+    with configured_store(config) as store:
         entries = AuditJournal(store).search(client=client, service=service, operation=operation, outcome=outcome,
                                              object_id=object_id, since=_moment(since, "--since"),
                                              until=_moment(until, "--until"), limit=limit)
-    finally:
-        store.dispose()
     for entry in entries:
         if as_json:
             typer.echo(json.dumps(entry.to_dict(), ensure_ascii=False))

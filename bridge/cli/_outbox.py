@@ -9,16 +9,15 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from bridge.cli._common import settings_or_exit
+from bridge.cli._common import ConfigOption, check_state, configured_store, when
 from bridge.outbox import REPLAYABLE, STATES, Outbox, OutboxMessage
-from bridge.store import Store
 
 __all__ = ["app"]
 
@@ -28,26 +27,10 @@ app = typer.Typer(
     add_completion=False,
 )
 
-ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", help="YAML config file (or BRIDGE_CONFIG).")]
-
-
 @contextmanager
 def _outbox(config: Path | None) -> Iterator[Outbox]:
-    store = Store(settings_or_exit(config).database_url)
-    try:   # a store that fails is said by bridge.cli._errors (database_url, what to do)
+    with configured_store(config) as store:
         yield Outbox(store)
-    finally:
-        store.dispose()
-
-
-def _when(value: datetime | None) -> str:
-    return "-" if value is None else value.strftime("%Y-%m-%d %H:%M:%S")
-
-
-def _check_state(state: str | None, allowed: tuple[str, ...]) -> None:
-    if state is not None and state not in allowed:
-        typer.echo(f"--state must be one of {', '.join(allowed)}", err=True)
-        raise typer.Exit(2)
 
 
 @app.command("list")
@@ -58,14 +41,14 @@ def list_command(
     config: ConfigOption = None,
 ) -> None:
     """Messages, oldest first: id, kind, state, attempts, next attempt, last error."""
-    _check_state(state, STATES)
+    check_state(state, STATES)
     with _outbox(config) as outbox:
         messages = outbox.list(state=state, kind=kind, limit=limit)
     typer.echo(f"{'ID':<36}  {'KIND':<24}  {'STATE':<9}  {'TRIES':>5}  {'NEXT ATTEMPT':<19}  LAST ERROR")
     for m in messages:
         error = "" if m.last_error is None else f"{m.last_error_code}: {m.last_error}"
         error = error.replace("\n", " ")
-        next_attempt = _when(m.next_attempt_at) if m.state == "pending" else "-"
+        next_attempt = when(m.next_attempt_at) if m.state == "pending" else "-"
         typer.echo(f"{m.id:<36}  {m.kind:<24}  {m.state:<9}  {m.attempts:>5}  {next_attempt:<19}  {error[:80]}")
     typer.echo(f"{len(messages)} message(s)")
 
@@ -102,7 +85,7 @@ def replay_command(
     if (message_id is None) == (not all_):
         typer.echo("give a message id, or --all [--state dead|rejected] [--kind K]", err=True)
         raise typer.Exit(2)
-    _check_state(state, REPLAYABLE)
+    check_state(state, REPLAYABLE)
     with _outbox(config) as outbox:
         if message_id is not None:
             if outbox.replay(message_id):

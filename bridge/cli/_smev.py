@@ -15,10 +15,9 @@ from typing import Annotated
 
 import typer
 
-from bridge.cli._common import settings_or_exit
+from bridge.cli._common import ConfigOption, check_state, configured_store, when
 from bridge.smev import ExchangeRecord, Journal
 from bridge.smev._journal_schema import STATES
-from bridge.store import Store
 
 __all__ = ["app"]
 
@@ -28,20 +27,10 @@ app = typer.Typer(
     add_completion=False,
 )
 
-ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", help="YAML config file (or BRIDGE_CONFIG).")]
-
-
 @contextmanager
 def _journal(config: Path | None) -> Iterator[Journal]:
-    store = Store(settings_or_exit(config).database_url)
-    try:   # a store that fails is said by bridge.cli._errors (database_url, what to do)
+    with configured_store(config) as store:
         yield Journal(store)
-    finally:
-        store.dispose()
-
-
-def _when(value: datetime | None) -> str:
-    return "-" if value is None else value.strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _short_kind(kind: str) -> str:
@@ -56,15 +45,13 @@ def list_command(
     config: ConfigOption = None,
 ) -> None:
     """Requests, newest first: MessageID, kind, state, tries, sent, answered, error."""
-    if state is not None and state not in STATES:
-        typer.echo(f"--state must be one of {', '.join(STATES)}", err=True)
-        raise typer.Exit(2)
+    check_state(state, STATES)
     with _journal(config) as journal:
         records = journal.search(state=state, kind=kind, limit=limit)
     typer.echo(f"{'MESSAGE ID':<36}  {'STATE':<12}  {'TRIES':>5}  {'SENT':<19}  {'ANSWERED':<19}  {'ERROR':<22}  KIND")
     for r in records:
-        typer.echo(f"{r.message_id:<36}  {r.state:<12}  {r.attempts:>5}  {_when(r.sent_at):<19}  "
-                   f"{_when(r.answered_at):<19}  {(r.error or '-')[:22]:<22}  {_short_kind(r.kind)}")
+        typer.echo(f"{r.message_id:<36}  {r.state:<12}  {r.attempts:>5}  {when(r.sent_at):<19}  "
+                   f"{when(r.answered_at):<19}  {(r.error or '-')[:22]:<22}  {_short_kind(r.kind)}")
     typer.echo(f"{len(records)} request(s)")
 
 
