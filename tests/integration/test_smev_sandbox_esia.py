@@ -29,46 +29,12 @@ from bridge.smev import _envelopes as envelopes
 from bridge.smev._answers import AnswerRefused, ReceivedResponse, parse_envelope, read_get_response
 from bridge.smev.sandbox._node import UNKNOWN_KIND
 from tests.bridgeproc import SandboxProcess, start_sandbox
+from tests.smev.sm3_findesia import SEND_REQUEST as RECORDED
 
 NS11 = namespaces("1.1")
 FIND = "urn://mincomsvyaz/esia/reg_service/find_account/1.4.1"
 VISIBILITY = 2.0  # seconds an answer handed out stays hidden: long enough for a slow hour of the VM
 
-RECORDED = """<?xml version="1.0" encoding="UTF-8"?><S:Envelope xmlns:S="http://schemas.xmlsoap.org/soap/envelope/" \
-xmlns:ns2="urn://x-artefacts-smev-gov-ru/services/message-exchange/types/1.1"><S:Body><ns2:SendRequestRequest>\
-<ns:SenderProvidedRequestData xmlns:ns="urn://x-artefacts-smev-gov-ru/services/message-exchange/types/1.1" \
-xmlns:ds="http://www.w3.org/2000/09/xmldsig#" \
-xmlns:ns2="urn://x-artefacts-smev-gov-ru/services/message-exchange/types/basic/1.1" Id="SIGNED_BY_CONSUMER">\
-<ns:MessageID>eae76b19-1955-11e9-b5f4-5d9abb5f304e</ns:MessageID><ns2:MessagePrimaryContent>\
-<tns:ESIAFindAccountRequest xmlns:tns="urn://mincomsvyaz/esia/reg_service/find_account/1.4.1" \
-xmlns:ns2="urn://mincomsvyaz/esia/commons/rg_sevices_types/1.4.1">
-   \t<tns:RoutingCode>DEV</tns:RoutingCode>
-  \t<tns:SnilsOperator>135-419-238 52</tns:SnilsOperator>
-    <tns:ra>1000321282</tns:ra>
-    <tns:lastName>Тестов</tns:lastName>
-    <tns:firstName>Тест</tns:firstName>
-    <tns:middleName>Тестович</tns:middleName>
-    <tns:doc>
-        <ns2:type>RF_PASSPORT</ns2:type>
-        <ns2:series>1111</ns2:series>
-        <ns2:number>111111</ns2:number>
-    </tns:doc>
-<tns:mobile>+7(920)4021351</tns:mobile>
-<tns:snils>229-785-346 20</tns:snils>
-</tns:ESIAFindAccountRequest>
-</ns2:MessagePrimaryContent></ns:SenderProvidedRequestData><ns4:CallerInformationSystemSignature \
-xmlns:ns4="urn://x-artefacts-smev-gov-ru/services/message-exchange/types/1.1" \
-xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><ds:Signature Id="sigID" xmlns:ds="http://www.w3.org/2000/09/xmldsig#">\
-<ds:SignedInfo><ds:CanonicalizationMethod Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/>\
-<ds:SignatureMethod Algorithm="http://www.w3.org/2001/04/xmldsig-more#gostr34102001-gostr3411"/>\
-<ds:Reference URI="#SIGNED_BY_CONSUMER"><ds:Transforms>\
-<ds:Transform Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/>\
-<ds:Transform Algorithm="urn://smev-gov-ru/xmldsig/transform"/></ds:Transforms>\
-<ds:DigestMethod Algorithm="http://www.w3.org/2001/04/xmldsig-more#gostr3411"/>\
-<ds:DigestValue>zCvp3v3nyMlr88Df//vgxtCfC53Hcgnf5TX9WgGZMhM=</ds:DigestValue></ds:Reference></ds:SignedInfo>\
-<ds:SignatureValue>Yntz620M/TR8WXTNTAuVVJs4cSGUiRhZGpiBpzeF5Jbd8Rjlox9dfd3eSIJdI5YOxtPQTqo9woxcnYQcfidTnw==\
-</ds:SignatureValue><ds:KeyInfo><ds:X509Data><ds:X509Certificate></ds:X509Certificate></ds:X509Data></ds:KeyInfo>\
-</ds:Signature></ns4:CallerInformationSystemSignature></ns2:SendRequestRequest></S:Body></S:Envelope>""".encode()
 
 
 @dataclass

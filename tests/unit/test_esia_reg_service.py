@@ -17,27 +17,11 @@ from adapters.esia.sandbox._accounts import AccountStore
 from adapters.esia.sandbox._reg_service import RegService
 from adapters.esia.schemas import COMMONS_NS, KINDS, schema
 from bridge.smev.sandbox import ProviderAnswer
+from tests.smev.sm3_findesia import FIND_ACCOUNT as RECORDED_FIND
 
 BASE = "urn://mincomsvyaz/esia/reg_service/{}/1.4.1"
 SNILS = "229-785-346 20"  # the recorded request's, a valid checksum
 
-# Roland4444/sm3 findesiaTest.java, the MessagePrimaryContent of preparedwithoutTest, as recorded.
-RECORDED_FIND = """<tns:ESIAFindAccountRequest xmlns:tns="urn://mincomsvyaz/esia/reg_service/find_account/1.4.1" \
-xmlns:ns2="urn://mincomsvyaz/esia/commons/rg_sevices_types/1.4.1">
-   \t<tns:RoutingCode>DEV</tns:RoutingCode>
-  \t<tns:SnilsOperator>135-419-238 52</tns:SnilsOperator>
-    <tns:ra>1000321282</tns:ra>
-    <tns:lastName>Тестов</tns:lastName>
-    <tns:firstName>Тест</tns:firstName>
-    <tns:middleName>Тестович</tns:middleName>
-    <tns:doc>
-        <ns2:type>RF_PASSPORT</ns2:type>
-        <ns2:series>1111</ns2:series>
-        <ns2:number>111111</ns2:number>
-    </tns:doc>
-<tns:mobile>+7(920)4021351</tns:mobile>
-<tns:snils>229-785-346 20</tns:snils>
-</tns:ESIAFindAccountRequest>"""
 
 
 def _request(kind: str, root: str, fields: list[tuple[str, Any]]) -> etree._Element:
