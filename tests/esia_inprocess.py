@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -31,12 +30,11 @@ from adapters.esia.sandbox._reg_service import RegService
 from bridge.delivery import RetryPolicy, Timeouts, Upstream, UpstreamConfig
 from bridge.mapping import MappingSet
 from bridge.scheduling import JobRuns
-from bridge.signing import SignerConfig, SigningError, check_gost_engine, load_signer
 from bridge.smev import ExchangeSettings, ResponseRunner, SmevClient, SmevExchange, SmevSettings, namespaces
 from bridge.smev.sandbox import SandboxNode, create_smev_sandbox_app
 from bridge.store import OperationJournal, Pseudonymizer, Sealer, Store
 from tests.bridgeproc import ROOT
-from tests.signing.material import OPENSSL_CNF, Material, make_material
+from tests.signing.material import Material, gost_materials, python_signer
 
 NS = namespaces("1.2")
 ENDPOINT = "/smev/v1.2/ws"
@@ -54,18 +52,10 @@ class Keys:
 
 
 def make_keys(tmp_path_factory: pytest.TempPathFactory) -> Keys:
-    try:
-        check_gost_engine()
-    except SigningError as exc:
-        pytest.fail(f"{exc} — CI installs it via scripts/install-system-deps.sh")
-    conf = tmp_path_factory.mktemp("openssl-esia") / "openssl.cnf"
-    conf.write_text(OPENSSL_CNF)
-    env = {**os.environ, "OPENSSL_CONF": str(conf)}
-    return Keys(*(make_material(tmp_path_factory.mktemp(name), "A", env) for name in ("ov", "smev")))
+    return Keys(*gost_materials(tmp_path_factory, "ov", "smev"))
 
 
-def _signer(material: Material):  # type: ignore[no-untyped-def]
-    return load_signer(SignerConfig(kind="python", key_file=material.key, certificate_file=material.cert))
+_signer = python_signer
 
 
 @dataclass

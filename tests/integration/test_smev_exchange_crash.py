@@ -34,12 +34,12 @@ import sqlalchemy as sa
 import uvicorn
 from lxml import etree
 
-from bridge.signing import SignerConfig, SigningError, check_gost_engine, load_signer
+from bridge.signing import SignerConfig, load_signer
 from bridge.smev import namespaces
 from bridge.smev.sandbox import ProviderAnswer, SandboxNode, create_smev_sandbox_app
 from bridge.store import Store
 from tests.bridgeproc import free_port
-from tests.signing.material import OPENSSL_CNF, Material, make_material
+from tests.signing.material import Material, gost_materials
 
 ROOT = Path(__file__).resolve().parents[2]
 ECHO = "urn://x-artefacts-sandbox/echo/1.0"
@@ -151,14 +151,7 @@ class World:
 
 @pytest.fixture(scope="module")
 def materials(tmp_path_factory: pytest.TempPathFactory) -> tuple[Material, Material]:
-    try:
-        check_gost_engine()
-    except SigningError as exc:
-        pytest.fail(f"{exc} — CI installs it via scripts/install-system-deps.sh")
-    conf = tmp_path_factory.mktemp("openssl-crash") / "openssl.cnf"
-    conf.write_text(OPENSSL_CNF)
-    env = {**os.environ, "OPENSSL_CONF": str(conf)}
-    ours, smev = (make_material(tmp_path_factory.mktemp(name), "A", env) for name in ("ov", "smev"))
+    ours, smev = gost_materials(tmp_path_factory, "ov", "smev")
     return ours, smev
 
 

@@ -9,7 +9,6 @@ network faults like every sandbox.
 from __future__ import annotations
 
 import asyncio
-import os
 import threading
 import time
 import uuid
@@ -25,13 +24,12 @@ from lxml import etree
 from bridge.delivery import RetryPolicy, Timeouts, Upstream, UpstreamConfig
 from bridge.errors import SmevOpsProblem, SmevStaleMessageId
 from bridge.sandbox import FaultPlan
-from bridge.signing import SignerConfig, SigningError, check_gost_engine, load_signer
 from bridge.smev import AnswerRefused, SmevClient, SmevSettings, namespaces
 from bridge.smev import _envelopes as envelopes
 from bridge.smev._answers import parse_envelope
 from bridge.smev.sandbox import NodeFault, ProviderAnswer, SandboxNode, create_smev_sandbox_app
 from tests.bridgeproc import free_port
-from tests.signing.material import OPENSSL_CNF, Material, make_material
+from tests.signing.material import Material, gost_materials, python_signer
 
 ECHO = "urn://x-artefacts-sandbox/echo/1.0"
 NS = namespaces("1.2")
@@ -64,14 +62,7 @@ class Sandbox:
 
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
-    try:
-        check_gost_engine()
-    except SigningError as exc:
-        pytest.fail(f"{exc} — CI installs it via scripts/install-system-deps.sh")
-    conf = tmp_path_factory.mktemp("openssl-smev-sandbox") / "openssl.cnf"
-    conf.write_text(OPENSSL_CNF)
-    env = {**os.environ, "OPENSSL_CONF": str(conf)}
-    ours, smev, stranger = (make_material(tmp_path_factory.mktemp(name), "A", env) for name in ("ov", "smev", "x"))
+    ours, smev, stranger = gost_materials(tmp_path_factory, "ov", "smev", "x")
     echo = Echo()
     node = SandboxNode(providers={ECHO: echo}, registered={ours.certificate_der}, clock=lambda: datetime.now(UTC),
                        visibility_timeout=timedelta(seconds=VISIBILITY))
@@ -101,8 +92,7 @@ def _close_upstreams() -> Iterator[None]:
         _OPENED.pop().close()
 
 
-def _signer(material: Material):  # type: ignore[no-untyped-def]
-    return load_signer(SignerConfig(kind="python", key_file=material.key, certificate_file=material.cert))
+_signer = python_signer
 
 
 def _client(sandbox: Sandbox, material: Material | None = None, shift: timedelta = timedelta(0)) -> SmevClient:

@@ -16,7 +16,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from bridge.signing import generate_test_key
+import pytest
+
+from bridge.signing import Signer, SignerConfig, SigningError, check_gost_engine, generate_test_key, load_signer
 
 __all__ = [
     "CONTAINER",
@@ -25,11 +27,14 @@ __all__ = [
     "PIN",
     "Material",
     "csptest_verify",
+    "gost_materials",
     "make_material",
     "openssl",
+    "openssl_environment",
     "openssl_ok",
     "openssl_verify_cms",
     "openssl_verify_raw",
+    "python_signer",
 ]
 
 HERE = Path(__file__).resolve().parent
@@ -142,3 +147,26 @@ def csptest_verify(material: Material, data: bytes, cryptopro_layout: bytes, tag
     command = f"-keyset -verify GOST12_256 -in {tag}.msg -signature {tag}.csp -certificate cert.pem"
     argv = [str(material.bin / "csptest"), *shlex.split(command)]
     return subprocess.run(argv, cwd=material.directory, capture_output=True, check=False).returncode == 0
+
+
+def openssl_environment(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The environment for the openssl CLI with gost-engine; the test fails (never skips), saying how to
+    get the engine, where it is missing."""
+    try:
+        check_gost_engine()
+    except SigningError as exc:
+        pytest.fail(f"{exc} — CI installs it via scripts/install-system-deps.sh")
+    conf = tmp_path_factory.mktemp("openssl") / "openssl.cnf"
+    conf.write_text(OPENSSL_CNF)
+    return {**os.environ, "OPENSSL_CONF": str(conf)}
+
+
+def gost_materials(tmp_path_factory: pytest.TempPathFactory, *names: str, paramset: str = "A") -> list[Material]:
+    """A GOST key and certificate made by openssl for each of ``names``."""
+    env = openssl_environment(tmp_path_factory)
+    return [make_material(tmp_path_factory.mktemp(name), paramset, env) for name in names]
+
+
+def python_signer(material: Material) -> Signer:
+    """The bridge's pure-Python signer with ``material``'s key and certificate."""
+    return load_signer(SignerConfig(kind="python", key_file=material.key, certificate_file=material.cert))

@@ -51,11 +51,11 @@ from bridge.signing._cli import app as keys_app
 from tests.signing.material import (
     CONTAINER,
     KEY_PASSWORD,
-    OPENSSL_CNF,
     PIN,
     Material,
     csptest_verify,
     make_material,
+    openssl_environment,
     openssl_ok,
     openssl_verify_cms,
     openssl_verify_raw,
@@ -69,13 +69,7 @@ MESSAGE = b"esia-mnemonicopenid fullname2025.09.02 13:00:29 +0300c0ffee00-0000-4
 @pytest.fixture(scope="session")
 def openssl_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """Environment for running the openssl CLI in the tests; fails (never skips) without the engine."""
-    try:
-        check_gost_engine()
-    except SigningError as exc:
-        pytest.fail(f"{exc} — CI installs it via scripts/install-system-deps.sh")
-    conf = tmp_path_factory.mktemp("openssl") / "openssl.cnf"
-    conf.write_text(OPENSSL_CNF)
-    return {**os.environ, "OPENSSL_CONF": str(conf)}
+    return openssl_environment(tmp_path_factory)
 
 
 @pytest.fixture(scope="session", params=PARAMSETS, ids=[f"paramset-{p}" for p in PARAMSETS])

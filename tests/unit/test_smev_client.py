@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -31,7 +30,6 @@ from bridge.errors import (
     SmevStaleMessageId,
     SmevTemporaryFailure,
 )
-from bridge.signing import SignerConfig, SigningError, check_gost_engine, load_signer
 from bridge.smev import (
     DS,
     KNOWN_FAULTS,
@@ -47,7 +45,7 @@ from bridge.smev import (
 from bridge.smev import _envelopes as envelopes
 from bridge.smev._answers import parse_envelope, read_get_response
 from bridge.smev._versions import SOAP_ENV
-from tests.signing.material import OPENSSL_CNF, Material, make_material
+from tests.signing.material import Material, gost_materials, python_signer
 
 HERE = Path(__file__).resolve().parents[1] / "smev"
 XSD = HERE / "xsd"
@@ -59,19 +57,11 @@ NOW = datetime.now(UTC).replace(microsecond=0)  # the test certificates are made
 @pytest.fixture(scope="module")
 def keys(tmp_path_factory: pytest.TempPathFactory) -> tuple[Material, Material]:
     """Our ЭП-ОВ key and a stand-in for СМЭВ's key (ЭП-СМЭВ)."""
-    try:
-        check_gost_engine()
-    except SigningError as exc:
-        pytest.fail(f"{exc} — CI installs it via scripts/install-system-deps.sh")
-    conf = tmp_path_factory.mktemp("openssl-smev-client") / "openssl.cnf"
-    conf.write_text(OPENSSL_CNF)
-    env = {**os.environ, "OPENSSL_CONF": str(conf)}
-    return (make_material(tmp_path_factory.mktemp("ov"), "A", env),
-            make_material(tmp_path_factory.mktemp("smev"), "A", env))
+    ours, smev = gost_materials(tmp_path_factory, "ov", "smev")
+    return ours, smev
 
 
-def _signer(material: Material):  # type: ignore[no-untyped-def]
-    return load_signer(SignerConfig(kind="python", key_file=material.key, certificate_file=material.cert))
+_signer = python_signer
 
 
 def _content() -> etree._Element:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import copy
-import os
 import shutil
 import subprocess
 from datetime import UTC, datetime
@@ -23,7 +22,7 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from bridge.signing import SignerConfig, SigningError, check_gost_engine, load_signer
+from bridge.signing import SignerConfig, load_signer
 from bridge.smev import (
     DS,
     XmlSignatureError,
@@ -32,7 +31,7 @@ from bridge.smev import (
     smev_transform,
     verify_detached,
 )
-from tests.signing.material import CONTAINER, OPENSSL_CNF, PIN, Material, make_material, openssl_ok
+from tests.signing.material import CONTAINER, PIN, Material, make_material, openssl_environment, openssl_ok
 from tests.smev.vectors import HABR_IN, HABR_OUT_GOST94_BASE64, MTOM_IN, MTOM_OUT_GOST94_BASE64, VECTORS
 
 RECORDED = Path(__file__).resolve().parents[1] / "smev" / "recorded"
@@ -61,13 +60,7 @@ SEND_REQUEST = f"""<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/en
 
 @pytest.fixture(scope="session")
 def openssl_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    try:
-        check_gost_engine()
-    except SigningError as exc:
-        pytest.fail(f"{exc} — CI installs it via scripts/install-system-deps.sh")
-    conf = tmp_path_factory.mktemp("openssl-smev") / "openssl.cnf"
-    conf.write_text(OPENSSL_CNF)
-    return {**os.environ, "OPENSSL_CONF": str(conf)}
+    return openssl_environment(tmp_path_factory)
 
 
 @pytest.fixture(scope="session")
