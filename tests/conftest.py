@@ -67,7 +67,8 @@ def pg_url() -> Iterator[str]:
 
 LONGEST_FIRST = ("test_egisz_delivery", "test_soap_fastpath", "test_wire_unchanged", "test_workers",
                  "test_prometheus_live", "test_cluster", "test_hostile_xml", "test_foreign_clients",
-                 "test_esia_chaos", "test_properties", "test_tmk_reminders", "test_smev_exchange")
+                 "test_esia_chaos", "test_properties", "test_tmk_reminders", "test_smev_exchange",
+                 "test_smev_receiving")
 
 
 @pytest.hookimpl(trylast=True)   # after any plugin that reorders (pytest-randomly…): this order is final

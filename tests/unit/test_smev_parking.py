@@ -13,21 +13,21 @@ import pytest
 from bridge.parking import CallParked, Parking
 from bridge.smev import SmevAnswerPending, SmevExchange
 from bridge.store import Store
-from tests.unit import test_smev_exchange as world
-from tests.unit.test_smev_exchange import ECHO, SNILS, Keys, Node, Running, _instance, _request
+from tests.unit import smev_world as world
+from tests.unit.smev_world import ECHO, SNILS, Keys, Node, Running, echo_request, instance
 
-# The sandbox node, the keys and the store of the exchange's own tests.
+# The sandbox node, the keys and the store of the exchange's tests (tests/unit/smev_world.py).
 keys, node, store = world.keys, world.node, world.store
 
 
 def _press(parking: Parking, exchange: SmevExchange, key: str, wait_seconds: float = 10) -> object:
-    return parking.run(functools.partial(exchange.send_and_wait, kind=ECHO, business_key=key, content=_request("x"),
+    return parking.run(functools.partial(exchange.send_and_wait, kind=ECHO, business_key=key, content=echo_request("x"),
                                          wait_seconds=wait_seconds))
 
 
 def test_a_parked_press_sends_once_and_its_repeat_finds_the_stored_answer(node: Node, store: Store,
                                                                           keys: Keys) -> None:
-    exchange, runner = _instance(node, store, keys)
+    exchange, runner = instance(node, store, keys)
     parking = Parking()
     with pytest.raises(CallParked) as parked:
         _press(parking, exchange, "echo:park:1")
@@ -47,7 +47,7 @@ def test_a_parked_press_sends_once_and_its_repeat_finds_the_stored_answer(node: 
 
 def test_a_parked_press_whose_wait_runs_out_answers_as_a_blocking_press(node: Node, store: Store,
                                                                         keys: Keys) -> None:
-    exchange, _runner = _instance(node, store, keys)  # no runner: no answer can be stored
+    exchange, _runner = instance(node, store, keys)  # no runner: no answer can be stored
     parking = Parking()
     with pytest.raises(CallParked) as parked:
         _press(parking, exchange, "echo:late", wait_seconds=0.2)
@@ -60,8 +60,8 @@ def test_a_parked_press_whose_wait_runs_out_answers_as_a_blocking_press(node: No
 
 
 def test_without_parking_a_press_still_waits_in_its_thread(node: Node, store: Store, keys: Keys) -> None:
-    exchange, runner = _instance(node, store, keys)
+    exchange, runner = instance(node, store, keys)
     with Running(runner):
-        answer = exchange.send_and_wait(kind=ECHO, business_key="echo:blocking", content=_request("y"),
+        answer = exchange.send_and_wait(kind=ECHO, business_key="echo:blocking", content=echo_request("y"),
                                         wait_seconds=10)
     assert answer.content is not None and answer.content.text == f"y {SNILS}"
