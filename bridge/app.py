@@ -264,7 +264,8 @@ def bridge_error_response(request: Request, exc: Exception) -> JSONResponse:
     if said.bug:
         _log.error("http.unexpected_error", path=request.url.path, exc_info=exc)
     elif said.faultcode == StoreUnavailable.faultcode:  # the driver's text may quote SQL: its type only
-        _log.warning("http.store_unavailable", path=request.url.path, error=type(exc).__name__)
+        _log.warning("http.store_unavailable", path=request.url.path, error=type(exc).__name__,
+                     cause=type(getattr(exc, "orig", None) or exc).__name__)
     return JSONResponse({"error": said.faultcode, "message": said.text}, status_code=said.http_status)
 
 

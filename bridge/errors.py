@@ -128,9 +128,8 @@ class StoreUnavailable(BridgeError):
 
 def store_unavailable(exc: BaseException) -> StoreUnavailable | None:
     """The database driver's "cannot answer now" (connection refused or lost, a lock or pool timeout) as a
-    ``StoreUnavailable``; None for anything else (a constraint or an SQL error is a bug of ours)."""
-    if isinstance(exc, sa.IntegrityError | sa.ProgrammingError | sa.DataError):
-        return None
+    ``StoreUnavailable``; None for anything else (a constraint or an SQL error is a bug of ours: those are
+    the driver's other error classes, never subclasses of these)."""
     if isinstance(exc, sa.OperationalError | sa.InterfaceError | sa.DisconnectionError | sa.TimeoutError):
         return StoreUnavailable()
     return None

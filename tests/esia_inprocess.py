@@ -55,9 +55,6 @@ def make_keys(tmp_path_factory: pytest.TempPathFactory) -> Keys:
     return Keys(*gost_materials(tmp_path_factory, "ov", "smev"))
 
 
-_signer = python_signer
-
-
 @dataclass
 class InProcessEsia:
     node: SandboxNode
@@ -102,7 +99,7 @@ def in_process_esia(keys: Keys, tmp_path: Path, *, delay: float = 0.0, wait: flo
     for kind, provider in reg_service.providers().items():
         slow = register_delay is not None and kind == REGISTER
         node.serve(kind, Slower(provider, register_delay or 0.0) if slow else provider, schemas.get(kind))
-    asgi = httpx.ASGITransport(app=create_smev_sandbox_app(node, NS, _signer(keys.smev), ENDPOINT))
+    asgi = httpx.ASGITransport(app=create_smev_sandbox_app(node, NS, python_signer(keys.smev), ENDPOINT))
 
     async def call(request: httpx.Request) -> httpx.Response:
         response = await asgi.handle_async_request(request)
@@ -114,7 +111,7 @@ def in_process_esia(keys: Keys, tmp_path: Path, *, delay: float = 0.0, wait: flo
                         transport=httpx.MockTransport(lambda request: asyncio.run(call(request))))
     store = Store(f"sqlite:///{tmp_path / store_name}.db")
     store.upgrade()
-    client = SmevClient(upstream, _signer(keys.ours),
+    client = SmevClient(upstream, python_signer(keys.ours),
                         SmevSettings(schema_version="1.2", endpoint=ENDPOINT,
                                      trusted_certificates={keys.smev.certificate_der}))
     exchange = SmevExchange(client, store, Sealer(b"k" * 32, "smev:esia"), answerer="ЕСИА", settings=FAST)

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import typer
 
-from bridge.cli._common import configured_store
+from bridge.cli._common import ConfigOption, configured_store
 from bridge.store import AuditJournal
 
 
@@ -37,7 +36,7 @@ def audit(
     until: str | None = typer.Option(None, help="until when (ISO time)"),
     limit: int = typer.Option(100, min=1, max=10000),
     as_json: bool = typer.Option(False, "--json", help="one JSON object per line"),
-    config: Path | None = typer.Option(None, "--config", "-c", help="YAML config file (or BRIDGE_CONFIG)."),
+    config: ConfigOption = None,
 ) -> None:
     """Search the audit journal, newest first. It holds no personal data: clients, operations, ids, outcomes."""
     with configured_store(config) as store:

@@ -67,7 +67,7 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
     node = SandboxNode(providers={ECHO: echo}, registered={ours.certificate_der}, clock=lambda: datetime.now(UTC),
                        visibility_timeout=timedelta(seconds=VISIBILITY))
     plan = FaultPlan()
-    app = create_smev_sandbox_app(node, NS, _signer(smev), ENDPOINT, faults=plan)
+    app = create_smev_sandbox_app(node, NS, python_signer(smev), ENDPOINT, faults=plan)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, access_log=False, log_config=None,
                                            lifespan="off"))
@@ -92,9 +92,6 @@ def _close_upstreams() -> Iterator[None]:
         _OPENED.pop().close()
 
 
-_signer = python_signer
-
-
 def _client(sandbox: Sandbox, material: Material | None = None, shift: timedelta = timedelta(0)) -> SmevClient:
     upstream = Upstream(UpstreamConfig(name="smev", base_url=sandbox.url, timeouts=Timeouts(read=2.0),
                                        retry=RetryPolicy(max_attempts=6, backoff_initial=0.01, backoff_max=0.05),
@@ -102,7 +99,8 @@ def _client(sandbox: Sandbox, material: Material | None = None, shift: timedelta
     _OPENED.append(upstream)
     settings = SmevSettings(schema_version="1.2", endpoint=ENDPOINT,
                             trusted_certificates={sandbox.smev.certificate_der})
-    return SmevClient(upstream, _signer(material or sandbox.ours), settings, clock=lambda: datetime.now(UTC) + shift)
+    signer = python_signer(material or sandbox.ours)
+    return SmevClient(upstream, signer, settings, clock=lambda: datetime.now(UTC) + shift)
 
 
 def _echo(text: str) -> etree._Element:
@@ -162,7 +160,7 @@ def test_the_callers_signature_and_registration_are_checked(sandbox: Sandbox) ->
     assert unregistered.value.fault == "SenderIsNotRegistered"
 
     client = _client(sandbox)
-    envelope = envelopes.send_request(NS, _signer(sandbox.ours), client.new_message_id(), _echo("original"))
+    envelope = envelopes.send_request(NS, python_signer(sandbox.ours), client.new_message_id(), _echo("original"))
     tampered = envelope.body.replace(b">original<", b">changed<")
     answer = httpx.post(sandbox.url + ENDPOINT, content=tampered, headers={"SOAPAction": envelope.soap_action})
     with pytest.raises(SmevOpsProblem) as invalid:
@@ -234,7 +232,7 @@ def test_drops_after_processing_end_as_sent_once(sandbox: Sandbox) -> None:
 
 def test_a_wrong_transform_or_an_expired_certificate_is_a_signature_fault(sandbox: Sandbox) -> None:
     client = _client(sandbox)
-    envelope = envelopes.send_request(NS, _signer(sandbox.ours), client.new_message_id(), _echo("x"))
+    envelope = envelopes.send_request(NS, python_signer(sandbox.ours), client.new_message_id(), _echo("x"))
     other_transform = envelope.body.replace(b'Algorithm="urn://smev-gov-ru/xmldsig/transform"',
                                             b'Algorithm="http://www.w3.org/2000/09/xmldsig#enveloped-signature"')
     assert other_transform != envelope.body

@@ -9,6 +9,7 @@ imported by the test modules."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -70,9 +71,6 @@ class Echo:
         return ProviderAnswer(content=reply, delay_seconds=self.delay)
 
 
-signer_of = python_signer
-
-
 @dataclass
 class Node:
     node: SandboxNode
@@ -83,6 +81,14 @@ class Node:
     def count(self, what: str) -> int:
         return self.node.counts.get(what, 0)
 
+    def run_until(self, runner: ResponseRunner, what: str, count: int = 1, seconds: float = 5) -> None:
+        """``runner``'s rounds, one after another, until the node has counted ``count`` of ``what``
+        (or ``seconds`` have passed: the test's assertion then says what is missing)."""
+        deadline = time.monotonic() + seconds
+        while self.count(what) < count and time.monotonic() < deadline:
+            runner.run_once()
+            time.sleep(0.05)
+
 
 @pytest.fixture
 def node(keys: Keys) -> Iterator[Node]:
@@ -90,7 +96,7 @@ def node(keys: Keys) -> Iterator[Node]:
     sandbox = SandboxNode(providers={ECHO: echo}, registered={keys.ours.certificate_der},
                           clock=lambda: datetime.now(UTC), visibility_timeout=timedelta(seconds=0.5))
     plan = SmevFaultPlan()
-    app = create_smev_sandbox_app(sandbox, NS, signer_of(keys.smev), ENDPOINT, faults=plan)
+    app = create_smev_sandbox_app(sandbox, NS, python_signer(keys.smev), ENDPOINT, faults=plan)
     asgi = httpx.ASGITransport(app=app)
 
     async def call(request: httpx.Request) -> httpx.Response:
@@ -126,7 +132,7 @@ def instance(node: Node, store: Store, keys: Keys, holder: str = "a", *, setting
     def clock() -> datetime:
         return datetime.now(UTC) + clock_shift
 
-    client = SmevClient(upstream, signer_of(signer or keys.ours),
+    client = SmevClient(upstream, python_signer(signer or keys.ours),
                         SmevSettings(schema_version="1.2", endpoint=ENDPOINT,
                                      trusted_certificates={(trusted or keys.smev).certificate_der}), clock=clock)
     exchange = SmevExchange(client, store, Sealer(b"k" * 32, "smev:test"), answerer="ЕСИА", settings=settings,

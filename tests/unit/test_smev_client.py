@@ -61,9 +61,6 @@ def keys(tmp_path_factory: pytest.TempPathFactory) -> tuple[Material, Material]:
     return ours, smev
 
 
-_signer = python_signer
-
-
 def _content() -> etree._Element:
     root = etree.Element(f"{{{ESIA}}}ESIAFindAccountRequest", nsmap={"r": ESIA})
     etree.SubElement(root, f"{{{ESIA}}}RoutingCode").text = "TESIA"
@@ -88,7 +85,7 @@ def _body_child(envelope: bytes) -> etree._Element:
 @pytest.mark.parametrize("version", ["1.1", "1.3"])
 def test_envelopes_validate_against_the_message_exchange_xsd(version: str, keys: tuple[Material, Material]) -> None:
     ns = namespaces(version)  # type: ignore[arg-type]
-    signer = _signer(keys[0])
+    signer = python_signer(keys[0])
     schema = _schema(version)
     made = [
         envelopes.send_request(ns, signer, new_message_id(NOW), _content(), test_message=True),
@@ -112,13 +109,13 @@ def test_envelopes_validate_against_the_message_exchange_xsd(version: str, keys:
 def test_an_envelope_the_schema_refuses_is_caught_by_the_xsd(keys: tuple[Material, Material]) -> None:
     """The validation can fail: a MessageID in upper case breaks the schema's UUID pattern."""
     ns = namespaces("1.3")
-    envelope = envelopes.send_request(ns, _signer(keys[0]), new_message_id(NOW).upper(), _content())
+    envelope = envelopes.send_request(ns, python_signer(keys[0]), new_message_id(NOW).upper(), _content())
     assert not _schema("1.3").validate(_body_child(envelope.body))
 
 
 def test_a_selector_names_both_or_neither(keys: tuple[Material, Material]) -> None:
     with pytest.raises(ValueError, match="both"):
-        envelopes.get_response(namespaces("1.2"), _signer(keys[0]), NOW, namespace_uri=ESIA)
+        envelopes.get_response(namespaces("1.2"), python_signer(keys[0]), NOW, namespace_uri=ESIA)
 
 
 def test_unknown_schema_version_is_refused() -> None:
@@ -243,7 +240,7 @@ class FakeNode:
     """Answers like a СМЭВ node: parses the request, signs MessageMetadata/Response with the СМЭВ key."""
 
     def __init__(self, smev: Material, script: list[Callable[[etree._Element], tuple[int, bytes]]]) -> None:
-        self.signer = _signer(smev)
+        self.signer = python_signer(smev)
         self.script = script
         self.requests: list[etree._Element] = []
 
@@ -305,7 +302,7 @@ def _client(node: FakeNode, keys: tuple[Material, Material], attempts: int = 4) 
         transport=httpx.MockTransport(node),
     )
     settings = SmevSettings(schema_version="1.2", trusted_certificates={keys[1].certificate_der})
-    return SmevClient(upstream, _signer(keys[0]), settings, clock=lambda: datetime.now(UTC))
+    return SmevClient(upstream, python_signer(keys[0]), settings, clock=lambda: datetime.now(UTC))
 
 
 def _faults(operation: str, fault: str, reaction: str) -> float:

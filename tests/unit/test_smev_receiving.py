@@ -58,10 +58,7 @@ def test_a_message_stored_but_not_acknowledged_is_acknowledged_again_when_redeli
     redelivered = received_count(ECHO, "redelivered")
     fresh, runner = instance(node, store, keys, "b")
     time.sleep(0.6)  # the node's visibility timeout (0.5 s): the message is handed out again
-    deadline = time.monotonic() + 5
-    while node.count("Ack") == 0 and time.monotonic() < deadline:
-        runner.run_once()
-        time.sleep(0.05)
+    node.run_until(runner, "Ack")
     assert node.count("redelivered") == 1 and node.count("Ack") == 1
     assert received_count(ECHO, "redelivered") == redelivered + 1
     [again] = table_rows(store, "smev_received")
@@ -93,10 +90,7 @@ def test_an_ack_that_fails_leaves_the_answers_stored_and_the_round_going_on(
     for queued in node.node.queue:  # the node's visibility timeout passes
         queued.hidden_until = datetime.now(UTC)
     redelivered = received_count(ECHO, "redelivered")
-    deadline = time.monotonic() + 5
-    while node.count("Ack") < 2 and time.monotonic() < deadline:  # after the node's visibility timeout (0.5 s)
-        runner.run_once()
-        time.sleep(0.05)
+    node.run_until(runner, "Ack", 2)  # after the node's visibility timeout (0.5 s)
     assert node.count("Ack") == 2 and node.count("redelivered") == 2
     assert received_count(ECHO, "redelivered") == redelivered + 2
     rows = table_rows(store, "smev_received")
@@ -149,10 +143,7 @@ def test_an_answer_whose_smev_signature_fails_is_refused_acknowledged_not_accept
     honest, _ = instance(node, store, keys)
     honest.send_pending(honest.journal.current("echo:sig").id)  # type: ignore[union-attr]
     before = received_count(ECHO, "refused")
-    deadline = time.monotonic() + 5
-    while node.count("Ack-not-accepted") == 0 and time.monotonic() < deadline:
-        runner.run_once()
-        time.sleep(0.05)
+    node.run_until(runner, "Ack-not-accepted")
     assert node.count("Ack-not-accepted") == 1 and node.count("Ack") == 0
     assert received_count(ECHO, "refused") == before + 1
     record = exchange.journal.current("echo:sig")
